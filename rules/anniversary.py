@@ -1,0 +1,52 @@
+"""Calendar arithmetic for yearly events (SPEC section 3)."""
+
+from __future__ import annotations
+
+import calendar
+import re
+from datetime import date
+
+from rules.zip_state import BLANKS
+
+_ISO_RE = re.compile(r"(\d{4})-(\d{2})-(\d{2})(?:[ T].*)?", re.DOTALL)
+
+
+def parse_iso_date(raw: str | None) -> date | None:
+    """The date of an ISO ``YYYY-MM-DD`` field (a time part is ignored).
+
+    Returns None for a missing, blank or unparseable value (e.g. 2025-02-30);
+    callers report the unparseable ones.
+    """
+    if raw is None:
+        return None
+    m = _ISO_RE.fullmatch(raw.strip(BLANKS))
+    if not m:
+        return None
+    try:
+        return date(int(m.group(1)), int(m.group(2)), int(m.group(3)))
+    except ValueError:
+        return None
+
+
+def anniversary(d: date, year: int) -> date:
+    """``d``'s month and day in ``year``; February 29 becomes February 28 off leap years."""
+    if d.month == 2 and d.day == 29 and not calendar.isleap(year):
+        return date(year, 2, 28)
+    return d.replace(year=year)
+
+
+def next_anniversary(d: date, as_of: date) -> date:
+    """The earliest ``anniversary(d, Y) >= as_of`` with ``Y > year(d)``.
+
+    A date in the future (a policy that has not started) has no anniversary
+    before its first full year: the first one is ``anniversary(d, year(d) + 1)``.
+    """
+    year = max(as_of.year, d.year + 1)
+    candidate = anniversary(d, year)
+    if candidate < as_of:
+        candidate = anniversary(d, year + 1)
+    return candidate
+
+
+def first_of_month(d: date) -> date:
+    return d.replace(day=1)

@@ -1,0 +1,508 @@
+"""Scheduler configuration: frozen typed objects built from the legacy YAML shape.
+
+``config_from_mapping`` takes already-parsed YAML (a plain mapping) and either
+returns a ``Config`` plus the warnings to show once, or raises ``ConfigError``
+naming the offending key.  Reading the file is the shell's job
+(``streams/config_file.py``).
+
+Choices written down here (SPEC section 11 is silent on them):
+- Unknown keys *inside* a section the scheduler uses are refused: a typo in a
+  compliance setting must never be silently ignored.  Unknown or unused
+  top-level sections (``processing``, ``logging``, ``database`` in the legacy
+  file) are reported once as a warning.
+- ``priorities`` is an optional section of our own (birthday, effective_date,
+  aep, post_window); the legacy file has none, so the SPEC defaults apply.
+- An AEP date must exist in every year: February 29 is refused.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields, replace
+from datetime import date
+from types import MappingProxyType
+from typing import Any
+
+from rules.zip_state import USPS_CODES
+
+BIRTHDAY = "birthday"
+EFFECTIVE_DATE = "effective_date"
+WINDOW_KINDS = (BIRTHDAY, EFFECTIVE_DATE)
+
+
+class ConfigError(ValueError):
+    """A configuration value that cannot be used; the message names the key."""
+
+
+@dataclass(frozen=True)
+class WindowRule:
+    """One state's exclusion window around a yearly date (SPEC section 4)."""
+
+    state: str
+    kind: str  # BIRTHDAY or EFFECTIVE_DATE
+    days_before: int
+    days_after: int
+    pre_window_days: int
+    use_month_start: bool = False
+
+
+@dataclass(frozen=True)
+class Timing:
+    send_time: str = "08:30:00"
+    birthday_days_before: int = 14
+    effective_date_days_before: int = 30
+    pre_window_days: int = 60
+    followup_days_after: int = 2
+
+
+@dataclass(frozen=True)
+class LoadBalancing:
+    daily_send_percentage_cap: float = 0.07
+    ed_daily_soft_limit: int = 15
+    ed_soft_limit_percentage: float = 0.30
+    ed_smoothing_window_days: int = 2
+    overage_threshold: float = 1.2
+    catch_up_spread_days: int = 7
+    max_emails_per_contact_per_period: int = 2
+    period_days: int = 14
+    enabled: bool = True  # off: no smoothing and no daily cap (agents and sweep agree)
+
+
+@dataclass(frozen=True)
+class Priorities:
+    birthday: int = 5
+    effective_date: int = 5
+    aep: int = 3
+    post_window: int = 8
+
+
+@dataclass(frozen=True)
+class CampaignType:
+    name: str
+    respect_exclusion_windows: bool = True
+    enable_followups: bool = True
+    days_before_event: int = 0
+    target_all_contacts: bool = False
+    priority: int = 10
+    active: bool = True
+
+
+DEFAULT_WINDOW_RULES: tuple[WindowRule, ...] = (
+    WindowRule("CA", BIRTHDAY, 30, 60, 60),
+    WindowRule("ID", BIRTHDAY, 0, 63, 60),
+    WindowRule("KY", BIRTHDAY, 0, 60, 60),
+    WindowRule("MD", BIRTHDAY, 0, 30, 60),
+    WindowRule("NV", BIRTHDAY, 0, 60, 60, use_month_start=True),
+    WindowRule("OK", BIRTHDAY, 0, 60, 60),
+    WindowRule("OR", BIRTHDAY, 0, 31, 60),
+    WindowRule("VA", BIRTHDAY, 0, 30, 60),
+    WindowRule("MO", EFFECTIVE_DATE, 30, 33, 60),
+)
+DEFAULT_YEAR_ROUND: frozenset[str] = frozenset({"CT", "MA", "NY", "WA"})
+
+DEFAULT_EMAIL_TEMPLATES: Mapping[str, str] = MappingProxyType(
+    {
+        "birthday": "birthday_standard_v1",
+        "effective_date": "effective_date_standard_v1",
+        "aep": "aep_standard_v1",
+        "post_window": "post_window_catchup_v1",
+        "followup_1_cold": "followup_cold_v1",
+        "followup_2_clicked_no_hq": "followup_clicked_v1",
+        "followup_3_hq_no_yes": "followup_healthy_v1",
+        "followup_4_hq_with_yes": "followup_conditions_v1",
+    }
+)
+DEFAULT_SMS_TEMPLATES: Mapping[str, str] = MappingProxyType(
+    {
+        "birthday": "birthday_sms_v1",
+        "effective_date": "effective_date_sms_v1",
+        "followup_1_cold": "followup_cold_sms_v1",
+    }
+)
+
+# The legacy file names follow-up templates by behaviour; the rows use the type.
+_FOLLOWUP_TEMPLATE_NAMES = {
+    "cold": "followup_1_cold",
+    "clicked_no_hq": "followup_2_clicked_no_hq",
+    "hq_no_conditions": "followup_3_hq_no_yes",
+    "hq_with_conditions": "followup_4_hq_with_yes",
+}
+
+
+@dataclass(frozen=True)
+class Config:
+    timing: Timing = Timing()
+    aep_dates: tuple[tuple[int, int], ...] = ((9, 15),)
+    load_balancing: LoadBalancing = LoadBalancing()
+    priorities: Priorities = Priorities()
+    year_round_states: frozenset[str] = DEFAULT_YEAR_ROUND
+    window_rules: tuple[WindowRule, ...] = DEFAULT_WINDOW_RULES
+    campaign_types: Mapping[str, CampaignType] = field(
+        default_factory=lambda: MappingProxyType({})
+    )
+    email_templates: Mapping[str, str] = field(default_factory=lambda: DEFAULT_EMAIL_TEMPLATES)
+    sms_templates: Mapping[str, str] = field(default_factory=lambda: DEFAULT_SMS_TEMPLATES)
+
+    def rules_for_state(self, state: str | None) -> tuple[WindowRule, ...]:
+        """The window rules of a state, birthday rules first (the report order)."""
+        if state is None:
+            return ()
+        by_state = _rules_by_state(self.window_rules)
+        return by_state.get(state, ())
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready form of the whole config, for sweep-run records and audits."""
+        return {
+            "timing_constants": _dataclass_dict(self.timing),
+            "aep_config": {"default_dates": [{"month": m, "day": d} for m, d in self.aep_dates]},
+            "load_balancing": _dataclass_dict(self.load_balancing),
+            "priorities": _dataclass_dict(self.priorities),
+            "state_rules": {
+                "year_round_exclusion": sorted(self.year_round_states),
+                "birthday_windows": _windows_dict(self.window_rules, BIRTHDAY),
+                "effective_date_windows": _windows_dict(self.window_rules, EFFECTIVE_DATE),
+            },
+            "campaign_types": {
+                name: {k: v for k, v in _dataclass_dict(ct).items() if k != "name"}
+                for name, ct in sorted(self.campaign_types.items())
+            },
+            "email_templates": dict(sorted(self.email_templates.items())),
+            "sms_templates": dict(sorted(self.sms_templates.items())),
+        }
+
+
+_RULE_CACHE: dict[int, tuple[tuple[WindowRule, ...], dict[str, tuple[WindowRule, ...]]]] = {}
+
+
+def _rules_by_state(rules: tuple[WindowRule, ...]) -> dict[str, tuple[WindowRule, ...]]:
+    cached = _RULE_CACHE.get(id(rules))
+    if cached is not None and cached[0] is rules:
+        return cached[1]
+    grouped: dict[str, list[WindowRule]] = {}
+    for rule in rules:
+        grouped.setdefault(rule.state, []).append(rule)
+    result = {
+        s: tuple(sorted(rs, key=lambda r: WINDOW_KINDS.index(r.kind))) for s, rs in grouped.items()
+    }
+    _RULE_CACHE[id(rules)] = (rules, result)
+    return result
+
+
+def _dataclass_dict(obj: Any) -> dict[str, Any]:
+    return {f.name: getattr(obj, f.name) for f in fields(obj)}
+
+
+def _windows_dict(rules: tuple[WindowRule, ...], kind: str) -> dict[str, dict[str, Any]]:
+    out: dict[str, dict[str, Any]] = {}
+    for r in sorted(rules, key=lambda r: r.state):
+        if r.kind != kind:
+            continue
+        entry: dict[str, Any] = {
+            "window_before_days": r.days_before,
+            "window_after_days": r.days_after,
+            "pre_window_extension_days": r.pre_window_days,
+        }
+        if r.use_month_start:
+            entry["use_month_start"] = True
+        out[r.state] = entry
+    return out
+
+
+DEFAULT_CONFIG = Config()
+
+_USED_SECTIONS = {
+    "timing_constants",
+    "aep_config",
+    "load_balancing",
+    "priorities",
+    "state_rules",
+    "campaign_types",
+    "email_templates",
+}
+_TIME_RE = re.compile(r"([01]\d|2[0-3]):([0-5]\d):([0-5]\d)")
+
+
+class _Reader:
+    """Reads typed values out of a mapping, naming the full key in every error."""
+
+    def __init__(self, data: Mapping[str, Any], path: str, source: str) -> None:
+        if not isinstance(data, Mapping):
+            raise ConfigError(f"{source}: {path or 'top level'} must be a mapping")
+        self.data = data
+        self.path = path
+        self.source = source
+
+    def key(self, name: str) -> str:
+        return f"{self.path}.{name}" if self.path else name
+
+    def fail(self, name: str, problem: str) -> ConfigError:
+        return ConfigError(f"{self.source}: {self.key(name)}: {problem}")
+
+    def reject_unknown(self, allowed: set[str]) -> None:
+        for name in self.data:
+            if name not in allowed:
+                raise self.fail(str(name), f"unknown key (expected one of {', '.join(sorted(allowed))})")
+
+    def sub(self, name: str) -> _Reader | None:
+        if name not in self.data or self.data[name] is None:
+            return None
+        value = self.data[name]
+        if not isinstance(value, Mapping):
+            raise self.fail(name, f"must be a mapping, got {type(value).__name__}")
+        return _Reader(value, self.key(name), self.source)
+
+    def integer(self, name: str, default: int, minimum: int = 0) -> int:
+        if name not in self.data:
+            return default
+        value = self.data[name]
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise self.fail(name, f"must be a whole number, got {value!r}")
+        if value < minimum:
+            raise self.fail(name, f"must be at least {minimum}, got {value}")
+        return value
+
+    def fraction(self, name: str, default: float, low: float, high: float) -> float:
+        if name not in self.data:
+            return default
+        value = self.data[name]
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise self.fail(name, f"must be a number, got {value!r}")
+        if not (low <= float(value) <= high):
+            raise self.fail(name, f"must lie between {low} and {high}, got {value}")
+        return float(value)
+
+    def boolean(self, name: str, default: bool) -> bool:
+        if name not in self.data:
+            return default
+        value = self.data[name]
+        if not isinstance(value, bool):
+            raise self.fail(name, f"must be true or false, got {value!r}")
+        return value
+
+    def text(self, name: str, default: str) -> str:
+        if name not in self.data:
+            return default
+        value = self.data[name]
+        if not isinstance(value, str) or not value.strip():
+            raise self.fail(name, f"must be a non-empty string, got {value!r}")
+        return value
+
+
+def _state_code(reader: _Reader, name: str, value: Any) -> str:
+    if not isinstance(value, str) or value.strip().upper() not in USPS_CODES:
+        raise reader.fail(name, f"{value!r} is not a USPS state code")
+    return value.strip().upper()
+
+
+def _timing(r: _Reader | None) -> Timing:
+    if r is None:
+        return Timing()
+    d = Timing()
+    r.reject_unknown(
+        {
+            "send_time",
+            "birthday_email_days_before",
+            "effective_date_days_before",
+            "pre_window_exclusion_days",
+            "followup_days_after",
+        }
+    )
+    send_time = r.text("send_time", d.send_time)
+    if not _TIME_RE.fullmatch(send_time):
+        raise r.fail("send_time", f"must be HH:MM:SS (24-hour), got {send_time!r}")
+    return Timing(
+        send_time=send_time,
+        birthday_days_before=r.integer("birthday_email_days_before", d.birthday_days_before),
+        effective_date_days_before=r.integer(
+            "effective_date_days_before", d.effective_date_days_before
+        ),
+        pre_window_days=r.integer("pre_window_exclusion_days", d.pre_window_days),
+        followup_days_after=r.integer("followup_days_after", d.followup_days_after, minimum=1),
+    )
+
+
+def _aep_dates(r: _Reader | None) -> tuple[tuple[int, int], ...]:
+    if r is None:
+        return ((9, 15),)
+    r.reject_unknown({"default_dates", "years"})
+    raw = r.data.get("default_dates")
+    if raw is None:
+        return ((9, 15),)
+    if not isinstance(raw, list) or not raw:
+        raise r.fail("default_dates", "must be a non-empty list of {month, day}")
+    dates: list[tuple[int, int]] = []
+    for i, item in enumerate(raw):
+        item_reader = _Reader(item, r.key(f"default_dates[{i}]"), r.source)
+        item_reader.reject_unknown({"month", "day"})
+        month = item_reader.integer("month", -1, minimum=1)
+        day = item_reader.integer("day", -1, minimum=1)
+        if month == -1 or day == -1:
+            raise item_reader.fail("month", "both month and day are required")
+        try:
+            date(2001, month, day)  # a non-leap year: the date must exist every year
+        except ValueError:
+            raise item_reader.fail("day", f"{month}/{day} is not a date in every year") from None
+        dates.append((month, day))
+    return tuple(sorted(set(dates)))
+
+
+def _load_balancing(r: _Reader | None) -> LoadBalancing:
+    d = LoadBalancing()
+    if r is None:
+        return d
+    r.reject_unknown({f.name for f in fields(LoadBalancing)})
+    return LoadBalancing(
+        daily_send_percentage_cap=r.fraction(
+            "daily_send_percentage_cap", d.daily_send_percentage_cap, 0.0, 1.0
+        ),
+        ed_daily_soft_limit=r.integer("ed_daily_soft_limit", d.ed_daily_soft_limit),
+        ed_soft_limit_percentage=r.fraction(
+            "ed_soft_limit_percentage", d.ed_soft_limit_percentage, 0.0, 1.0
+        ),
+        ed_smoothing_window_days=r.integer("ed_smoothing_window_days", d.ed_smoothing_window_days),
+        overage_threshold=r.fraction("overage_threshold", d.overage_threshold, 1.0, 100.0),
+        catch_up_spread_days=r.integer("catch_up_spread_days", d.catch_up_spread_days, minimum=1),
+        max_emails_per_contact_per_period=r.integer(
+            "max_emails_per_contact_per_period", d.max_emails_per_contact_per_period, minimum=1
+        ),
+        period_days=r.integer("period_days", d.period_days, minimum=1),
+        enabled=r.boolean("enabled", d.enabled),
+    )
+
+
+def _priorities(r: _Reader | None) -> Priorities:
+    d = Priorities()
+    if r is None:
+        return d
+    r.reject_unknown({f.name for f in fields(Priorities)})
+    return Priorities(**{f.name: r.integer(f.name, getattr(d, f.name)) for f in fields(Priorities)})
+
+
+def _state_rules(
+    r: _Reader | None, default_pre_window: int
+) -> tuple[frozenset[str], tuple[WindowRule, ...]]:
+    """Window rules; a rule without pre_window_extension_days takes timing's default."""
+    if r is None:
+        return DEFAULT_YEAR_ROUND, tuple(
+            replace(rule, pre_window_days=default_pre_window) for rule in DEFAULT_WINDOW_RULES
+        )
+    r.reject_unknown({"year_round_exclusion", "birthday_windows", "effective_date_windows"})
+    year_round = DEFAULT_YEAR_ROUND
+    if "year_round_exclusion" in r.data:
+        raw = r.data["year_round_exclusion"] or []
+        if not isinstance(raw, list):
+            raise r.fail("year_round_exclusion", "must be a list of state codes")
+        year_round = frozenset(
+            _state_code(r, f"year_round_exclusion[{i}]", v) for i, v in enumerate(raw)
+        )
+    rules: list[WindowRule] = []
+    for section, kind in (("birthday_windows", BIRTHDAY), ("effective_date_windows", EFFECTIVE_DATE)):
+        if section not in r.data:
+            rules.extend(
+                replace(rule, pre_window_days=default_pre_window)
+                for rule in DEFAULT_WINDOW_RULES
+                if rule.kind == kind
+            )
+            continue
+        sub = r.sub(section)
+        if sub is None:
+            continue
+        for state_name in sub.data:
+            state = _state_code(sub, str(state_name), state_name)
+            w = sub.sub(str(state_name))
+            if w is None:
+                raise sub.fail(str(state_name), "must be a mapping of window settings")
+            w.reject_unknown(
+                {"window_before_days", "window_after_days", "pre_window_extension_days", "use_month_start"}
+            )
+            rules.append(
+                WindowRule(
+                    state=state,
+                    kind=kind,
+                    days_before=w.integer("window_before_days", 0),
+                    days_after=w.integer("window_after_days", 0),
+                    pre_window_days=w.integer("pre_window_extension_days", default_pre_window),
+                    use_month_start=w.boolean("use_month_start", False),
+                )
+            )
+    return year_round, tuple(rules)
+
+
+def _campaign_types(r: _Reader | None) -> Mapping[str, CampaignType]:
+    if r is None:
+        return MappingProxyType({})
+    out: dict[str, CampaignType] = {}
+    allowed = {f.name for f in fields(CampaignType)} - {"name"}
+    for name in r.data:
+        if not isinstance(name, str) or not re.fullmatch(r"[a-z0-9_]+", name):
+            raise r.fail(str(name), "campaign type names are lower-case letters, digits and _")
+        c = r.sub(name)
+        if c is None:
+            raise r.fail(name, "must be a mapping of campaign settings")
+        c.reject_unknown(allowed)
+        d = CampaignType(name)
+        out[name] = CampaignType(
+            name=name,
+            respect_exclusion_windows=c.boolean(
+                "respect_exclusion_windows", d.respect_exclusion_windows
+            ),
+            enable_followups=c.boolean("enable_followups", d.enable_followups),
+            days_before_event=c.integer("days_before_event", 0, minimum=-3650),
+            target_all_contacts=c.boolean("target_all_contacts", d.target_all_contacts),
+            priority=c.integer("priority", d.priority),
+            active=c.boolean("active", d.active),
+        )
+    return MappingProxyType(out)
+
+
+def _templates(r: _Reader | None) -> tuple[Mapping[str, str], Mapping[str, str]]:
+    email = dict(DEFAULT_EMAIL_TEMPLATES)
+    sms = dict(DEFAULT_SMS_TEMPLATES)
+    if r is None:
+        return MappingProxyType(email), MappingProxyType(sms)
+    r.reject_unknown({"anniversary", "followups", "sms"})
+    for section, target, names in (
+        ("anniversary", email, None),
+        ("followups", email, _FOLLOWUP_TEMPLATE_NAMES),
+        ("sms", sms, None),
+    ):
+        sub = r.sub(section)
+        if sub is None:
+            continue
+        for name in sub.data:
+            value = sub.text(str(name), "")
+            key = str(name)
+            if names is not None:
+                if key not in names:
+                    raise sub.fail(key, f"unknown follow-up (expected one of {', '.join(names)})")
+                key = names[key]
+            target[key] = value
+    return MappingProxyType(email), MappingProxyType(sms)
+
+
+def config_from_mapping(data: Mapping[str, Any] | None, source: str = "config") -> tuple[Config, list[str]]:
+    """Build a Config from parsed YAML; returns it with the warnings to report once."""
+    if data is None:
+        return DEFAULT_CONFIG, []
+    top = _Reader(data, "", source)
+    warnings = [
+        f"{source}: section '{name}' is not used by the scheduler and is ignored"
+        for name in data
+        if name not in _USED_SECTIONS
+    ]
+    timing = _timing(top.sub("timing_constants"))
+    year_round, window_rules = _state_rules(top.sub("state_rules"), timing.pre_window_days)
+    email_templates, sms_templates = _templates(top.sub("email_templates"))
+    config = Config(
+        timing=timing,
+        aep_dates=_aep_dates(top.sub("aep_config")),
+        load_balancing=_load_balancing(top.sub("load_balancing")),
+        priorities=_priorities(top.sub("priorities")),
+        year_round_states=year_round,
+        window_rules=window_rules,
+        campaign_types=_campaign_types(top.sub("campaign_types")),
+        email_templates=email_templates,
+        sms_templates=sms_templates,
+    )
+    return config, warnings

@@ -1,0 +1,59 @@
+"""US state of a ZIP code, from a maintained dataset of every 5-digit ZIP.
+
+Three-digit prefixes are not enough: 063 holds both NY and CT ZIPs, 726 AR and
+MO, 834 ID and WY.  We look up the full 5-digit code in the dataset shipped by
+the ``zipcodes`` package (USPS data, including military and territory codes).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from functools import lru_cache
+
+# Every USPS code a contact may legitimately live in: states, DC, territories
+# and military post offices.
+US_STATES: frozenset[str] = frozenset(
+    """AL AK AZ AR CA CO CT DE FL GA HI ID IL IN IA KS KY LA ME MD MA MI MN MS MO MT
+    NE NV NH NJ NM NY NC ND OH OK OR PA RI SC SD TN TX UT VT VA WA WV WI WY""".split()
+)
+TERRITORIES: frozenset[str] = frozenset("DC AS GU MP PR VI FM MH PW".split())
+MILITARY: frozenset[str] = frozenset("AA AE AP".split())
+USPS_CODES: frozenset[str] = US_STATES | TERRITORIES | MILITARY
+
+# '75201', '95046-1234' and '950461234' are accepted; anything else is not a ZIP.
+_ZIP_RE = re.compile(r"(\d{5})(?:-?\d{4})?")
+
+# The characters stripped from raw text fields.  The SQL pre-filter trims the
+# very same set (streams/prefilter.py), so both sides read a field alike.
+BLANKS = " \t\r\n"
+
+
+@lru_cache(maxsize=1)
+def zip_states() -> Mapping[str, str]:
+    """Every known 5-digit ZIP code mapped to its USPS state code (loaded once)."""
+    import zipcodes  # deferred: loading the dataset takes about a second
+
+    return {z["zip_code"]: z["state"] for z in zipcodes.list_all()}
+
+
+def zip5(raw: str | None) -> str | None:
+    """The 5-digit ZIP of a raw ZIP or ZIP+4 field, or None when it is not one."""
+    if raw is None:
+        return None
+    m = _ZIP_RE.fullmatch(raw.strip(BLANKS))
+    return m.group(1) if m else None
+
+
+def state_of_zip(raw: str | None) -> str | None:
+    """The state of a raw ZIP field, or None when the ZIP is missing or unknown."""
+    z = zip5(raw)
+    return zip_states().get(z) if z else None
+
+
+def normalize_state_code(raw: str | None) -> str | None:
+    """A USPS code from a free-text state column (case and blanks ignored), or None."""
+    if raw is None:
+        return None
+    code = raw.strip(BLANKS).upper()
+    return code if code in USPS_CODES else None
