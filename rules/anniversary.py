@@ -8,7 +8,7 @@ from datetime import date
 
 from rules.zip_state import BLANKS
 
-_ISO_RE = re.compile(r"(\d{4})-(\d{2})-(\d{2})(?:[ T].*)?", re.DOTALL)
+_ISO_RE = re.compile(r"([0-9]{4})-([0-9]{2})-([0-9]{2})(?:[ T].*)?", re.DOTALL)
 
 
 def parse_iso_date(raw: str | None) -> date | None:

@@ -130,7 +130,7 @@ _FOLLOWUP_TEMPLATE_NAMES = {
 }
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # identity hash: configs key the rules' caches
 class Config:
     timing: Timing = Timing()
     aep_dates: tuple[tuple[int, int], ...] = ((9, 15),)

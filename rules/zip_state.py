@@ -22,7 +22,7 @@ MILITARY: frozenset[str] = frozenset("AA AE AP".split())
 USPS_CODES: frozenset[str] = US_STATES | TERRITORIES | MILITARY
 
 # '75201', '95046-1234' and '950461234' are accepted; anything else is not a ZIP.
-_ZIP_RE = re.compile(r"(\d{5})(?:-?\d{4})?")
+_ZIP_RE = re.compile(r"([0-9]{5})(?:-?[0-9]{4})?")
 
 # The characters stripped from raw text fields.  The SQL pre-filter trims the
 # very same set (streams/prefilter.py), so both sides read a field alike.
@@ -55,5 +55,6 @@ def normalize_state_code(raw: str | None) -> str | None:
     """A USPS code from a free-text state column (case and blanks ignored), or None."""
     if raw is None:
         return None
-    code = raw.strip(BLANKS).upper()
-    return code if code in USPS_CODES else None
+    code = raw.strip(BLANKS)
+    # ASCII only: the SQL side (upper() in SQLite) folds ASCII letters alone.
+    return code.upper() if code.isascii() and code.upper() in USPS_CODES else None

@@ -1,0 +1,308 @@
+"""One contact's schedule as of ``T``: the per-contact part of a sweep.
+
+This is the function both the sweep and the stream agents call.  Given a
+contact, its existing schedule rows, the config and the horizon, it returns
+every decision (placement, exclusion, reason), the owned rows to delete, the
+occurrences it must not write, and what the frequency limit needs.  Load
+balancing across contacts (smoothing, daily cap) is not done here: it needs
+every contact's new placements (``load_balancing``).
+
+Rules applied here (SPEC sections 5, 6, 9):
+- an occurrence whose key has a row in a sending-side status is not written;
+- a legacy row (no key) in a sent-like status for the same type and event
+  year (or, without event year, dated within 30 days of the ideal date) means
+  the email was already handled: not written again;
+- an owned legacy row (no key) of the same type and event year is adopted
+  (updated in place, placed afresh) rather than duplicated;
+- an owned keyed row dated ``>= T`` with the same ideal date keeps its date
+  (only its status is re-evaluated), unless the run that placed it never
+  completed: an interrupted run's placements are placed afresh, so a rerun
+  gives what an uninterrupted run would have;
+- a skip inside a blocking window materializes that window's post-window
+  email, even beyond the range;
+- owned rows dated in the range that no decision claims are deleted.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+
+from rules.config import BIRTHDAY, EFFECTIVE_DATE, Config
+from rules.contact import Contact, InvalidContact
+from rules.exclusion_window import ContactWindows, contact_windows
+from rules.occurrence import (
+    POST_WINDOW,
+    Occurrence,
+    next_aep_occurrences,
+    next_yearly_occurrence,
+)
+from rules.placement import Horizon, Placement, place, place_forced
+from rules.post_window import post_window_occurrence, post_windows_around
+from rules.statuses import (
+    PRE_SCHEDULED,
+    SKIPPED,
+    counts_toward_volume,
+    is_owned,
+    is_sent_like,
+    normalized_type,
+)
+
+LEGACY_MATCH_DAYS = 30
+
+
+@dataclass(frozen=True)
+class ExistingRow:
+    """A schedule row as stored, with what the rules need of it."""
+
+    id: int
+    email_type: str
+    send_date: date | None
+    status: str
+    occurrence_key: str | None = None
+    ideal_send_date: date | None = None
+    event_year: int | None = None
+    placed_run_id: str | None = None
+
+    @property
+    def owned(self) -> bool:
+        return is_owned(self.status)
+
+    @property
+    def is_followup(self) -> bool:
+        return normalized_type(self.email_type).startswith("followup")
+
+
+@dataclass(frozen=True)
+class Decision:
+    occurrence: Occurrence
+    send_date: date
+    status: str  # PRE_SCHEDULED or SKIPPED
+    skip_reason: str | None
+    kept: bool  # an earlier placement is kept: it does not move
+    catch_up: bool
+    existing_row_id: int | None
+    why: str
+
+    @property
+    def newly_placed(self) -> bool:
+        """Placed afresh by this decision: load balancing and the frequency limit may act on it."""
+        return not self.kept and self.status == PRE_SCHEDULED and not self.occurrence.is_followup
+
+
+@dataclass(frozen=True)
+class NotWritten:
+    occurrence: Occurrence
+    reason: str
+
+
+@dataclass(frozen=True)
+class ContactSchedule:
+    contact_id: int
+    decisions: tuple[Decision, ...] = ()
+    deletes: tuple[int, ...] = ()
+    not_written: tuple[NotWritten, ...] = ()
+    # Dates of this contact's rows that count toward the frequency limit and
+    # will not move: sending-side rows, kept placements, untouched owned rows.
+    fixed_counted_dates: tuple[date, ...] = ()
+    invalid_reasons: tuple[str, ...] = ()
+    warnings: tuple[str, ...] = ()
+    windows: ContactWindows | None = field(default=None, compare=False)
+
+
+def _legacy_handles(occ: Occurrence, row: ExistingRow) -> bool:
+    if row.occurrence_key is not None or normalized_type(row.email_type) != occ.email_type:
+        return False
+    if row.event_year is not None:
+        return row.event_year == occ.event_date.year
+    return row.send_date is not None and abs((row.send_date - occ.ideal_send_date).days) <= LEGACY_MATCH_DAYS
+
+
+def _occurrences_in_view(
+    contact: Contact, windows: ContactWindows, horizon: Horizon, config: Config
+) -> list[Occurrence]:
+    occs: list[Occurrence] = []
+    for email_type in (BIRTHDAY, EFFECTIVE_DATE):
+        occ = next_yearly_occurrence(contact, email_type, horizon.as_of, config)
+        if occ is not None:
+            occs.append(occ)
+    occs.extend(next_aep_occurrences(contact, horizon.as_of, config))
+    occs.extend(post_windows_around(contact, windows, horizon.as_of, config))
+    return occs
+
+
+class _Planner:
+    """The state of one contact's decision, kept together while it is built."""
+
+    def __init__(
+        self,
+        contact: Contact,
+        rows: Sequence[ExistingRow],
+        config: Config,
+        horizon: Horizon,
+        failed_runs: frozenset[str],
+    ) -> None:
+        self.contact = contact
+        self.config = config
+        self.horizon = horizon
+        self.failed_runs = failed_runs
+        self.rows = rows
+        self.by_key = {r.occurrence_key: r for r in rows if r.occurrence_key is not None}
+        self.adoptable = [r for r in rows if r.occurrence_key is None and r.owned]
+        self.windows = contact_windows(
+            contact.state, contact.birth_date, contact.effective_date, config
+        )
+        self.decisions: dict[str, Decision] = {}
+        self.not_written: dict[str, NotWritten] = {}
+        self.claimed: set[int] = set()
+
+    def existing_for(self, occ: Occurrence) -> ExistingRow | None:
+        row = self.by_key.get(occ.key)
+        if row is not None:
+            return row
+        for legacy in self.adoptable:
+            if legacy.id not in self.claimed and _legacy_handles(occ, legacy):
+                return legacy
+        return None
+
+    def blocked_write(self, occ: Occurrence, row: ExistingRow | None) -> str | None:
+        if row is not None and row.occurrence_key == occ.key and not row.owned:
+            return f"its row is in the sending side's status '{row.status}': not touched"
+        for legacy in self.rows:
+            if is_sent_like(legacy.status) and _legacy_handles(occ, legacy):
+                return (
+                    f"already handled by legacy row {legacy.id} ({legacy.email_type}, "
+                    f"{legacy.status}, {legacy.send_date})"
+                )
+        return None
+
+    def kept_placement(self, occ: Occurrence, row: ExistingRow | None) -> Placement | None:
+        if (
+            row is not None
+            and row.occurrence_key == occ.key
+            and row.owned
+            and row.send_date is not None
+            and row.send_date >= self.horizon.as_of
+            and row.ideal_send_date == occ.ideal_send_date
+            and row.placed_run_id not in self.failed_runs
+        ):
+            return Placement(row.send_date, row.send_date != occ.ideal_send_date, f"placement {row.send_date} kept from an earlier sweep")
+        return None
+
+    def decide(self, occ: Occurrence, forced: bool) -> None:
+        if occ.key in self.decisions or occ.key in self.not_written:
+            return
+        row = self.existing_for(occ)
+        blocked = self.blocked_write(occ, row)
+        if blocked is not None:
+            self.not_written[occ.key] = NotWritten(occ, blocked)
+            return
+        spread = self.config.load_balancing.catch_up_spread_days
+        placement = self.kept_placement(occ, row)
+        kept = placement is not None
+        if placement is None:
+            placement = place_forced(occ, self.horizon, spread) if forced else place(occ, self.horizon, spread)
+        if placement is None:
+            return  # not in play
+        exclusion = self.windows.exclusion_on(placement.send_date) if occ.respects_windows else None
+        if row is not None:
+            self.claimed.add(row.id)
+        self.decisions[occ.key] = Decision(
+            occurrence=occ,
+            send_date=placement.send_date,
+            status=SKIPPED if exclusion else PRE_SCHEDULED,
+            skip_reason=exclusion.reason if exclusion else None,
+            kept=kept,
+            catch_up=placement.catch_up,
+            existing_row_id=row.id if row is not None else None,
+            why=placement.why + (f"; excluded: {exclusion.reason}" if exclusion else ""),
+        )
+        if exclusion is not None and exclusion.window is not None:
+            # A skip inside a window materializes the window's post-window email
+            # now, even beyond the range, so people see the plan (SPEC section 6).
+            pw = post_window_occurrence(exclusion.window, self.contact, self.windows, self.config)
+            if pw is not None:
+                self.decide(pw, forced=True)
+
+    def deletes(self) -> tuple[int, ...]:
+        return tuple(
+            r.id
+            for r in self.rows
+            if r.owned
+            and r.id not in self.claimed
+            and r.send_date is not None
+            and self.horizon.in_range(r.send_date)
+        )
+
+    def fixed_counted_dates(self, deleted: Iterable[int]) -> tuple[date, ...]:
+        gone = set(deleted) | self.claimed
+        dates = [
+            r.send_date
+            for r in self.rows
+            if r.id not in gone
+            and r.send_date is not None
+            and counts_toward_volume(r.status)
+            and not r.is_followup
+        ]
+        dates.extend(
+            d.send_date
+            for d in self.decisions.values()
+            if d.kept and d.status == PRE_SCHEDULED and not d.occurrence.is_followup
+        )
+        return tuple(sorted(dates))
+
+
+def schedule_contact(
+    contact: Contact | InvalidContact,
+    rows: Sequence[ExistingRow],
+    config: Config,
+    horizon: Horizon,
+    failed_runs: frozenset[str] = frozenset(),
+) -> ContactSchedule:
+    """Decide one contact's emails as of ``horizon.as_of``."""
+    if isinstance(contact, InvalidContact):
+        deletes = tuple(
+            r.id for r in rows if r.owned and r.send_date is not None and horizon.in_range(r.send_date)
+        )
+        return ContactSchedule(
+            contact_id=contact.id,
+            deletes=deletes,
+            invalid_reasons=contact.reasons,
+            warnings=contact.warnings,
+        )
+    planner = _Planner(contact, rows, config, horizon, failed_runs)
+    for occ in _occurrences_in_view(contact, planner.windows, horizon, config):
+        planner.decide(occ, forced=False)
+    deletes = planner.deletes()
+    return ContactSchedule(
+        contact_id=contact.id,
+        decisions=tuple(sorted(planner.decisions.values(), key=lambda d: (d.send_date, d.occurrence.key))),
+        deletes=deletes,
+        not_written=tuple(planner.not_written.values()),
+        fixed_counted_dates=planner.fixed_counted_dates(deletes),
+        warnings=contact.warnings,
+        windows=planner.windows,
+    )
+
+
+def catchup_note(decision: Decision) -> str | None:
+    if not decision.catch_up:
+        return None
+    return f"catch-up: ideal {decision.occurrence.ideal_send_date}, placed {decision.send_date}"
+
+
+def post_window_of(decision: Decision) -> bool:
+    return decision.occurrence.email_type == POST_WINDOW
+
+
+__all__ = [
+    "ContactSchedule",
+    "Decision",
+    "ExistingRow",
+    "Horizon",
+    "NotWritten",
+    "schedule_contact",
+    "catchup_note",
+    "timedelta",
+]

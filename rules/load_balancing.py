@@ -1,0 +1,154 @@
+"""Load balancing across contacts (SPEC section 7): effective-date smoothing
+and the daily cap.  Only the sweep runs these; stream agents place new rows
+on their ideal or catch-up dates.
+
+The inputs are columnar (``NewPlacements``) because an AEP sweep balances
+millions of emails: a few arrays of machine integers, not an object each.
+Dates are proleptic ordinals (``date.toordinal()``).
+
+A move never puts an email before ``T``, on or after its event (AEP
+excepted), or on an excluded date; an email that cannot move stays.  The
+exclusion test is the caller's (``excluded(i, day)``): it knows the contact.
+"""
+
+from __future__ import annotations
+
+import math
+from array import array
+from collections.abc import Callable, MutableMapping
+from dataclasses import dataclass, field
+
+from rules.config import LoadBalancing
+
+FLAG_CATCH_UP = 1
+FLAG_EFFECTIVE_DATE = 2
+FLAG_AEP = 4
+
+MOVED_NONE = 0
+MOVED_SMOOTHING = 1
+MOVED_DAILY_CAP = 2
+
+Excluded = Callable[[int, int], bool]
+
+
+@dataclass
+class NewPlacements:
+    """Newly placed emails of a sweep, one index per email, in arrays."""
+
+    dates: array = field(default_factory=lambda: array("i"))  # current placement (mutated by moves)
+    ideal: array = field(default_factory=lambda: array("i"))
+    events: array = field(default_factory=lambda: array("i"))
+    priority: array = field(default_factory=lambda: array("h"))
+    hashes: array = field(default_factory=lambda: array("I"))
+    flags: array = field(default_factory=lambda: array("B"))
+    moved: array = field(default_factory=lambda: array("B"))
+
+    def add(self, day: int, ideal: int, event: int, priority: int, h: int, flags: int) -> int:
+        self.dates.append(day)
+        self.ideal.append(ideal)
+        self.events.append(event)
+        self.priority.append(priority)
+        self.hashes.append(h)
+        self.flags.append(flags)
+        self.moved.append(MOVED_NONE)
+        return len(self.dates) - 1
+
+    def __len__(self) -> int:
+        return len(self.dates)
+
+
+def daily_cap(valid_contacts: int, lb: LoadBalancing) -> int:
+    return math.ceil(valid_contacts * lb.daily_send_percentage_cap)
+
+
+def ed_daily_limit(cap: int, lb: LoadBalancing) -> int:
+    return min(lb.ed_daily_soft_limit, math.ceil(lb.ed_soft_limit_percentage * cap))
+
+
+def _may_move(p: NewPlacements, i: int, day: int, as_of: int, excluded: Excluded) -> bool:
+    if day < as_of:
+        return False
+    if not p.flags[i] & FLAG_AEP and day >= p.events[i]:
+        return False
+    return not excluded(i, day)
+
+
+def smooth_effective_dates(
+    p: NewPlacements,
+    ed_volume: MutableMapping[int, int],
+    volume: MutableMapping[int, int],
+    limit: int,
+    window_days: int,
+    as_of: int,
+    excluded: Excluded,
+) -> int:
+    """Spread newly placed effective-date emails of overfull days; returns how many moved.
+
+    A day is overfull when it holds more effective-date emails (fixed and new)
+    than ``limit``; each newly placed one of that day moves once, to
+    ``S + (h mod (2w + 1)) - w``.  Which days are overfull is decided before
+    any move, so the result does not depend on processing order.
+    """
+    overfull = {day for day, n in ed_volume.items() if n > limit}
+    moved = 0
+    span = 2 * window_days + 1
+    for i in range(len(p)):
+        day = p.dates[i]
+        if not p.flags[i] & FLAG_EFFECTIVE_DATE or day not in overfull:
+            continue
+        target = p.ideal[i] + p.hashes[i] % span - window_days
+        if target == day or not _may_move(p, i, target, as_of, excluded):
+            continue
+        p.dates[i] = target
+        p.moved[i] = MOVED_SMOOTHING
+        volume[day] -= 1
+        volume[target] = volume.get(target, 0) + 1
+        moved += 1
+    return moved
+
+
+def apply_daily_cap(
+    p: NewPlacements,
+    volume: MutableMapping[int, int],
+    cap: int,
+    overage_threshold: float,
+    as_of: int,
+    excluded: Excluded,
+    max_shift_days: int = 7,
+) -> int:
+    """Move newly placed emails off days over ``cap * overage_threshold``; returns how many moved.
+
+    Days are handled in date order.  On an over-full day the newly placed
+    emails move lowest priority first (larger number; tie: larger hash) to
+    the next day, at most ``max_shift_days`` later, whose volume is below the
+    cap, until the day is down to the cap.  A day that receives emails stops
+    at the cap, so it never becomes over-full itself.
+    """
+    threshold = cap * overage_threshold
+    over_days = sorted(day for day, n in volume.items() if n > threshold)
+    if not over_days:
+        return 0
+    wanted = set(over_days)
+    by_day: dict[int, list[int]] = {day: [] for day in over_days}
+    for i in range(len(p)):
+        if p.dates[i] in wanted:
+            by_day[p.dates[i]].append(i)
+    moved = 0
+    for day in over_days:
+        candidates = by_day.pop(day)
+        candidates.sort(key=lambda i: (p.priority[i], p.hashes[i]), reverse=True)
+        for i in candidates:
+            if volume[day] <= cap:
+                break
+            targets = [day + k for k in range(1, max_shift_days + 1) if volume.get(day + k, 0) < cap]
+            if not targets:
+                break  # every later day is full: nothing on this day can move
+            for target in targets:
+                if _may_move(p, i, target, as_of, excluded):
+                    p.dates[i] = target
+                    p.moved[i] = MOVED_DAILY_CAP
+                    volume[day] -= 1
+                    volume[target] = volume.get(target, 0) + 1
+                    moved += 1
+                    break
+    return moved

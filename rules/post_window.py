@@ -1,0 +1,89 @@
+"""Post-window emails (SPEC section 6).
+
+A window blocks when the ideal send date of any of the contact's occurrences
+(birthday, effective date, AEP, of any year) lies in it.  A blocking window
+yields one ``post_window`` email the day after it ends; when that day is
+itself excluded by another window, the day after that window is used, at
+most 5 times (then there is none, and the reason is kept for ``explain``).
+Year-round states have no post-window emails: there is no "after".
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, timedelta
+
+from rules.config import Config
+from rules.contact import Contact
+from rules.exclusion_window import ContactWindows, Window
+from rules.occurrence import POST_WINDOW, Occurrence, ideal_send_dates_between, occurrence_key, templates
+
+MAX_WINDOW_HOPS = 5
+
+
+@dataclass(frozen=True)
+class PostWindowDate:
+    send_date: date | None
+    path: tuple[str, ...]  # each hop, in plain words
+
+
+def blocked_by(window: Window, contact: Contact, config: Config) -> list[tuple[str, date]]:
+    """The (type, ideal date) pairs that make ``window`` block; empty when it does not."""
+    return ideal_send_dates_between(contact, window.start, window.end, config)
+
+
+def post_window_date(window: Window, windows: ContactWindows) -> PostWindowDate:
+    candidate = window.end + timedelta(days=1)
+    path: list[str] = [f"{window.label} ends {window.end}: day after is {candidate}"]
+    for hop in range(MAX_WINDOW_HOPS + 1):
+        exclusion = windows.exclusion_on(candidate)
+        if exclusion is None:
+            return PostWindowDate(candidate, tuple(path))
+        if exclusion.window is None or hop == MAX_WINDOW_HOPS:
+            path.append(f"{candidate} is excluded ({exclusion.reason}); no post-window email")
+            return PostWindowDate(None, tuple(path))
+        candidate = exclusion.window.end + timedelta(days=1)
+        path.append(f"excluded by {exclusion.reason}: moved to {candidate}")
+    raise AssertionError("unreachable")
+
+
+def post_window_occurrence(
+    window: Window, contact: Contact, windows: ContactWindows, config: Config
+) -> Occurrence | None:
+    """The post-window email of a window, or None when it does not block or has no date."""
+    if windows.year_round or not blocked_by(window, contact, config):
+        return None
+    found = post_window_date(window, windows)
+    if found.send_date is None:
+        return None
+    email, sms = templates(contact, POST_WINDOW, config)
+    return Occurrence(
+        key=occurrence_key(contact.id, POST_WINDOW, window.end.isoformat()),
+        contact_id=contact.id,
+        email_type=POST_WINDOW,
+        event_date=found.send_date,
+        ideal_send_date=found.send_date,
+        priority=config.priorities.post_window,
+        email_template=email,
+        sms_template=sms,
+        window=window,
+        note="; ".join(found.path),
+    )
+
+
+def post_windows_around(
+    contact: Contact, windows: ContactWindows, as_of: date, config: Config
+) -> list[Occurrence]:
+    """Post-window emails of the windows of the years around ``as_of``.
+
+    Years ``year(T) - 3 .. year(T) + 1`` cover every window whose post-window
+    date can fall within a year of ``T``, hops included.
+    """
+    out: list[Occurrence] = []
+    if windows.year_round:
+        return out
+    for window in windows.windows_of_years(range(as_of.year - 3, as_of.year + 2)):
+        occ = post_window_occurrence(window, contact, windows, config)
+        if occ is not None:
+            out.append(occ)
+    return out

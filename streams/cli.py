@@ -1,0 +1,217 @@
+"""The ``mailwindow`` command line.  Names and flags here are a contract other tools rely on."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from datetime import date, datetime
+from zoneinfo import ZoneInfo
+
+import orjson
+from sqlalchemy.exc import SQLAlchemyError
+
+from rules.config import ConfigError
+
+CENTRAL = ZoneInfo("America/Chicago")
+
+
+class UsageError(ValueError):
+    pass
+
+
+def _as_of(raw: str | None) -> date:
+    if raw is None:
+        return datetime.now(CENTRAL).date()  # SPEC 1: default is today in Central Time
+    try:
+        return date.fromisoformat(raw)
+    except ValueError:
+        raise UsageError(f"--as-of {raw!r} is not a date (YYYY-MM-DD)") from None
+
+
+def _non_negative(raw: str) -> int:
+    try:
+        value = int(raw)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{raw!r} is not a whole number") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{raw} is negative")
+    return value
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="mailwindow", description="Compliance-grade email scheduler.")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    s = sub.add_parser("sweep", help="decide every email in the scheduling window and write it")
+    s.add_argument("--db", required=True, help="SQLite path or SQLAlchemy URL")
+    s.add_argument("--as-of", help="the date to schedule for (YYYY-MM-DD; default: today, Central)")
+    s.add_argument("--config", help="scheduler_config.yaml")
+    s.add_argument("--lookahead", type=_non_negative, default=30, help="days ahead (default 30)")
+    s.add_argument("--lookback", type=_non_negative, default=7, help="days of catch-up (default 7)")
+    s.add_argument("--full-scan", action="store_true", help="process every contact (no pre-filter)")
+    s.add_argument("--json", action="store_true", help="print one JSON object")
+
+    e = sub.add_parser("explain", help="say, in plain words, why a contact gets each email")
+    e.add_argument("--db", required=True)
+    e.add_argument("--contact", required=True, type=int)
+    e.add_argument("--as-of")
+    e.add_argument("--config")
+    e.add_argument("--lookahead", type=_non_negative, default=30)
+    e.add_argument("--lookback", type=_non_negative, default=7)
+
+    g = sub.add_parser("gen", help="create a legacy-schema database of synthetic contacts")
+    g.add_argument("--db", required=True)
+    g.add_argument("--contacts", required=True, type=_non_negative)
+    g.add_argument("--seed", type=int, default=1)
+    g.add_argument("--as-of", help="date the synthetic history is anchored on (default 2026-03-10)")
+
+    c = sub.add_parser("checksum", help="digest of the scheduler's decisions, to compare databases")
+    c.add_argument("--db", required=True)
+    return p
+
+
+def _cmd_sweep(args: argparse.Namespace) -> int:
+    from streams.config_file import load_config_file
+    from streams.store import open_store
+    from streams.sweep import SweepOptions, run_sweep
+
+    config, warnings = load_config_file(args.config)
+    for w in warnings:
+        print(f"warning: {w}", file=sys.stderr)
+    options = SweepOptions(
+        as_of=_as_of(args.as_of),
+        lookahead_days=args.lookahead,
+        lookback_days=args.lookback,
+        full_scan=args.full_scan,
+    )
+    store = open_store(args.db)
+    try:
+        summary = run_sweep(store, config, options, progress=sys.stderr.isatty() and not args.json)
+    finally:
+        store.close()
+    if args.json:
+        sys.stdout.write(orjson.dumps(summary.to_dict()).decode() + "\n")
+        return 0
+    s = summary
+    print(f"sweep {s.run_id} as of {s.as_of}: {s.status} in {s.elapsed_s:.1f} s")
+    print(f"  pre-filter: {s.prefilter}")
+    print(
+        f"  contacts: {s.contacts_processed:,} processed of {s.contacts_scanned:,} "
+        f"({s.contacts_invalid:,} invalid)"
+    )
+    print(f"  emails: {s.emails_scheduled:,} pre-scheduled, {s.emails_skipped:,} skipped")
+    for email_type, counts in sorted(s.per_type.items()):
+        print(f"    {email_type:<16} {counts.get('pre-scheduled', 0):>9,} pre-scheduled {counts.get('skipped', 0):>9,} skipped")
+    print(
+        f"  rows: {s.rows_inserted:,} inserted, {s.rows_updated:,} updated, "
+        f"{s.rows_deleted:,} deleted, {s.rows_unchanged:,} unchanged"
+    )
+    print(
+        f"  balancing: daily cap {s.daily_cap:,} ({s.valid_contacts:,} valid contacts); "
+        f"{s.moved_by_smoothing:,} moved by ED smoothing, {s.moved_by_daily_cap:,} by the cap, "
+        f"{s.skipped_by_frequency_limit:,} skipped by the frequency limit"
+    )
+    for ex in s.invalid_examples[:10]:
+        print(f"  invalid contact {ex['contact_id']}: {'; '.join(ex['reasons'])}")  # type: ignore[arg-type]
+    if s.contacts_invalid > 10:
+        print(f"  ... and {s.contacts_invalid - 10:,} more invalid contacts (see --json)")
+    if s.warnings:
+        print(f"  {s.warnings:,} data warnings, e.g. {s.warning_examples[0]}")
+    print(f"  schedules checksum {s.schedules_after_checksum}")
+    return 0
+
+
+def _cmd_explain(args: argparse.Namespace) -> int:
+    from sqlalchemy import text
+
+    from rules.contact import validate_contact
+    from rules.explain import explain_contact
+    from rules.placement import Horizon
+    from streams.config_file import load_config_file
+    from streams.schedule_rows import fetch_contacts, fetch_rows
+    from streams.store import open_store
+
+    config, _ = load_config_file(args.config)
+    horizon = Horizon(_as_of(args.as_of), args.lookahead, args.lookback)
+    store = open_store(args.db)
+    try:
+        store.migrate()
+        with store.engine.connect() as conn:
+            records = fetch_contacts(conn, [args.contact])
+            if not records:
+                raise UsageError(f"no contact with id {args.contact} in {args.db}")
+            stored = fetch_rows(conn, [args.contact]).get(args.contact, [])
+            notes = {
+                int(r[0]): f"{r[1]} on {r[2]} ({r[3]}){' - ' + r[4] if r[4] else ''}"
+                for r in conn.execute(
+                    text(
+                        "SELECT id, status, scheduled_send_date, email_type, catchup_note "
+                        "FROM email_schedules WHERE contact_id = :c"
+                    ),
+                    {"c": args.contact},
+                )
+            }
+    finally:
+        store.close()
+    contact = validate_contact(records[0])
+    lines = explain_contact(contact, [r.existing for r in stored], config, horizon, notes)
+    print("\n".join(lines))
+    if stored:
+        print("\nStored rows:")
+        for r in stored:
+            e = r.existing
+            print(f"  row {e.id}: {e.email_type} {e.send_date} {e.status} key={e.occurrence_key}")
+    return 0
+
+
+def _cmd_gen(args: argparse.Namespace) -> int:
+    from streams.generate import generate_database
+
+    as_of = _as_of(args.as_of) if args.as_of else None
+    summary = generate_database(args.db, args.contacts, seed=args.seed, as_of=as_of)
+    print(
+        f"created {args.db}: {summary.contacts:,} contacts ({summary.invalid_contacts:,} invalid), "
+        f"{summary.history_rows:,} history rows in {summary.elapsed_s:.1f} s"
+    )
+    return 0
+
+
+def _cmd_checksum(args: argparse.Namespace) -> int:
+    from streams.checksum import schedule_checksum
+    from streams.store import open_store
+
+    store = open_store(args.db)
+    try:
+        store.migrate()
+        with store.engine.connect() as conn:
+            print(schedule_checksum(conn))
+    finally:
+        store.close()
+    return 0
+
+
+COMMANDS = {"sweep": _cmd_sweep, "explain": _cmd_explain, "gen": _cmd_gen, "checksum": _cmd_checksum}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    from streams.store import StoreError
+    from streams.sweep import SweepError
+
+    args = _parser().parse_args(argv)
+    try:
+        return COMMANDS[args.command](args)
+    except (UsageError, ConfigError, StoreError, SweepError) as exc:
+        print(f"mailwindow {args.command}: {exc}", file=sys.stderr)
+        return 2
+    except SQLAlchemyError as exc:
+        first = str(exc.orig if hasattr(exc, "orig") and exc.orig else exc).splitlines()[0]
+        print(f"mailwindow {args.command}: database error: {first}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"mailwindow {args.command}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,656 @@
+"""The periodic sweep (SPEC section 9): pre-filter, per-contact rules, load
+balancing, batch writes, checkpoint.
+
+Phases, each bounded in memory:
+1. for the pre-filtered contacts, a chunk at a time: read contacts and their
+   rows, decide each contact (``rules.contact_schedule``), write at once what
+   cannot move (kept placements, skips, deletes), and keep the newly placed
+   emails in compact arrays;
+2. balance the newly placed emails across contacts (``rules.load_balancing``)
+   and apply the frequency limit to the few contacts where it can bind;
+3. write the newly placed emails in batches.
+
+Every batch is one transaction.  A run that stops half way leaves whole
+batches; its placements are not "kept" by the next run (its checkpoint is
+not ``completed``), so the rerun decides as an uninterrupted run would have.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import socket
+import time
+import uuid
+from array import array
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime, timezone
+
+import orjson
+from sqlalchemy import Connection, text
+
+from rules.catch_up import stable_hash
+from rules.config import EFFECTIVE_DATE, Config
+from rules.contact import Contact, validate_contact
+from rules.contact_schedule import ContactSchedule, Decision, schedule_contact
+from rules.exclusion_window import contact_windows
+from rules.frequency_limit import FREQUENCY_LIMIT_REASON, NewEmail, could_break, frequency_skips
+from rules.load_balancing import (
+    FLAG_AEP,
+    FLAG_CATCH_UP,
+    FLAG_EFFECTIVE_DATE,
+    MOVED_DAILY_CAP,
+    MOVED_NONE,
+    MOVED_SMOOTHING,
+    NewPlacements,
+    apply_daily_cap,
+    daily_cap,
+    ed_daily_limit,
+    smooth_effective_dates,
+)
+from rules.occurrence import AEP
+from rules.placement import Horizon
+from rules.prefilter import prefilter_plan
+from rules.statuses import PRE_SCHEDULED, SKIPPED
+from rules.zip_state import USPS_CODES
+from streams.checksum import schedule_checksum
+from streams.prefilter import all_contact_ids, candidate_contact_ids, count_valid_contacts
+from streams.schedule_rows import (
+    DECISION_COLUMNS,
+    RowValues,
+    StoredRow,
+    WriteBatch,
+    decision_values,
+    fetch_contacts,
+    fetch_rows,
+    row_values,
+    rows_by_id,
+    stage_write,
+    write_batch,
+)
+from streams.store import Store, run_with_retry
+
+EXAMPLES_KEPT = 20
+_STATES = sorted(USPS_CODES)
+_STATE_INDEX = {s: i for i, s in enumerate(_STATES)}
+
+
+class SweepError(RuntimeError):
+    """A sweep that cannot start or finish; the message says why."""
+
+
+@dataclass(frozen=True)
+class SweepOptions:
+    as_of: date
+    lookahead_days: int = 30
+    lookback_days: int = 7
+    full_scan: bool = False
+    chunk_size: int = 1000
+    batch_rows: int = 20000
+
+    @property
+    def horizon(self) -> Horizon:
+        return Horizon(self.as_of, self.lookahead_days, self.lookback_days)
+
+
+@dataclass
+class SweepSummary:
+    run_id: str
+    as_of: str
+    full_scan: bool = False
+    prefilter: str = ""
+    contacts_scanned: int = 0
+    contacts_processed: int = 0
+    contacts_invalid: int = 0
+    emails_scheduled: int = 0
+    emails_skipped: int = 0
+    rows_inserted: int = 0
+    rows_updated: int = 0
+    rows_unchanged: int = 0
+    rows_deleted: int = 0
+    moved_by_smoothing: int = 0
+    moved_by_daily_cap: int = 0
+    skipped_by_frequency_limit: int = 0
+    valid_contacts: int = 0
+    daily_cap: int = 0
+    per_type: dict[str, dict[str, int]] = field(default_factory=dict)
+    invalid_examples: list[dict[str, object]] = field(default_factory=list)
+    warnings: int = 0
+    warning_examples: list[str] = field(default_factory=list)
+    contacts_checksum: str = ""
+    schedules_before_checksum: str = ""
+    schedules_after_checksum: str = ""
+    elapsed_s: float = 0.0
+    status: str = "started"
+
+    def count(self, email_type: str, status: str) -> None:
+        t = self.per_type.setdefault(email_type, {PRE_SCHEDULED: 0, SKIPPED: 0})
+        t[status] = t.get(status, 0) + 1
+        if status == PRE_SCHEDULED:
+            self.emails_scheduled += 1
+        else:
+            self.emails_skipped += 1
+
+    def to_dict(self) -> dict[str, object]:
+        return dict(self.__dict__)
+
+
+class _Movables:
+    """Newly placed emails kept in arrays until balanced (phase 2), then written."""
+
+    def __init__(self) -> None:
+        self.p = NewPlacements()
+        self.contact = array("q")
+        self.existing = array("q")  # row id to update, 0 to insert
+        self.profile = array("H")
+        self.suffix = array("I")
+        self.state = array("B")
+        self.birth = array("i")  # ordinals, 0 when missing
+        self.effective = array("i")
+        self.profiles: dict[tuple[object, ...], int] = {}
+        self.profile_list: list[tuple[object, ...]] = []
+        self.suffixes: dict[str, int] = {}
+        self.suffix_list: list[str] = []
+        self.stored: dict[int, StoredRow] = {}  # existing rows of movables, for no-op checks
+
+    def add(self, contact: Contact, d: Decision, stored: StoredRow | None) -> int:
+        occ = d.occurrence
+        profile = (occ.email_type, occ.priority, occ.email_template, occ.sms_template, occ.campaign_instance_id)
+        pi = self.profiles.get(profile)
+        if pi is None:
+            pi = self.profiles[profile] = len(self.profile_list)
+            self.profile_list.append(profile)
+        suffix = occ.key[len(str(contact.id)) :]
+        si = self.suffixes.get(suffix)
+        if si is None:
+            si = self.suffixes[suffix] = len(self.suffix_list)
+            self.suffix_list.append(suffix)
+        flags = (
+            (FLAG_CATCH_UP if d.catch_up else 0)
+            | (FLAG_EFFECTIVE_DATE if occ.email_type == EFFECTIVE_DATE else 0)
+            | (FLAG_AEP if occ.email_type == AEP else 0)
+        )
+        i = self.p.add(
+            d.send_date.toordinal(),
+            occ.ideal_send_date.toordinal(),
+            occ.event_date.toordinal(),
+            occ.priority,
+            stable_hash(occ.key),
+            flags,
+        )
+        self.contact.append(contact.id)
+        self.existing.append(d.existing_row_id or 0)
+        self.profile.append(pi)
+        self.suffix.append(si)
+        self.state.append(_STATE_INDEX[contact.state])
+        self.birth.append(contact.birth_date.toordinal() if contact.birth_date else 0)
+        self.effective.append(contact.effective_date.toordinal() if contact.effective_date else 0)
+        if stored is not None:
+            self.stored[i] = stored
+        return i
+
+    def key(self, i: int) -> str:
+        return f"{self.contact[i]}{self.suffix_list[self.suffix[i]]}"
+
+    def excluded_fn(self, config: Config) -> Callable[[int, int], bool]:
+        def excluded(i: int, day: int) -> bool:
+            b, e = self.birth[i], self.effective[i]
+            windows = contact_windows(
+                _STATES[self.state[i]],
+                date.fromordinal(b) if b else None,
+                date.fromordinal(e) if e else None,
+                config,
+            )
+            return windows.exclusion_on(date.fromordinal(day)) is not None
+
+        return excluded
+
+
+def _note(m: _Movables, i: int) -> str | None:
+    p = m.p
+    moved = p.moved[i]
+    ideal = date.fromordinal(p.ideal[i])
+    placed = date.fromordinal(p.dates[i])
+    if moved == MOVED_SMOOTHING:
+        return f"moved by effective-date smoothing: ideal {ideal}, placed {placed}"
+    if moved == MOVED_DAILY_CAP:
+        return f"moved by daily cap: ideal {ideal}, placed {placed}"
+    if p.flags[i] & FLAG_CATCH_UP:
+        return f"catch-up: ideal {ideal}, placed {placed}"
+    return None
+
+
+def _movable_values(
+    m: _Movables, i: int, send_time: str, run_id: str, status: str, skip_reason: str | None
+) -> RowValues:
+    email_type, priority, email_tpl, sms_tpl, instance = m.profile_list[m.profile[i]]
+    return row_values(
+        contact_id=m.contact[i],
+        email_type=str(email_type),
+        send_date=date.fromordinal(m.p.dates[i]),
+        send_time=send_time,
+        status=status,
+        skip_reason=skip_reason,
+        event_date=date.fromordinal(m.p.events[i]),
+        catchup_note=_note(m, i),
+        priority=int(priority),  # type: ignore[call-overload]
+        campaign_instance_id=instance,  # type: ignore[arg-type]
+        email_template=email_tpl,  # type: ignore[arg-type]
+        sms_template=sms_tpl,  # type: ignore[arg-type]
+        metadata=None,
+        key=m.key(i),
+        ideal_send_date=date.fromordinal(m.p.ideal[i]),
+        placed_run_id=run_id,
+    )
+
+
+def _fixed_note(d: Decision) -> str | None:
+    if not d.catch_up:
+        return None
+    return f"catch-up: ideal {d.occurrence.ideal_send_date}, placed {d.send_date}"
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+STALE_HEARTBEAT_S = 3600
+
+
+def mark_interrupted_runs(conn: Connection) -> list[str]:
+    """Mark ``started`` checkpoints of runs that are no longer alive as failed.
+
+    Same host: the process is gone.  Another host: no heartbeat for an hour.
+    Raises SweepError when a live sweep is still running.
+    """
+    host = socket.gethostname()
+    marked: list[str] = []
+    rows = conn.execute(
+        text(
+            "SELECT scheduler_run_id, pid, host, heartbeat_at FROM scheduler_checkpoints "
+            "WHERE status = 'started'"
+        )
+    ).all()
+    for run_id, pid, run_host, heartbeat in rows:
+        if run_host == host and pid is not None:
+            alive = int(pid) != os.getpid() and _pid_alive(int(pid))
+        else:
+            try:
+                last = datetime.strptime(str(heartbeat), "%Y-%m-%d %H:%M:%S").replace(tzinfo=timezone.utc)
+                alive = (datetime.now(timezone.utc) - last).total_seconds() < STALE_HEARTBEAT_S
+            except ValueError:
+                alive = False
+        if alive:
+            raise SweepError(f"another sweep is running: run {run_id} (pid {pid} on {run_host})")
+        conn.execute(
+            text(
+                "UPDATE scheduler_checkpoints SET status = 'failed', error_message = :err, "
+                "completed_at = :now WHERE scheduler_run_id = :run_id AND status = 'started'"
+            ),
+            {"err": "interrupted: the run stopped without finishing", "now": _now(), "run_id": run_id},
+        )
+        marked.append(str(run_id))
+    return marked
+
+
+def unfinished_runs(conn: Connection) -> frozenset[str]:
+    return frozenset(
+        str(r[0])
+        for r in conn.execute(
+            text("SELECT scheduler_run_id FROM scheduler_checkpoints WHERE status != 'completed'")
+        )
+    )
+
+
+def _day_volumes(conn: Connection, as_of: date) -> tuple[dict[int, int], dict[int, int]]:
+    """Per day from ``T`` on: rows that count toward volume (follow-ups excluded), and ED rows."""
+    volume: dict[int, int] = {}
+    ed_volume: dict[int, int] = {}
+    rows = conn.execute(
+        text(
+            "SELECT scheduled_send_date, lower(email_type) = 'effective_date', count(*) "
+            "FROM email_schedules WHERE scheduled_send_date >= :t "
+            "AND (status = 'pre-scheduled' OR lower(status) IN "
+            "('scheduled', 'processing', 'sent', 'delivered', 'accepted')) "
+            "AND lower(email_type) NOT LIKE 'followup%' GROUP BY 1, 2"
+        ),
+        {"t": as_of.isoformat()},
+    )
+    for day_text, is_ed, n in rows:
+        try:
+            day = date.fromisoformat(str(day_text)[:10]).toordinal()
+        except ValueError:
+            continue
+        volume[day] = volume.get(day, 0) + int(n)
+        if is_ed:
+            ed_volume[day] = ed_volume.get(day, 0) + int(n)
+    return volume, ed_volume
+
+
+def _chunks(ids: Sequence[int], size: int) -> Iterator[Sequence[int]]:
+    for start in range(0, len(ids), size):
+        yield ids[start : start + size]
+
+
+class _Progress:
+    def __init__(self, total: int, enabled: bool) -> None:
+        self.bar = None
+        if enabled:
+            from tqdm import tqdm
+
+            self.bar = tqdm(total=total, unit="contacts", desc="sweep", leave=False)
+
+    def update(self, n: int) -> None:
+        if self.bar is not None:
+            self.bar.update(n)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
+class _Sweep:
+    def __init__(self, store: Store, config: Config, options: SweepOptions, run_id: str, progress: bool) -> None:
+        self.store = store
+        self.config = config
+        self.options = options
+        self.horizon = options.horizon
+        self.run_id = run_id
+        self.progress = progress
+        self.send_time = config.timing.send_time
+        self.summary = SweepSummary(run_id=run_id, as_of=options.as_of.isoformat(), full_scan=options.full_scan)
+        self.movables = _Movables()
+        self.frequency_watch: dict[int, tuple[tuple[date, ...], list[int]]] = {}
+        self.contacts_hash = hashlib.sha256()
+        self.failed_runs: frozenset[str] = frozenset()
+        self.volume: dict[int, int] = {}
+        self.ed_volume: dict[int, int] = {}
+
+    # -- checkpoint -------------------------------------------------------
+    def start_checkpoint(self) -> None:
+        def go() -> None:
+            with self.store.engine.begin() as conn:
+                mark_interrupted_runs(conn)
+                conn.execute(
+                    text(
+                        "INSERT INTO scheduler_checkpoints (run_timestamp, scheduler_run_id, "
+                        "contacts_checksum, status, as_of, pid, host, heartbeat_at) VALUES "
+                        "(:ts, :run_id, '', 'started', :as_of, :pid, :host, :ts)"
+                    ),
+                    {
+                        "ts": _now(),
+                        "run_id": self.run_id,
+                        "as_of": self.options.as_of.isoformat(),
+                        "pid": os.getpid(),
+                        "host": socket.gethostname(),
+                    },
+                )
+
+        run_with_retry(go)
+
+    def heartbeat(self, conn: Connection) -> None:
+        conn.execute(
+            text("UPDATE scheduler_checkpoints SET heartbeat_at = :ts WHERE scheduler_run_id = :run_id"),
+            {"ts": _now(), "run_id": self.run_id},
+        )
+
+    def finish_checkpoint(self, status: str, error: str | None) -> None:
+        s = self.summary
+        s.status = status
+
+        def go() -> None:
+            with self.store.engine.begin() as conn:
+                conn.execute(
+                    text(
+                        "UPDATE scheduler_checkpoints SET status = :status, error_message = :error, "
+                        "completed_at = :ts, heartbeat_at = :ts, contacts_checksum = :cc, "
+                        "schedules_before_checksum = :before, schedules_after_checksum = :after, "
+                        "contacts_processed = :processed, contacts_scanned = :scanned, "
+                        "contacts_invalid = :invalid, emails_scheduled = :scheduled, "
+                        "emails_skipped = :skipped, summary = :summary "
+                        "WHERE scheduler_run_id = :run_id"
+                    ),
+                    {
+                        "status": status,
+                        "error": error,
+                        "ts": _now(),
+                        "cc": s.contacts_checksum,
+                        "before": s.schedules_before_checksum or None,
+                        "after": s.schedules_after_checksum or None,
+                        "processed": s.contacts_processed,
+                        "scanned": s.contacts_scanned,
+                        "invalid": s.contacts_invalid,
+                        "scheduled": s.emails_scheduled,
+                        "skipped": s.emails_skipped,
+                        "summary": orjson.dumps(s.to_dict()).decode(),
+                        "run_id": self.run_id,
+                    },
+                )
+
+        run_with_retry(go)
+
+    # -- phases -----------------------------------------------------------
+    def prepare(self) -> array:
+        s, opts = self.summary, self.options
+        with self.store.engine.connect() as conn:
+            self.failed_runs = unfinished_runs(conn) - {self.run_id}
+            s.schedules_before_checksum = schedule_checksum(conn)
+            s.valid_contacts = count_valid_contacts(conn)
+            s.daily_cap = daily_cap(s.valid_contacts, self.config.load_balancing)
+            self.volume, self.ed_volume = _day_volumes(conn, opts.as_of)
+            s.contacts_scanned = int(conn.execute(text("SELECT count(*) FROM contacts")).scalar_one())
+            plan = prefilter_plan(self.config, self.horizon)
+            ids = array("q")
+            if opts.full_scan or plan.every_contact:
+                s.prefilter = "full scan (--full-scan)" if opts.full_scan else plan.why
+                ids.extend(all_contact_ids(conn))
+            else:
+                s.prefilter = plan.why
+                ids.extend(
+                    candidate_contact_ids(
+                        conn, plan, self.horizon.as_of.isoformat(), self.horizon.range_end.isoformat()
+                    )
+                )
+        return ids
+
+    def _count_existing(self, stored: StoredRow, sign: int) -> None:
+        row = stored.existing
+        if (
+            row.status == PRE_SCHEDULED
+            and row.send_date is not None
+            and row.send_date >= self.options.as_of
+            and not row.is_followup
+        ):
+            day = row.send_date.toordinal()
+            self.volume[day] = self.volume.get(day, 0) + sign
+            if row.email_type.lower() == EFFECTIVE_DATE:
+                self.ed_volume[day] = self.ed_volume.get(day, 0) + sign
+
+    def _count_day(self, d: Decision) -> None:
+        day = d.send_date.toordinal()
+        self.volume[day] = self.volume.get(day, 0) + 1
+        if d.occurrence.email_type == EFFECTIVE_DATE:
+            self.ed_volume[day] = self.ed_volume.get(day, 0) + 1
+
+    def decide_contact(self, contact_row: object, stored_rows: list[StoredRow], batch: WriteBatch) -> None:
+        from rules.contact import ContactRecord
+
+        assert isinstance(contact_row, ContactRecord)
+        s = self.summary
+        self.contacts_hash.update(orjson.dumps(list(contact_row.__dict__.values())))
+        contact = validate_contact(contact_row)
+        existing = [r.existing for r in stored_rows]
+        plan: ContactSchedule = schedule_contact(contact, existing, self.config, self.horizon, self.failed_runs)
+        if plan.warnings:
+            s.warnings += len(plan.warnings)
+            for w in plan.warnings:
+                if len(s.warning_examples) < EXAMPLES_KEPT:
+                    s.warning_examples.append(f"contact {plan.contact_id}: {w}")
+        by_id = rows_by_id(stored_rows)
+        claimed = {d.existing_row_id for d in plan.decisions if d.existing_row_id is not None}
+        for row_id in list(claimed) + list(plan.deletes):
+            self._count_existing(by_id[row_id], -1)
+        if plan.invalid_reasons:
+            s.contacts_invalid += 1
+            if len(s.invalid_examples) < EXAMPLES_KEPT:
+                s.invalid_examples.append({"contact_id": plan.contact_id, "reasons": list(plan.invalid_reasons)})
+        batch.deletes.extend(plan.deletes)
+        s.rows_deleted += len(plan.deletes)
+        if not isinstance(contact, Contact):
+            return
+        new_indices: list[int] = []
+        for d in plan.decisions:
+            stored = by_id.get(d.existing_row_id) if d.existing_row_id is not None else None
+            if d.newly_placed:
+                new_indices.append(self.movables.add(contact, d, stored))
+                continue
+            if d.kept and stored is not None:
+                # A kept placement keeps what it was placed by, and the note saying so.
+                placed_run = stored.existing.placed_run_id
+                note = stored.values[DECISION_COLUMNS.index("catchup_note")]
+            else:
+                placed_run, note = self.run_id, _fixed_note(d)
+            values = decision_values(d, self.send_time, placed_run, note)  # type: ignore[arg-type]
+            self._tally(stage_write(batch, values, stored))
+            s.count(d.occurrence.email_type, d.status)
+            if d.status == PRE_SCHEDULED and not d.occurrence.is_followup:
+                self._count_day(d)
+        if new_indices:
+            for i in new_indices:
+                day = self.movables.p.dates[i]
+                self.volume[day] = self.volume.get(day, 0) + 1
+                if self.movables.p.flags[i] & FLAG_EFFECTIVE_DATE:
+                    self.ed_volume[day] = self.ed_volume.get(day, 0) + 1
+            lb = self.config.load_balancing
+            if could_break(
+                plan.fixed_counted_dates, len(new_indices), self.options.as_of,
+                lb.max_emails_per_contact_per_period, lb.period_days,
+            ):
+                self.frequency_watch[contact.id] = (plan.fixed_counted_dates, new_indices)
+
+    def _tally(self, outcome: str) -> None:
+        if outcome == "inserted":
+            self.summary.rows_inserted += 1
+        elif outcome == "updated":
+            self.summary.rows_updated += 1
+        else:
+            self.summary.rows_unchanged += 1
+
+    def decide_all(self, ids: array) -> None:
+        progress = _Progress(len(ids), self.progress)
+        try:
+            for chunk in _chunks(ids, self.options.chunk_size):
+                batch = WriteBatch.empty()
+                with self.store.engine.connect() as conn:
+                    contacts = fetch_contacts(conn, chunk)
+                    rows = fetch_rows(conn, chunk)
+                for record in contacts:
+                    self.decide_contact(record, rows.get(record.id, []), batch)
+                self.summary.contacts_processed += len(contacts)
+                self._write(batch)
+                progress.update(len(chunk))
+        finally:
+            progress.close()
+
+    def _write(self, batch: WriteBatch) -> None:
+        def go() -> None:
+            with self.store.engine.begin() as conn:
+                write_batch(conn, batch, self.run_id)
+                self.heartbeat(conn)
+
+        if len(batch):
+            run_with_retry(go)
+
+    def balance(self) -> None:
+        lb = self.config.load_balancing
+        m, s = self.movables, self.summary
+        excluded = m.excluded_fn(self.config)
+        as_of = self.options.as_of.toordinal()
+        if lb.enabled and len(m.p):
+            s.moved_by_smoothing = smooth_effective_dates(
+                m.p, self.ed_volume, self.volume, ed_daily_limit(s.daily_cap, lb),
+                lb.ed_smoothing_window_days, as_of, excluded,
+            )
+            s.moved_by_daily_cap = apply_daily_cap(
+                m.p, self.volume, s.daily_cap, lb.overage_threshold, as_of, excluded
+            )
+
+    def frequency_limit(self) -> set[int]:
+        lb = self.config.load_balancing
+        m = self.movables
+        skipped: set[int] = set()
+        for fixed, indices in self.frequency_watch.values():
+            new = [
+                NewEmail(i, date.fromordinal(m.p.dates[i]), m.p.priority[i], m.key(i)) for i in indices
+            ]
+            for e in frequency_skips(fixed, new, lb.max_emails_per_contact_per_period, lb.period_days):
+                skipped.add(int(e.ref))  # type: ignore[call-overload]
+        self.summary.skipped_by_frequency_limit = len(skipped)
+        return skipped
+
+    def write_movables(self, skipped: set[int]) -> None:
+        m, s = self.movables, self.summary
+        batch = WriteBatch.empty()
+        for i in range(len(m.p)):
+            status, reason = (SKIPPED, FREQUENCY_LIMIT_REASON) if i in skipped else (PRE_SCHEDULED, None)
+            values = _movable_values(m, i, self.send_time, self.run_id, status, reason)
+            stored = m.stored.get(i)
+            self._tally(stage_write(batch, values, stored))
+            s.count(str(m.profile_list[m.profile[i]][0]), status)
+            if len(batch) >= self.options.batch_rows:
+                self._write(batch)
+                batch = WriteBatch.empty()
+        self._write(batch)
+
+    def run(self) -> SweepSummary:
+        started = time.perf_counter()
+        self.start_checkpoint()
+        try:
+            ids = self.prepare()
+            self.decide_all(ids)
+            self.balance()
+            skipped = self.frequency_limit()
+            self.write_movables(skipped)
+            with self.store.engine.connect() as conn:
+                self.summary.schedules_after_checksum = schedule_checksum(conn)
+            self.summary.contacts_checksum = "sha256:" + self.contacts_hash.hexdigest()
+            self.summary.elapsed_s = round(time.perf_counter() - started, 3)
+            self.finish_checkpoint("completed", None)
+        except BaseException as exc:
+            self.summary.elapsed_s = round(time.perf_counter() - started, 3)
+            reason = "interrupted (Ctrl-C)" if isinstance(exc, KeyboardInterrupt) else f"{type(exc).__name__}: {exc}"
+            try:
+                self.finish_checkpoint("failed", reason)
+            except Exception:  # noqa: BLE001 - the original error matters more
+                pass
+            raise
+        return self.summary
+
+
+def new_run_id(as_of: date) -> str:
+    return f"sweep-{as_of.isoformat()}-{uuid.uuid4().hex[:12]}"
+
+
+def run_sweep(
+    store: Store,
+    config: Config,
+    options: SweepOptions,
+    *,
+    run_id: str | None = None,
+    progress: bool = False,
+) -> SweepSummary:
+    """Run one sweep as of ``options.as_of`` and return its summary."""
+    store.migrate()
+    sweep = _Sweep(store, config, options, run_id or new_run_id(options.as_of), progress)
+    return sweep.run()
