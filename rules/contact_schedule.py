@@ -25,18 +25,21 @@ Rules applied here (SPEC sections 5, 6, 9):
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 
 from rules.config import BIRTHDAY, EFFECTIVE_DATE, Config
 from rules.contact import Contact, InvalidContact
 from rules.exclusion_window import ContactWindows, contact_windows
+from rules.anniversary import next_anniversary
 from rules.occurrence import (
+    AEP,
     POST_WINDOW,
     Occurrence,
-    next_aep_occurrences,
-    next_yearly_occurrence,
+    aep_occurrence,
+    occurrence_key,
+    yearly_occurrence,
 )
 from rules.placement import Horizon, Placement, place, place_forced
 from rules.post_window import post_window_occurrence, post_windows_around
@@ -120,15 +123,39 @@ def _legacy_handles(occ: Occurrence, row: ExistingRow) -> bool:
 
 
 def _occurrences_in_view(
-    contact: Contact, windows: ContactWindows, horizon: Horizon, config: Config
+    contact: Contact,
+    windows: ContactWindows,
+    horizon: Horizon,
+    config: Config,
+    keys_with_rows: Mapping[str, ExistingRow],
 ) -> list[Occurrence]:
+    """The occurrences that may be in play: ideal date in ``[T - L, T + H]``, or a stored row.
+
+    Only those are built: most of a contact's yearly emails are far from ``T``,
+    and the sweep asks this for hundreds of thousands of contacts.
+    """
+    t, first, last = horizon.as_of, horizon.lookback_start, horizon.range_end
     occs: list[Occurrence] = []
-    for email_type in (BIRTHDAY, EFFECTIVE_DATE):
-        occ = next_yearly_occurrence(contact, email_type, horizon.as_of, config)
-        if occ is not None:
-            occs.append(occ)
-    occs.extend(next_aep_occurrences(contact, horizon.as_of, config))
-    occs.extend(post_windows_around(contact, windows, horizon.as_of, config))
+    timing = config.timing
+    for email_type, base, days_before in (
+        (BIRTHDAY, contact.birth_date, timing.birthday_days_before),
+        (EFFECTIVE_DATE, contact.effective_date, timing.effective_date_days_before),
+    ):
+        if base is None:
+            continue
+        event = next_anniversary(base, t)
+        ideal = event - timedelta(days=days_before)
+        if first <= ideal <= last or occurrence_key(contact.id, email_type, str(event.year)) in keys_with_rows:
+            occ = yearly_occurrence(contact, email_type, event.year, config)
+            if occ is not None:
+                occs.append(occ)
+    for month, day in config.aep_dates:
+        event = date(t.year, month, day)
+        if event < t:
+            event = date(t.year + 1, month, day)
+        if event <= last or occurrence_key(contact.id, AEP, event.isoformat()) in keys_with_rows:
+            occs.append(aep_occurrence(contact, event, config))
+    occs.extend(post_windows_around(contact, windows, horizon, config))
     return occs
 
 
@@ -148,7 +175,9 @@ class _Planner:
         self.horizon = horizon
         self.failed_runs = failed_runs
         self.rows = rows
-        self.by_key = {r.occurrence_key: r for r in rows if r.occurrence_key is not None}
+        self.by_key: dict[str, ExistingRow] = {
+            r.occurrence_key: r for r in rows if r.occurrence_key is not None
+        }
         self.adoptable = [r for r in rows if r.occurrence_key is None and r.owned]
         self.windows = contact_windows(
             contact.state, contact.birth_date, contact.effective_date, config
@@ -272,7 +301,7 @@ def schedule_contact(
             warnings=contact.warnings,
         )
     planner = _Planner(contact, rows, config, horizon, failed_runs)
-    for occ in _occurrences_in_view(contact, planner.windows, horizon, config):
+    for occ in _occurrences_in_view(contact, planner.windows, horizon, config, planner.by_key):
         planner.decide(occ, forced=False)
     deletes = planner.deletes()
     return ContactSchedule(
@@ -304,5 +333,4 @@ __all__ = [
     "NotWritten",
     "schedule_contact",
     "catchup_note",
-    "timedelta",
 ]

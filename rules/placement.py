@@ -13,7 +13,7 @@ coming days would be deleted the day its ideal date left the lookback.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, timedelta
 
 from rules.catch_up import catch_up_date
@@ -27,14 +27,13 @@ class Horizon:
     as_of: date
     lookahead_days: int = 30
     lookback_days: int = 7
+    range_end: date = field(init=False, repr=False, compare=False)
+    lookback_start: date = field(init=False, repr=False, compare=False)
 
-    @property
-    def range_end(self) -> date:
-        return self.as_of + timedelta(days=self.lookahead_days)
-
-    @property
-    def lookback_start(self) -> date:
-        return self.as_of - timedelta(days=self.lookback_days)
+    def __post_init__(self) -> None:
+        # Asked for on every decision: computed once.
+        object.__setattr__(self, "range_end", self.as_of + timedelta(days=self.lookahead_days))
+        object.__setattr__(self, "lookback_start", self.as_of - timedelta(days=self.lookback_days))
 
     def in_range(self, d: date) -> bool:
         return self.as_of <= d <= self.range_end

@@ -13,9 +13,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, timedelta
 
+from rules.anniversary import anniversary
 from rules.config import Config
 from rules.contact import Contact
 from rules.exclusion_window import ContactWindows, Window
+from rules.placement import Horizon
 from rules.occurrence import POST_WINDOW, Occurrence, ideal_send_dates_between, occurrence_key, templates
 
 MAX_WINDOW_HOPS = 5
@@ -51,7 +53,7 @@ def post_window_occurrence(
     window: Window, contact: Contact, windows: ContactWindows, config: Config
 ) -> Occurrence | None:
     """The post-window email of a window, or None when it does not block or has no date."""
-    if windows.year_round or not blocked_by(window, contact, config):
+    if windows.year_round or not blocks(window, contact, config):
         return None
     found = post_window_date(window, windows)
     if found.send_date is None:
@@ -71,19 +73,55 @@ def post_window_occurrence(
     )
 
 
+def blocks(window: Window, contact: Contact, config: Config) -> bool:
+    """Whether any ideal send date of the contact's occurrences lies in ``window``.
+
+    The same question as ``blocked_by``, answered without building occurrences:
+    the sweep asks it for every window of every contact it processes.
+    """
+    start, end = window.start, window.end
+    timing = config.timing
+    for base, days_before in (
+        (contact.birth_date, timing.birthday_days_before),
+        (contact.effective_date, timing.effective_date_days_before),
+    ):
+        if base is None:
+            continue
+        shift = timedelta(days=days_before)
+        for year in range(max(start.year - 1, base.year + 1), end.year + 2):
+            if start <= anniversary(base, year) - shift <= end:
+                return True
+    for year in range(start.year, end.year + 1):
+        for month, day in config.aep_dates:
+            if start <= date(year, month, day) <= end:
+                return True
+    return False
+
+
 def post_windows_around(
-    contact: Contact, windows: ContactWindows, as_of: date, config: Config
+    contact: Contact, windows: ContactWindows, horizon: Horizon, config: Config
 ) -> list[Occurrence]:
-    """Post-window emails of the windows of the years around ``as_of``.
+    """Post-window emails whose send date lies in ``[T - L, T + H]``.
 
     Years ``year(T) - 3 .. year(T) + 1`` cover every window whose post-window
-    date can fall within a year of ``T``, hops included.
+    date can fall within a year of ``T``, hops included.  A hop only ever
+    moves the date later, so a window whose next day is after the range, or
+    (unhopped) before the lookback, is ruled out before asking if it blocks.
     """
     out: list[Occurrence] = []
     if windows.year_round:
         return out
-    for window in windows.windows_of_years(range(as_of.year - 3, as_of.year + 2)):
+    first, last = horizon.lookback_start, horizon.range_end
+    t = horizon.as_of
+    for window in windows.windows_of_years(range(t.year - 3, t.year + 2)):
+        day_after = window.end + timedelta(days=1)
+        if day_after > last:
+            continue
+        if day_after < first and windows.exclusion_on(day_after) is None:
+            continue
+        if not blocks(window, contact, config):
+            continue
         occ = post_window_occurrence(window, contact, windows, config)
-        if occ is not None:
+        if occ is not None and first <= occ.ideal_send_date <= last:
             out.append(occ)
     return out
