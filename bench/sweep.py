@@ -1,0 +1,139 @@
+"""Sweep benchmark: prints time, contacts processed vs scanned, rows written and
+peak memory for generated agencies of several sizes.
+
+    .venv/bin/python bench/sweep.py                      # 100k, 1M, 3M
+    .venv/bin/python bench/sweep.py --sizes 100000       # one size
+
+Each measured sweep runs in a fresh process, so its peak RSS is its own.
+Scenarios per size:
+- ``outside AEP``: first sweep on 2026-03-10 of a freshly generated database;
+- ``next day``: the sweep of 2026-03-11 on the same database;
+- ``AEP``: first sweep on 2026-09-01 (every valid contact gets its AEP email)
+  of another fresh copy.
+Generated databases are cached in --workdir (default var/bench) and reused.
+Not part of the test suite: figures depend on the machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import shutil
+import subprocess
+import sys
+import time
+from datetime import date
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+GEN_AS_OF = date(2026, 3, 10)
+
+
+def _one(db: str, as_of: str, full_scan: bool) -> None:
+    """Child mode: run one sweep, print its figures as JSON."""
+    sys.path.insert(0, str(ROOT))
+    from rules.config import DEFAULT_CONFIG
+    from streams.store import open_store
+    from streams.sweep import SweepOptions, run_sweep
+
+    store = open_store(db)
+    started = time.perf_counter()
+    s = run_sweep(store, DEFAULT_CONFIG, SweepOptions(as_of=date.fromisoformat(as_of), full_scan=full_scan))
+    wall = time.perf_counter() - started
+    store.close()
+    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(
+        json.dumps(
+            {
+                "wall_s": round(wall, 2),
+                "scanned": s.contacts_scanned,
+                "processed": s.contacts_processed,
+                "invalid": s.contacts_invalid,
+                "written": s.rows_inserted + s.rows_updated + s.rows_deleted,
+                "unchanged": s.rows_unchanged,
+                "scheduled": s.emails_scheduled,
+                "skipped": s.emails_skipped,
+                "moved_cap": s.moved_by_daily_cap,
+                "moved_smoothing": s.moved_by_smoothing,
+                "peak_mb": round(peak_mb),
+            }
+        )
+    )
+
+
+def _measure(db: Path, as_of: str, full_scan: bool = False) -> dict[str, object]:
+    out = subprocess.run(
+        [sys.executable, __file__, "--one", str(db), as_of] + (["--full-scan"] if full_scan else []),
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def _generated(workdir: Path, n: int) -> tuple[Path, float | None]:
+    sys.path.insert(0, str(ROOT))
+    from streams.generate import generate_database
+
+    path = workdir / f"agency-{n}.db"
+    if path.exists():
+        return path, None
+    tmp = workdir / f"agency-{n}.db.part"
+    for p in (tmp, Path(f"{tmp}-wal"), Path(f"{tmp}-shm")):
+        p.unlink(missing_ok=True)
+    started = time.perf_counter()
+    generate_database(str(tmp), n, seed=42, as_of=GEN_AS_OF)
+    elapsed = time.perf_counter() - started
+    tmp.rename(path)
+    return path, elapsed
+
+
+def _copy(src: Path, dst: Path) -> Path:
+    for p in (dst, Path(f"{dst}-wal"), Path(f"{dst}-shm")):
+        p.unlink(missing_ok=True)
+    shutil.copyfile(src, dst)
+    return dst
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--sizes", default="100000,1000000,3000000")
+    ap.add_argument("--workdir", default=str(ROOT / "var" / "bench"))
+    ap.add_argument("--one", nargs=2, metavar=("DB", "AS_OF"), help=argparse.SUPPRESS)
+    ap.add_argument("--full-scan", action="store_true", help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.one:
+        _one(args.one[0], args.one[1], args.full_scan)
+        return
+    workdir = Path(args.workdir)
+    workdir.mkdir(parents=True, exist_ok=True)
+    print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}")
+    header = "| contacts | scenario | sweep s | processed / scanned | rows written | unchanged | moved (cap / ED) | peak RSS MB |"
+    print(header)
+    print("|---" * (header.count("|") - 1) + "|")
+    for n in (int(x) for x in args.sizes.split(",")):
+        source, gen_s = _generated(workdir, n)
+        if gen_s is not None:
+            print(f"(generated {n:,} contacts in {gen_s:.1f} s)", file=sys.stderr)
+        db = _copy(source, workdir / "run.db")
+        rows = [
+            ("outside AEP (2026-03-10)", _measure(db, "2026-03-10")),
+            ("next day (2026-03-11)", _measure(db, "2026-03-11")),
+        ]
+        db = _copy(source, workdir / "run.db")
+        rows.append(("AEP season (2026-09-01)", _measure(db, "2026-09-01")))
+        for name, r in rows:
+            print(
+                f"| {n:,} | {name} | {r['wall_s']} | {r['processed']:,} / {r['scanned']:,} | "
+                f"{r['written']:,} | {r['unchanged']:,} | {r['moved_cap']:,} / {r['moved_smoothing']:,} | {r['peak_mb']} |",
+                flush=True,
+            )
+    for p in workdir.glob("run.db*"):
+        p.unlink()
+
+
+if __name__ == "__main__":
+    main()
