@@ -456,6 +456,16 @@ def _campaign_types(r: _Reader | None) -> Mapping[str, CampaignType]:
     return MappingProxyType(out)
 
 
+_ANNIVERSARY_TEMPLATE_NAMES = {t: t for t in ("birthday", "effective_date", "aep", "post_window")}
+# SMS templates: the yearly types, and follow-ups by their legacy names
+# ('followup_cold') or by their type ('followup_1_cold').
+_SMS_TEMPLATE_NAMES = {
+    **_ANNIVERSARY_TEMPLATE_NAMES,
+    **{f"followup_{legacy}": kind for legacy, kind in _FOLLOWUP_TEMPLATE_NAMES.items()},
+    **{kind: kind for kind in _FOLLOWUP_TEMPLATE_NAMES.values()},
+}
+
+
 def _templates(r: _Reader | None) -> tuple[Mapping[str, str], Mapping[str, str]]:
     email = dict(DEFAULT_EMAIL_TEMPLATES)
     sms = dict(DEFAULT_SMS_TEMPLATES)
@@ -463,21 +473,16 @@ def _templates(r: _Reader | None) -> tuple[Mapping[str, str], Mapping[str, str]]
         return MappingProxyType(email), MappingProxyType(sms)
     r.reject_unknown({"anniversary", "followups", "sms"})
     for section, target, names in (
-        ("anniversary", email, None),
+        ("anniversary", email, _ANNIVERSARY_TEMPLATE_NAMES),
         ("followups", email, _FOLLOWUP_TEMPLATE_NAMES),
-        ("sms", sms, None),
+        ("sms", sms, _SMS_TEMPLATE_NAMES),
     ):
         sub = r.sub(section)
         if sub is None:
             continue
+        sub.reject_unknown(set(names))
         for name in sub.data:
-            value = sub.text(str(name), "")
-            key = str(name)
-            if names is not None:
-                if key not in names:
-                    raise sub.fail(key, f"unknown follow-up (expected one of {', '.join(names)})")
-                key = names[key]
-            target[key] = value
+            target[names[str(name)]] = sub.text(str(name), "")
     return MappingProxyType(email), MappingProxyType(sms)
 
 

@@ -14,6 +14,7 @@ exclusion test is the caller's (``excluded(i, day)``): it knows the contact.
 from __future__ import annotations
 
 import math
+from fractions import Fraction
 from array import array
 from collections.abc import Callable, MutableMapping
 from dataclasses import dataclass, field
@@ -57,12 +58,18 @@ class NewPlacements:
         return len(self.dates)
 
 
+def _exact(fraction: float) -> Fraction:
+    # Config percentages are decimal literals: 0.07 must mean 7/100, not the
+    # binary float just above it (100 * 0.07 would ceil to 8).
+    return Fraction(repr(fraction))
+
+
 def daily_cap(valid_contacts: int, lb: LoadBalancing) -> int:
-    return math.ceil(valid_contacts * lb.daily_send_percentage_cap)
+    return math.ceil(valid_contacts * _exact(lb.daily_send_percentage_cap))
 
 
 def ed_daily_limit(cap: int, lb: LoadBalancing) -> int:
-    return min(lb.ed_daily_soft_limit, math.ceil(lb.ed_soft_limit_percentage * cap))
+    return min(lb.ed_daily_soft_limit, math.ceil(_exact(lb.ed_soft_limit_percentage) * cap))
 
 
 def _may_move(p: NewPlacements, i: int, day: int, as_of: int, excluded: Excluded) -> bool:

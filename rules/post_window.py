@@ -103,17 +103,24 @@ def post_windows_around(
 ) -> list[Occurrence]:
     """Post-window emails whose send date lies in ``[T - L, T + H]``.
 
-    Years ``year(T) - 3 .. year(T) + 1`` cover every window whose post-window
-    date can fall within a year of ``T``, hops included.  A hop only ever
-    moves the date later, so a window whose next day is after the range, or
-    (unhopped) before the lookback, is ruled out before asking if it blocks.
+    A hop only ever moves the date later, so a window whose next day is after
+    the range, or (unhopped) before the lookback, is ruled out before asking if
+    it blocks.  Which years to look at: with one rule whose window is shorter
+    than a year no hop is possible, so only windows ending just before the
+    range count; otherwise up to five hops of the longest window reach back.
     """
     out: list[Occurrence] = []
-    if windows.year_round:
+    if windows.year_round or not windows.rules:
         return out
     first, last = horizon.lookback_start, horizon.range_end
-    t = horizon.as_of
-    for window in windows.windows_of_years(range(t.year - 3, t.year + 2)):
+    spans = [r.days_before + r.pre_window_days + r.days_after + 31 for r, _ in windows.rules]
+    longest_after = max(r.days_after for r, _ in windows.rules)
+    if len(spans) == 1 and spans[0] < 365:
+        reach_back = longest_after + 1
+    else:
+        reach_back = longest_after + 1 + (MAX_WINDOW_HOPS + 1) * (max(spans) + 1)
+    years = range((first - timedelta(days=reach_back)).year - 1, last.year + 2)
+    for window in windows.windows_of_years(years):
         day_after = window.end + timedelta(days=1)
         if day_after > last:
             continue

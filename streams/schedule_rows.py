@@ -11,7 +11,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date
 
-from sqlalchemy import Connection, bindparam, text
+from sqlalchemy import Connection
+from sqlalchemy.exc import IntegrityError
 
 from rules.anniversary import parse_iso_date
 from rules.contact import ContactRecord
@@ -129,22 +130,26 @@ def _to_int(value: object) -> int | None:
 
 
 _ROW_SELECT = "SELECT id, " + ", ".join(DECISION_COLUMNS) + " FROM email_schedules"
+_COL = {name: i + 1 for i, name in enumerate(DECISION_COLUMNS)}  # position in a fetched row
+
+
+def placeholder(conn: Connection) -> str:
+    """The driver's positional marker: the hot paths bind tuples at the DBAPI level."""
+    return "?" if conn.dialect.paramstyle == "qmark" else "%s"
 
 
 def _stored_row(r: Sequence[object]) -> StoredRow:
-    values = tuple(r[1:])
-    by_name = dict(zip(DECISION_COLUMNS, values, strict=True))
     existing = ExistingRow(
         id=int(r[0]),  # type: ignore[call-overload]
-        email_type=str(by_name["email_type"]),
-        send_date=parse_iso_date(_text(by_name["scheduled_send_date"])),
-        status=str(by_name["status"]),
-        occurrence_key=_text(by_name["occurrence_key"]),
-        ideal_send_date=parse_iso_date(_text(by_name["ideal_send_date"])),
-        event_year=_to_int(by_name["event_year"]),
-        placed_run_id=_text(by_name["placed_run_id"]),
+        email_type=str(r[_COL["email_type"]]),
+        send_date=parse_iso_date(_text(r[_COL["scheduled_send_date"]])),
+        status=str(r[_COL["status"]]),
+        occurrence_key=_text(r[_COL["occurrence_key"]]),
+        ideal_send_date=parse_iso_date(_text(r[_COL["ideal_send_date"]])),
+        event_year=_to_int(r[_COL["event_year"]]),
+        placed_run_id=_text(r[_COL["placed_run_id"]]),
     )
-    return StoredRow(existing, values)
+    return StoredRow(existing, tuple(r[1:]))
 
 
 def _text(value: object) -> str | None:
@@ -156,22 +161,19 @@ def fetch_rows(conn: Connection, contact_ids: Sequence[int]) -> dict[int, list[S
     out: dict[int, list[StoredRow]] = {cid: [] for cid in contact_ids}
     if not contact_ids:
         return out
-    stmt = text(_ROW_SELECT + " WHERE contact_id IN :ids ORDER BY id").bindparams(
-        bindparam("ids", expanding=True)
-    )
-    for r in conn.execute(stmt, {"ids": list(contact_ids)}):
-        row = _stored_row(tuple(r))
-        out.setdefault(int(r[1]), []).append(row)
+    marks = ", ".join(placeholder(conn) for _ in contact_ids)
+    sql = f"{_ROW_SELECT} WHERE contact_id IN ({marks}) ORDER BY id"
+    for r in conn.exec_driver_sql(sql, tuple(contact_ids)):
+        out.setdefault(int(r[1]), []).append(_stored_row(r))
     return out
 
 
 def fetch_contacts(conn: Connection, contact_ids: Sequence[int]) -> list[ContactRecord]:
     if not contact_ids:
         return []
-    stmt = text(f"SELECT {CONTACT_COLUMNS} FROM contacts WHERE id IN :ids ORDER BY id").bindparams(
-        bindparam("ids", expanding=True)
-    )
-    return [contact_record(tuple(r)) for r in conn.execute(stmt, {"ids": list(contact_ids)})]
+    marks = ", ".join(placeholder(conn) for _ in contact_ids)
+    sql = f"SELECT {CONTACT_COLUMNS} FROM contacts WHERE id IN ({marks}) ORDER BY id"
+    return [contact_record(r) for r in conn.exec_driver_sql(sql, tuple(contact_ids))]
 
 
 def contact_record(r: Sequence[object]) -> ContactRecord:
@@ -202,42 +204,52 @@ class WriteBatch:
         return len(self.inserts) + len(self.updates) + len(self.deletes)
 
 
-_INSERT_SQL = text(
-    "INSERT INTO email_schedules ("
-    + ", ".join(DECISION_COLUMNS)
-    + ", scheduler_run_id) VALUES ("
-    + ", ".join(f":{c}" for c in DECISION_COLUMNS)
-    + ", :scheduler_run_id) ON CONFLICT (occurrence_key) DO UPDATE SET "
-    + ", ".join(f"{c} = excluded.{c}" for c in DECISION_COLUMNS if c != "occurrence_key")
-    + ", scheduler_run_id = excluded.scheduler_run_id"
-    + f" WHERE email_schedules.status IN {_OWNED_SQL}"
-)
-_UPDATE_SQL = text(
-    "UPDATE email_schedules SET "
-    + ", ".join(f"{c} = :{c}" for c in DECISION_COLUMNS)
-    + ", scheduler_run_id = :scheduler_run_id"
-    + f" WHERE id = :row_id AND status IN {_OWNED_SQL}"
-)
-_DELETE_SQL = text(f"DELETE FROM email_schedules WHERE id = :row_id AND status IN {_OWNED_SQL}")
+def _insert_sql(ph: str, upsert: bool = True) -> str:
+    updates = ", ".join(f"{c} = excluded.{c}" for c in DECISION_COLUMNS if c != "occurrence_key")
+    insert = (
+        f"INSERT INTO email_schedules ({', '.join(DECISION_COLUMNS)}, scheduler_run_id) "
+        f"VALUES ({', '.join(ph for _ in range(len(DECISION_COLUMNS) + 1))})"
+    )
+    if not upsert:
+        return insert
+    return (
+        f"{insert} ON CONFLICT (occurrence_key) DO UPDATE SET {updates}, "
+        f"scheduler_run_id = excluded.scheduler_run_id "
+        f"WHERE email_schedules.status IN {_OWNED_SQL}"
+    )
+
+
+def _update_sql(ph: str) -> str:
+    sets = ", ".join(f"{c} = {ph}" for c in DECISION_COLUMNS)
+    return (
+        f"UPDATE email_schedules SET {sets}, scheduler_run_id = {ph} "
+        f"WHERE id = {ph} AND status IN {_OWNED_SQL}"
+    )
 
 
 def write_batch(conn: Connection, batch: WriteBatch, run_id: str) -> None:
-    """Apply a batch; rows that meanwhile left the owned statuses are left alone."""
+    """Apply a batch; rows that meanwhile left the owned statuses are left alone.
+
+    Upserts by occurrence key, so a row another writer (a stream agent) created
+    meanwhile is updated rather than duplicated, and only while it is owned.
+    """
+    ph = placeholder(conn)
     if batch.inserts:
-        conn.execute(
-            _INSERT_SQL,
-            [dict(zip(DECISION_COLUMNS, v, strict=True), scheduler_run_id=run_id) for v in batch.inserts],
-        )
+        rows = [(*v, run_id) for v in batch.inserts]
+        try:
+            # Plain inserts cost half an upsert; the keys were free when read.
+            with conn.begin_nested():
+                conn.exec_driver_sql(_insert_sql(ph, upsert=False), rows)
+        except IntegrityError:
+            # Another writer (a stream agent) created some of these keys meanwhile.
+            conn.exec_driver_sql(_insert_sql(ph), rows)
     if batch.updates:
-        conn.execute(
-            _UPDATE_SQL,
-            [
-                dict(zip(DECISION_COLUMNS, v, strict=True), scheduler_run_id=run_id, row_id=row_id)
-                for row_id, v in batch.updates
-            ],
-        )
+        conn.exec_driver_sql(_update_sql(ph), [(*v, run_id, row_id) for row_id, v in batch.updates])
     if batch.deletes:
-        conn.execute(_DELETE_SQL, [{"row_id": i} for i in batch.deletes])
+        conn.exec_driver_sql(
+            f"DELETE FROM email_schedules WHERE id = {ph} AND status IN {_OWNED_SQL}",
+            [(i,) for i in batch.deletes],
+        )
 
 
 def stage_write(

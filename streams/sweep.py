@@ -122,6 +122,7 @@ class SweepSummary:
     schedules_before_checksum: str = ""
     schedules_after_checksum: str = ""
     elapsed_s: float = 0.0
+    phase_s: dict[str, float] = field(default_factory=dict)
     status: str = "started"
 
     def count(self, email_type: str, status: str) -> None:
@@ -615,15 +616,29 @@ class _Sweep:
 
     def run(self) -> SweepSummary:
         started = time.perf_counter()
+        phases = self.summary.phase_s
+        mark = started
+
+        def lap(name: str) -> None:
+            nonlocal mark
+            now = time.perf_counter()
+            phases[name] = round(now - mark, 3)
+            mark = now
+
         self.start_checkpoint()
         try:
             ids = self.prepare()
+            lap("prepare")
             self.decide_all(ids)
+            lap("decide")
             self.balance()
             skipped = self.frequency_limit()
+            lap("balance")
             self.write_movables(skipped)
+            lap("write")
             with self.store.engine.connect() as conn:
                 self.summary.schedules_after_checksum = schedule_checksum(conn)
+            lap("checksum")
             self.summary.contacts_checksum = "sha256:" + self.contacts_hash.hexdigest()
             self.summary.elapsed_s = round(time.perf_counter() - started, 3)
             self.finish_checkpoint("completed", None)

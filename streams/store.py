@@ -1,0 +1,455 @@
+"""The database shell: open an agency database and bring its schema up to date.
+
+Agencies run the scheduler on the SQLite database they already have (SPEC
+section 10).  ``open_store`` opens it with the connection settings the
+scheduler relies on, and ``Store.migrate`` adds the tables, columns and
+indexes the scheduler needs without ever touching an existing row of an
+agency table.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import lru_cache
+from importlib import resources
+from pathlib import Path
+from typing import Any, Self, TypeVar
+
+import sqlalchemy as sa
+from sqlalchemy import event
+from sqlalchemy.engine import URL, Connection, Engine, make_url
+from sqlalchemy.exc import ArgumentError, DBAPIError, OperationalError
+
+from rules.zip_state import zip_states
+
+T = TypeVar("T")
+
+SQLITE_HEADER = b"SQLite format 3\x00"
+
+# The legacy unique index cannot hold the keys of SPEC section 9 (two
+# instances of one campaign type for one contact in one year), so it goes.
+LEGACY_UNIQUE_INDEX = "idx_email_schedules_unique_event"
+
+# Columns the scheduler writes; older agency databases lack some of them.
+ADDED_COLUMNS: tuple[tuple[str, str, str], ...] = (
+    ("email_schedules", "scheduler_run_id", "TEXT"),
+    ("email_schedules", "metadata", "TEXT"),
+    ("email_schedules", "occurrence_key", "TEXT"),
+    ("email_schedules", "ideal_send_date", "TEXT"),
+    ("email_schedules", "placed_run_id", "TEXT"),
+    ("scheduler_checkpoints", "as_of", "TEXT"),
+    ("scheduler_checkpoints", "contacts_scanned", "INTEGER"),
+    ("scheduler_checkpoints", "contacts_invalid", "INTEGER"),
+    ("scheduler_checkpoints", "pid", "INTEGER"),
+    ("scheduler_checkpoints", "host", "TEXT"),
+    ("scheduler_checkpoints", "heartbeat_at", "TEXT"),
+    ("scheduler_checkpoints", "summary", "TEXT"),
+)
+
+ZIP_STATES_TABLE = "mw_zip_states"
+
+# The contact fields the rules read (SPEC section 2); the rest may vary.
+CONTACT_COLUMNS = frozenset(
+    {"id", "email", "zip_code", "state", "birth_date", "effective_date", "phone_number"}
+)
+
+_IDENTIFIER_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+class StoreError(Exception):
+    """A database problem explained in one line that names the database or table."""
+
+
+def month_day_sql(column: str) -> str:
+    """SQL for the 'MM-DD' of an ISO date text column, blanks trimmed.
+
+    The sweep's pre-filter must use this very expression: SQLite only uses an
+    expression index when the query repeats the indexed expression.  The trim
+    set is rules.zip_state.BLANKS, so SQL and Python read a field alike.
+    """
+    if not _IDENTIFIER_RE.fullmatch(column):
+        raise ValueError(f"not a column name: {column!r}")
+    return f"substr(trim({column}, ' ' || char(9) || char(10) || char(13)), 6, 5)"
+
+
+# Indexes the sweep's queries need, in creation order.
+MW_INDEXES: tuple[tuple[str, str], ...] = (
+    (
+        "mw_email_schedules_key",
+        "CREATE UNIQUE INDEX mw_email_schedules_key ON email_schedules(occurrence_key)",
+    ),
+    (
+        "mw_email_schedules_date",
+        "CREATE INDEX mw_email_schedules_date ON email_schedules(scheduled_send_date, status)",
+    ),
+    (
+        "mw_email_schedules_contact",
+        (
+            "CREATE INDEX mw_email_schedules_contact"
+            " ON email_schedules(contact_id, scheduled_send_date)"
+        ),
+    ),
+    (
+        "mw_contacts_birth_md",
+        # zip_code, state and the date itself ride along so the pre-filter reads the
+        # index alone (SQLite 3.40 needs every column in it to call it covering;
+        # a table lookup per row costs seconds at 3M contacts).
+        f"CREATE INDEX mw_contacts_birth_md"
+        f" ON contacts({month_day_sql('birth_date')}, zip_code, state, birth_date)",
+    ),
+    (
+        "mw_contacts_effective_md",
+        f"CREATE INDEX mw_contacts_effective_md"
+        f" ON contacts({month_day_sql('effective_date')}, zip_code, state, effective_date)",
+    ),
+    (
+        "mw_checkpoints_status",
+        "CREATE INDEX mw_checkpoints_status ON scheduler_checkpoints(status)",
+    ),
+)
+
+
+@dataclass(frozen=True)
+class LegacyStatement:
+    """One statement of the legacy DDL and the table it belongs to."""
+
+    kind: str  # 'table', 'index' or 'trigger'
+    name: str
+    table: str
+    sql: str
+
+
+_CREATE_TABLE_RE = re.compile(r"CREATE\s+TABLE\s+(\w+)", re.IGNORECASE)
+_CREATE_INDEX_RE = re.compile(r"CREATE\s+(?:UNIQUE\s+)?INDEX\s+(\w+)\s+ON\s+(\w+)", re.IGNORECASE)
+_CREATE_TRIGGER_RE = re.compile(
+    r"CREATE\s+TRIGGER\s+(\w+)\b.*?\bON\s+(\w+)", re.IGNORECASE | re.DOTALL
+)
+_LINE_COMMENT_RE = re.compile(r"--[^\n]*")
+
+
+@lru_cache(maxsize=1)
+def legacy_ddl() -> tuple[LegacyStatement, ...]:
+    """The statements of streams/sql/legacy_schema.sql, in file order."""
+    import sqlite3  # only its tokenizer: complete_statement knows trigger bodies
+
+    text = resources.files("streams").joinpath("sql/legacy_schema.sql").read_text("utf-8")
+    statements: list[LegacyStatement] = []
+    pending: list[str] = []
+    for line in text.splitlines(keepends=True):
+        if not pending and not _LINE_COMMENT_RE.sub("", line).strip():
+            continue  # comments between statements belong to none of them
+        pending.append(line)
+        sql = "".join(pending)
+        if not sqlite3.complete_statement(sql):
+            continue
+        pending = []
+        bare = _LINE_COMMENT_RE.sub("", sql)
+        if m := _CREATE_TABLE_RE.search(bare):
+            statements.append(LegacyStatement("table", m.group(1), m.group(1), sql.strip()))
+        elif m := _CREATE_INDEX_RE.search(bare):
+            statements.append(LegacyStatement("index", m.group(1), m.group(2), sql.strip()))
+        elif m := _CREATE_TRIGGER_RE.search(bare):
+            statements.append(LegacyStatement("trigger", m.group(1), m.group(2), sql.strip()))
+        else:
+            raise StoreError(f"unexpected statement in legacy_schema.sql: {bare.strip()[:60]}")
+    if "".join(pending).strip():
+        raise StoreError("legacy_schema.sql ends inside an unfinished statement")
+    return tuple(statements)
+
+
+_LOCK_MESSAGES = ("database is locked", "database table is locked", "busy")
+_MAX_RETRY_DELAY = 2.0
+
+
+def _is_lock_error(exc: OperationalError) -> bool:
+    message = str(exc.orig if exc.orig is not None else exc).lower()
+    return any(text in message for text in _LOCK_MESSAGES)
+
+
+def run_with_retry(
+    fn: Callable[[], T],
+    *,
+    attempts: int = 8,
+    first_delay: float = 0.05,
+    sleep: Callable[[float], None] = time.sleep,
+) -> T:
+    """``fn()``, called again after a growing pause while the database is locked.
+
+    ``fn`` must be a whole transaction: a failed attempt has been rolled back,
+    so calling it again is safe.  Any other error, or the lock error of the
+    last attempt, propagates.
+    """
+    if attempts < 1:
+        raise ValueError("attempts must be at least 1")
+    delay = first_delay
+    for attempt in range(1, attempts + 1):
+        try:
+            return fn()
+        except OperationalError as exc:
+            if attempt == attempts or not _is_lock_error(exc):
+                raise
+        sleep(delay)
+        delay = min(delay * 2, _MAX_RETRY_DELAY)
+    raise AssertionError("unreachable")  # the loop returns or raises
+
+
+def _first_line(exc: BaseException) -> str:
+    orig = getattr(exc, "orig", None)
+    text = str(orig if orig is not None else exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def _check_sqlite_file(path: Path, create: bool) -> None:
+    """Refuse, in words, a path that cannot be an SQLite database."""
+    if path.is_dir():
+        raise StoreError(f"not a database file but a directory: {path}")
+    if not path.exists():
+        if not create:
+            raise StoreError(f"database not found: {path}")
+        if not path.parent.is_dir():
+            raise StoreError(f"directory not found for new database: {path}")
+        return
+    try:
+        with path.open("rb") as f:
+            header = f.read(len(SQLITE_HEADER))
+    except OSError as exc:
+        raise StoreError(f"cannot read database {path}: {exc.strerror or exc}") from exc
+    # SQLite treats an empty file as an empty database.
+    if header and header != SQLITE_HEADER:
+        raise StoreError(f"not an SQLite database: {path}")
+
+
+class Store:
+    """An opened agency database."""
+
+    def __init__(self, engine: Engine, target: str, path: Path | None) -> None:
+        self.engine = engine
+        self.url: URL = engine.url
+        self.target = target
+        self.path = path
+        self.is_sqlite = engine.dialect.name == "sqlite"
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    def migrate(self) -> list[str]:
+        """Add what the scheduler needs; one line per change, [] when up to date.
+
+        Idempotent, and never deletes or rewrites a row of an agency table.
+        """
+        if not self.is_sqlite:
+            raise StoreError(f"{self.target}: migrating is implemented for SQLite only")
+        try:
+            if not run_with_retry(self._plan_readonly):
+                return []
+            return run_with_retry(self._migrate_locked)
+        except DBAPIError as exc:  # a lock held past the retries, a read-only file, ...
+            raise StoreError(f"cannot migrate {self.target}: {_first_line(exc)}") from exc
+
+    def _plan_readonly(self) -> list[str]:
+        with self.engine.connect() as conn:
+            return _SqliteMigration(conn, self.target).plan()
+
+    def _migrate_locked(self) -> list[str]:
+        with self.engine.connect() as conn:
+            # Take the write lock first so two workers starting together
+            # cannot both decide to create the same table.
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+            migration = _SqliteMigration(conn, self.target)
+            done = migration.apply()
+            conn.commit()
+            return done
+
+
+class _SqliteMigration:
+    """What an SQLite database lacks, found and added over one connection."""
+
+    def __init__(self, conn: Connection, target: str) -> None:
+        self.conn = conn
+        self.target = target
+
+    def _names(self, kind: str) -> set[str]:
+        rows = self.conn.execute(
+            sa.text("SELECT name FROM sqlite_master WHERE type = :kind"), {"kind": kind}
+        )
+        return {row[0] for row in rows}
+
+    def _columns(self, table: str) -> set[str]:
+        # PRAGMA takes no parameters; table names come from our constants.
+        return {row[1] for row in self.conn.exec_driver_sql(f"PRAGMA table_info({table})")}
+
+    def _zip_rows_count(self) -> int:
+        return int(
+            self.conn.execute(sa.text(f"SELECT count(*) FROM {ZIP_STATES_TABLE}")).scalar_one()
+        )
+
+    def plan(self) -> list[str]:
+        """The changes apply() would make, without making them."""
+        return self._run(dry=True)
+
+    def apply(self) -> list[str]:
+        return self._run(dry=False)
+
+    def _exec(self, dry: bool, sql: str) -> None:
+        if not dry:
+            self.conn.exec_driver_sql(sql)
+
+    def _run(self, dry: bool) -> list[str]:
+        done: list[str] = []
+        tables = self._names("table")
+        if "contacts" not in tables:
+            raise StoreError(f"{self.target} has no 'contacts' table: not an agency database")
+        lacking = sorted(CONTACT_COLUMNS - self._columns("contacts"))
+        if lacking:
+            raise StoreError(
+                f"{self.target}: table 'contacts' lacks column(s) {', '.join(lacking)}"
+                ": not an agency database"
+            )
+
+        statements = legacy_ddl()
+        missing = {s.table for s in statements if s.kind == "table" and s.table not in tables}
+        for s in statements:
+            if s.table not in missing or s.name == LEGACY_UNIQUE_INDEX:
+                continue
+            self._exec(dry, s.sql)
+            done.append(
+                f"created {s.kind} {s.name}" + ("" if s.kind == "table" else f" on {s.table}")
+            )
+
+        for table, column, sql_type in ADDED_COLUMNS:
+            if dry and table in missing:
+                # Not created yet in a dry run: read its columns from the DDL.
+                legacy = next(s.sql for s in statements if s.kind == "table" and s.name == table)
+                have = set(_declared_columns(legacy))
+            else:
+                have = self._columns(table)
+            if column in have:
+                continue
+            self._exec(dry, f"ALTER TABLE {table} ADD COLUMN {column} {sql_type}")
+            done.append(f"added column {table}.{column} {sql_type}")
+
+        indexes = self._names("index")
+        if LEGACY_UNIQUE_INDEX in indexes:
+            self._exec(dry, f"DROP INDEX {LEGACY_UNIQUE_INDEX}")
+            done.append(
+                f"dropped legacy unique index {LEGACY_UNIQUE_INDEX}"
+                " (contact_id, email_type, event_year): replaced by mw_email_schedules_key"
+            )
+        for name, sql in MW_INDEXES:
+            if name not in indexes:
+                self._exec(dry, sql)
+                done.append(f"created index {name}")
+
+        expected = len(zip_states())
+        if ZIP_STATES_TABLE not in tables:
+            self._exec(
+                dry,
+                f"CREATE TABLE {ZIP_STATES_TABLE} (zip5 TEXT PRIMARY KEY, state TEXT NOT NULL)",
+            )
+            done.append(f"created table {ZIP_STATES_TABLE}")
+            have_rows = 0
+        else:
+            have_rows = self._zip_rows_count()
+        if have_rows != expected:
+            if not dry:
+                self._fill_zip_states()
+            done.append(f"filled {ZIP_STATES_TABLE} with {expected} ZIP codes")
+        return done
+
+    def _fill_zip_states(self) -> None:
+        # Our own reference table, not agency data: replacing it is safe.
+        zip_table = sa.table(ZIP_STATES_TABLE, sa.column("zip5"), sa.column("state"))
+        self.conn.execute(sa.delete(zip_table))
+        rows = [{"zip5": z, "state": s} for z, s in sorted(zip_states().items())]
+        self.conn.execute(sa.insert(zip_table), rows)
+
+
+def _declared_columns(create_table_sql: str) -> list[str]:
+    """Column names of a CREATE TABLE statement of the legacy DDL."""
+    body = _LINE_COMMENT_RE.sub("", create_table_sql)
+    body = body[body.index("(") + 1 : body.rindex(")")]
+    names: list[str] = []
+    for part in body.split(","):
+        word = part.strip().split(None, 1)
+        if word and word[0].upper() not in {"FOREIGN", "UNIQUE", "PRIMARY", "CHECK", "CONSTRAINT"}:
+            names.append(word[0])
+    return names
+
+
+def _on_sqlite_connect(busy_timeout_ms: int) -> Callable[[Any, Any], None]:
+    def set_pragmas(dbapi_connection: Any, _record: Any) -> None:
+        cursor = dbapi_connection.cursor()
+        try:
+            # The timeout first: switching to WAL waits for other connections.
+            cursor.execute(f"PRAGMA busy_timeout={busy_timeout_ms:d}")
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA synchronous=NORMAL")
+            # Explicitly off: the legacy email_schedules foreign key cascades
+            # a contact's deletion onto its sent history.
+            cursor.execute("PRAGMA foreign_keys=OFF")
+        finally:
+            cursor.close()
+
+    return set_pragmas
+
+
+def open_store(target: str, *, create: bool = False, busy_timeout_ms: int = 30000) -> Store:
+    """Open the database at a filesystem path or SQLAlchemy URL.
+
+    A missing SQLite file is an error unless ``create``.  Every SQLite
+    connection gets WAL journaling, a busy timeout, synchronous=NORMAL and
+    foreign keys off.  pysqlite's own transaction handling is kept, so
+    ``engine.begin()`` blocks commit or roll back as a whole.
+    """
+    path: Path | None = None
+    if "://" in target:
+        try:
+            url = make_url(target)
+        except ArgumentError as exc:
+            raise StoreError(f"not a database URL: {target}") from exc
+        label = url.render_as_string(hide_password=True)
+        database = url.database or ""
+        is_file = database not in ("", ":memory:") and not database.startswith("file:")
+        if url.get_backend_name() == "sqlite" and is_file:
+            path = Path(database)
+            _check_sqlite_file(path, create)
+    else:
+        path = Path(target)
+        label = target
+        _check_sqlite_file(path, create)
+        url = URL.create("sqlite+pysqlite", database=str(path))
+
+    try:
+        engine = sa.create_engine(url)
+    except (ImportError, ArgumentError) as exc:
+        raise StoreError(f"cannot open {label}: {exc}") from exc
+    if engine.dialect.name == "sqlite":
+        event.listen(engine, "connect", _on_sqlite_connect(int(busy_timeout_ms)))
+
+    probe = "SELECT count(*) FROM sqlite_master" if engine.dialect.name == "sqlite" else "SELECT 1"
+
+    def connect_once() -> None:
+        with engine.connect() as conn:
+            conn.exec_driver_sql(probe)
+
+    try:
+        # The first switch of a database to WAL needs it alone for a moment and
+        # can fail at once, busy timeout or not, when another process opens it
+        # at the same time.
+        run_with_retry(connect_once)
+    except DBAPIError as exc:
+        engine.dispose()
+        reason = _first_line(exc)
+        if "not a database" in reason:
+            raise StoreError(f"not an SQLite database: {label}") from exc
+        raise StoreError(f"cannot open database {label}: {reason}") from exc
+    return Store(engine, label, path)

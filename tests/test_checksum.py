@@ -1,0 +1,224 @@
+"""The schedule checksum: decisions in, digest out; nothing else counts."""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+import sqlite3
+from collections.abc import Iterator
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import streams.checksum as checksum_module
+from streams.checksum import DECISION_COLUMNS, schedule_checksum
+from streams.store import Store, open_store
+
+LEGACY_DDL = resources.files("streams").joinpath("sql/legacy_schema.sql").read_text("utf-8")
+
+# Decision columns, then the columns the checksum must ignore.
+COLUMNS = (*DECISION_COLUMNS, "scheduler_run_id", "created_at", "updated_at", "metadata")
+
+OWNED: list[tuple[Any, ...]] = [
+    ("1|birthday|2026", 1, "birthday", "2026-04-17", "08:30:00", "pre-scheduled", None, 5,
+     None, None, None, 2026, 5, 1),
+    ("2|birthday|2026", 2, "birthday", "2026-03-20", "08:30:00", "skipped",
+     "CA birthday window 2026-01-31..2026-06-30", 5, None, None, None, 2026, 4, 3),
+    ("2|7|2026-04-03", 2, "campaign_rate_increase", "2026-03-20", "08:30:00", "pre-scheduled",
+     None, 1, 7, "rate_tpl", "rate_sms", 2026, 4, 3),
+    ("3|post_window|2026-06-30", 3, "post_window", "2026-07-01", "08:30:00", "pre-scheduled",
+     None, 8, None, None, None, 2026, 7, 1),
+    # Legacy owned rows without a key: ordered by the other columns.
+    (None, 4, "BIRTHDAY", "2026-03-15", "08:30:00", "pre-scheduled", None, 10, None, None,
+     None, None, None, None),
+    (None, 4, "BIRTHDAY", "2026-03-15", "08:30:00", "skipped", "NY year-round", 10, None,
+     None, None, None, None, None),
+]  # fmt: skip
+NOT_OWNED: list[tuple[Any, ...]] = [
+    ("1|birthday|2025", 1, "birthday", "2025-04-17", "08:30:00", "sent", None, 5, None, None,
+     None, 2025, 5, 1),
+    ("5|aep|2026-09-15", 5, "aep", "2026-09-15", "08:30:00", "scheduled", None, 3, None, None,
+     None, 2026, 9, 15),
+    (None, 6, "birthday", "2026-03-21", "08:30:00", "Skipped", None, 5, None, None, None,
+     2026, 4, 4),
+]  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A migrated, empty legacy database (migrating once is the slow part)."""
+    path = tmp_path_factory.mktemp("checksum") / "template.db"
+    con = sqlite3.connect(path)
+    con.executescript(LEGACY_DDL)
+    con.close()
+    with open_store(str(path)) as store:
+        store.migrate()
+    return path
+
+
+@pytest.fixture
+def new_store(template: Path, tmp_path: Path) -> Iterator[Any]:
+    opened: list[Store] = []
+
+    def make(name: str) -> Store:
+        path = tmp_path / f"{name}.db"
+        shutil.copyfile(template, path)
+        store = open_store(str(path))
+        opened.append(store)
+        return store
+
+    yield make
+    for store in opened:
+        store.close()
+
+
+def insert(store: Store, decisions: list[tuple[Any, ...]], run: str, stamp: str) -> None:
+    placeholders = ", ".join("?" * len(COLUMNS))
+    with store.engine.begin() as conn:
+        conn.exec_driver_sql(
+            f"INSERT INTO email_schedules ({', '.join(COLUMNS)}) VALUES ({placeholders})",
+            [(*d, run, stamp, stamp, f'{{"run": "{run}"}}') for d in decisions],
+        )
+
+
+def checksum(store: Store) -> str:
+    with store.engine.connect() as conn:
+        return schedule_checksum(conn)
+
+
+def execute(store: Store, sql: str, *params: Any) -> None:
+    with store.engine.begin() as conn:
+        conn.exec_driver_sql(sql, params)
+
+
+def test_same_decisions_give_the_same_checksum(new_store: Any) -> None:
+    a, b = new_store("a"), new_store("b")
+    insert(a, OWNED + NOT_OWNED, "run-1", "2026-03-10 03:30:00")
+    # Other order, other ids (a gap), other run ids, timestamps and metadata.
+    execute(b, "INSERT INTO sqlite_sequence (name, seq) VALUES ('email_schedules', 1000)")
+    insert(b, list(reversed(NOT_OWNED[:1])), "run-9", "2030-01-01 00:00:00")
+    insert(b, list(reversed(OWNED)), "run-7", "2026-03-11 04:00:00")
+    insert(b, NOT_OWNED[1:], "run-8", "2026-03-12 05:00:00")
+    execute(b, "UPDATE email_schedules SET placed_run_id = 'x', ideal_send_date = '2026-01-01'")
+    ids_a = sqlite3.connect(a.path).execute("SELECT min(id) FROM email_schedules").fetchone()
+    ids_b = sqlite3.connect(b.path).execute("SELECT min(id) FROM email_schedules").fetchone()
+    assert ids_a != ids_b
+    assert checksum(a) == checksum(b)
+
+
+def test_checksum_format_and_empty_table(new_store: Any) -> None:
+    empty = new_store("empty")
+    assert checksum(empty) == f"sha256:{hashlib.sha256().hexdigest()}"
+    insert(empty, NOT_OWNED, "run-1", "2026-03-10 03:30:00")
+    assert checksum(empty) == f"sha256:{hashlib.sha256().hexdigest()}"
+
+
+def test_checksum_is_the_digest_of_the_rows_in_key_order(new_store: Any) -> None:
+    import orjson
+
+    store = new_store("one")
+    insert(store, OWNED, "run-1", "2026-03-10 03:30:00")
+    expected = hashlib.sha256()
+    nulls_first = sorted(OWNED, key=lambda row: tuple((v is not None, v or 0) for v in row))
+    for row in nulls_first:
+        expected.update(orjson.dumps(list(row)))
+    assert checksum(store) == f"sha256:{expected.hexdigest()}"
+
+
+@pytest.mark.parametrize(
+    ("column", "value"),
+    [
+        ("status", "skipped"),
+        ("scheduled_send_date", "2026-04-18"),
+        ("skip_reason", "frequency limit"),
+        ("scheduled_send_time", "09:00:00"),
+        ("priority", 4),
+        ("email_type", "effective_date"),
+        ("event_year", 2027),
+        ("occurrence_key", "1|birthday|2027"),
+        ("campaign_instance_id", 8),
+        ("email_template", "other_tpl"),
+        ("sms_template", "other_sms"),
+        ("contact_id", 11),
+        ("event_month", 6),
+        ("event_day", 2),
+    ],
+)
+def test_changing_an_owned_decision_changes_the_checksum(
+    new_store: Any, column: str, value: Any
+) -> None:
+    store = new_store("one")
+    insert(store, OWNED + NOT_OWNED, "run-1", "2026-03-10 03:30:00")
+    before = checksum(store)
+    execute(
+        store,
+        f"UPDATE email_schedules SET {column} = ? WHERE occurrence_key = ?",
+        value,
+        "1|birthday|2026",
+    )
+    assert checksum(store) != before
+
+
+def test_a_row_leaving_the_owned_statuses_changes_the_checksum(new_store: Any) -> None:
+    store = new_store("one")
+    insert(store, OWNED, "run-1", "2026-03-10 03:30:00")
+    before = checksum(store)
+    execute(
+        store,
+        "UPDATE email_schedules SET status = 'sent' WHERE occurrence_key = ?",
+        "2|7|2026-04-03",
+    )
+    assert checksum(store) != before
+
+
+@pytest.mark.parametrize(
+    "sql",
+    [
+        "UPDATE email_schedules SET scheduled_send_date = '2025-05-01' WHERE status = 'sent'",
+        "UPDATE email_schedules SET status = 'delivered' WHERE status = 'sent'",
+        "UPDATE email_schedules SET skip_reason = 'x' WHERE status = 'Skipped'",
+        "DELETE FROM email_schedules WHERE status = 'scheduled'",
+        (
+            "UPDATE email_schedules SET scheduler_run_id = 'run-2', metadata = '{}',"
+            " created_at = 'now', updated_at = 'later', placed_run_id = 'p', batch_id = 'b',"
+            " actual_send_datetime = 'x', catchup_note = 'y', ideal_send_date = '2026-01-01'"
+        ),
+    ],
+)
+def test_non_decisions_leave_the_checksum_alone(new_store: Any, sql: str) -> None:
+    store = new_store("one")
+    insert(store, OWNED + NOT_OWNED, "run-1", "2026-03-10 03:30:00")
+    before = checksum(store)
+    execute(store, sql)
+    assert checksum(store) == before
+
+
+def test_small_fetches_give_the_same_digest(
+    new_store: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = new_store("one")
+    insert(store, OWNED + NOT_OWNED, "run-1", "2026-03-10 03:30:00")
+    whole = checksum(store)
+    monkeypatch.setattr(checksum_module, "FETCH_ROWS", 2)
+    assert checksum(store) == whole
+
+
+def test_unmigrated_database_has_the_checksum_it_will_have_migrated(tmp_path: Path) -> None:
+    path = tmp_path / "legacy.db"
+    con = sqlite3.connect(path)
+    con.executescript(LEGACY_DDL)
+    legacy_rows = [row[1:] for row in OWNED if row[0] is None]
+    con.executemany(
+        f"INSERT INTO email_schedules ({', '.join(DECISION_COLUMNS[1:])})"
+        f" VALUES ({', '.join('?' * (len(DECISION_COLUMNS) - 1))})",
+        legacy_rows,
+    )
+    con.commit()
+    con.close()
+    with open_store(str(path)) as store:
+        before = checksum(store)
+        store.migrate()
+        assert checksum(store) == before
+        assert before != f"sha256:{hashlib.sha256().hexdigest()}"

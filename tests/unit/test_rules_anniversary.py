@@ -1,0 +1,71 @@
+"""SPEC section 3 (anniversaries) and section 2 (ISO dates)."""
+
+from datetime import date
+
+import pytest
+
+from rules.anniversary import anniversary, next_anniversary, parse_iso_date
+
+
+@pytest.mark.parametrize(
+    ("d", "year", "expected"),
+    [
+        (date(1950, 6, 10), 2025, date(2025, 6, 10)),
+        (date(1950, 12, 31), 2026, date(2026, 12, 31)),
+        # February 29 becomes February 28 when the year is not a leap year
+        (date(1952, 2, 29), 2025, date(2025, 2, 28)),
+        (date(1952, 2, 29), 2100, date(2100, 2, 28)),  # 2100 is not a leap year
+        (date(1952, 2, 29), 2024, date(2024, 2, 29)),
+        (date(1952, 2, 29), 2000, date(2000, 2, 29)),
+        (date(1952, 2, 28), 2024, date(2024, 2, 28)),
+    ],
+)
+def test_anniversary(d: date, year: int, expected: date) -> None:
+    assert anniversary(d, year) == expected
+
+
+@pytest.mark.parametrize(
+    ("d", "as_of", "expected"),
+    [
+        (date(1950, 6, 10), date(2025, 6, 10), date(2025, 6, 10)),  # on the day: >= T
+        (date(1950, 6, 10), date(2025, 6, 9), date(2025, 6, 10)),
+        (date(1950, 6, 10), date(2025, 6, 11), date(2026, 6, 10)),
+        (date(1950, 1, 1), date(2025, 12, 31), date(2026, 1, 1)),
+        # Feb 29 birthdays: Feb 28 off leap years, Feb 29 in them
+        (date(1952, 2, 29), date(2025, 2, 1), date(2025, 2, 28)),
+        (date(1952, 2, 29), date(2025, 2, 28), date(2025, 2, 28)),
+        (date(1952, 2, 29), date(2025, 3, 1), date(2026, 2, 28)),
+        (date(1952, 2, 29), date(2027, 3, 1), date(2028, 2, 29)),
+        (date(1952, 2, 29), date(2028, 2, 29), date(2028, 2, 29)),
+        (date(1952, 2, 29), date(2028, 3, 1), date(2029, 2, 28)),
+        # only Y > year(d): a policy starting in the future has no anniversary yet
+        (date(2025, 8, 1), date(2025, 6, 1), date(2026, 8, 1)),
+        (date(2025, 8, 1), date(2025, 8, 1), date(2026, 8, 1)),
+        (date(2026, 3, 1), date(2025, 6, 1), date(2027, 3, 1)),
+        (date(2025, 1, 15), date(2025, 6, 1), date(2026, 1, 15)),
+    ],
+)
+def test_next_anniversary(d: date, as_of: date, expected: date) -> None:
+    assert next_anniversary(d, as_of) == expected
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("1950-06-10", date(1950, 6, 10)),
+        ("  1950-06-10\t", date(1950, 6, 10)),
+        ("1950-06-10T08:30:00", date(1950, 6, 10)),  # a time part is ignored
+        ("1950-06-10 08:30:00", date(1950, 6, 10)),
+        ("2024-02-29", date(2024, 2, 29)),
+        ("2025-02-30", None),  # not a date
+        ("2023-02-29", None),  # not a leap year
+        ("2025-13-01", None),
+        ("06/10/1950", None),
+        ("1950-6-10", None),
+        ("", None),
+        ("   ", None),
+        (None, None),
+    ],
+)
+def test_parse_iso_date(raw: str | None, expected: date | None) -> None:
+    assert parse_iso_date(raw) == expected

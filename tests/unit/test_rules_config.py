@@ -1,0 +1,248 @@
+"""SPEC section 11: configuration loading, defaults and refusals."""
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from rules.config import (
+    BIRTHDAY,
+    EFFECTIVE_DATE,
+    ConfigError,
+    WindowRule,
+    config_from_mapping,
+)
+
+LEGACY = Path("/work/shared/legacy/scheduler_config.yaml")
+
+
+def load_legacy() -> dict[str, Any]:
+    data = yaml.safe_load(LEGACY.read_text())
+    assert isinstance(data, dict)
+    return data
+
+
+def test_legacy_file_loads_with_three_warnings() -> None:
+    _, warnings = config_from_mapping(load_legacy())
+    assert len(warnings) == 3
+    for section in ("processing", "logging", "database"):
+        assert sum(section in w for w in warnings) == 1
+
+
+def test_legacy_file_gives_the_spec_defaults() -> None:
+    config, _ = config_from_mapping(load_legacy())
+    assert config.timing.send_time == "08:30:00"
+    assert config.timing.birthday_days_before == 14
+    assert config.timing.effective_date_days_before == 30
+    assert config.aep_dates == ((9, 15),)
+    assert config.year_round_states == frozenset({"CT", "MA", "NY", "WA"})
+    lb = config.load_balancing
+    assert (lb.daily_send_percentage_cap, lb.ed_daily_soft_limit, lb.ed_soft_limit_percentage) == (
+        0.07,
+        15,
+        0.30,
+    )
+    assert (lb.ed_smoothing_window_days, lb.overage_threshold, lb.catch_up_spread_days) == (
+        2,
+        1.2,
+        7,
+    )
+    assert (lb.max_emails_per_contact_per_period, lb.period_days) == (2, 14)
+    p = config.priorities
+    assert (p.birthday, p.effective_date, p.aep, p.post_window) == (5, 5, 3, 8)
+    expected_rules = {
+        WindowRule("CA", BIRTHDAY, 30, 60, 60),
+        WindowRule("ID", BIRTHDAY, 0, 63, 60),
+        WindowRule("KY", BIRTHDAY, 0, 60, 60),
+        WindowRule("MD", BIRTHDAY, 0, 30, 60),
+        WindowRule("NV", BIRTHDAY, 0, 60, 60, use_month_start=True),
+        WindowRule("OK", BIRTHDAY, 0, 60, 60),
+        WindowRule("OR", BIRTHDAY, 0, 31, 60),
+        WindowRule("VA", BIRTHDAY, 0, 30, 60),
+        WindowRule("MO", EFFECTIVE_DATE, 30, 33, 60),
+    }
+    assert set(config.window_rules) == expected_rules
+    ct = config.campaign_types
+    assert set(ct) == {"rate_increase", "seasonal_promo", "initial_blast", "regulatory_notice"}
+    assert ct["rate_increase"].priority == 1 and ct["rate_increase"].days_before_event == 14
+    assert (
+        ct["initial_blast"].target_all_contacts
+        and not ct["initial_blast"].respect_exclusion_windows
+    )
+    assert not ct["regulatory_notice"].enable_followups
+    assert config.email_templates["followup_4_hq_with_yes"] == "followup_conditions_v1"
+
+
+def test_empty_or_missing_config_is_all_defaults() -> None:
+    for data in (None, {}):
+        config, warnings = config_from_mapping(data)
+        assert warnings == []
+        assert config.timing.pre_window_days == 60
+        assert len(config.window_rules) == 9
+
+
+def test_pre_window_default_applies_to_rules_without_their_own() -> None:
+    config, _ = config_from_mapping(
+        {
+            "timing_constants": {"pre_window_exclusion_days": 45},
+            "state_rules": {
+                "birthday_windows": {"CA": {"window_before_days": 30, "window_after_days": 60}}
+            },
+        }
+    )
+    ca = [r for r in config.window_rules if r.state == "CA"]
+    assert ca == [WindowRule("CA", BIRTHDAY, 30, 60, 45)]
+    mo = [r for r in config.window_rules if r.state == "MO"]  # section absent: defaults, pre 45
+    assert mo == [WindowRule("MO", EFFECTIVE_DATE, 30, 33, 45)]
+
+
+def test_state_codes_are_case_insensitive() -> None:
+    config, _ = config_from_mapping({"state_rules": {"year_round_exclusion": ["ny", " ct "]}})
+    assert config.year_round_states == frozenset({"NY", "CT"})
+
+
+@pytest.mark.parametrize(
+    ("data", "key_path"),
+    [
+        # wrong type
+        ({"load_balancing": {"period_days": "14"}}, "load_balancing.period_days"),
+        (
+            {"load_balancing": {"daily_send_percentage_cap": "7%"}},
+            "load_balancing.daily_send_percentage_cap",
+        ),
+        ({"load_balancing": {"enabled": "yes"}}, "load_balancing.enabled"),
+        (
+            {"timing_constants": {"birthday_email_days_before": 14.5}},
+            "timing_constants.birthday_email_days_before",
+        ),
+        ({"timing_constants": {"send_time": 830}}, "timing_constants.send_time"),
+        ({"timing_constants": {"send_time": "8:30"}}, "timing_constants.send_time"),
+        ({"load_balancing": 5}, "load_balancing"),
+        ({"campaign_types": {"promo": {"priority": "high"}}}, "campaign_types.promo.priority"),
+        ({"campaign_types": {"promo": {"active": 1}}}, "campaign_types.promo.active"),
+        # negative days
+        (
+            {"timing_constants": {"birthday_email_days_before": -1}},
+            "timing_constants.birthday_email_days_before",
+        ),
+        (
+            {"timing_constants": {"pre_window_exclusion_days": -60}},
+            "timing_constants.pre_window_exclusion_days",
+        ),
+        ({"load_balancing": {"period_days": -14}}, "load_balancing.period_days"),
+        (
+            {"state_rules": {"birthday_windows": {"CA": {"window_after_days": -5}}}},
+            "state_rules.birthday_windows.CA.window_after_days",
+        ),
+        (
+            {"state_rules": {"effective_date_windows": {"MO": {"pre_window_extension_days": -1}}}},
+            "state_rules.effective_date_windows.MO.pre_window_extension_days",
+        ),
+        # a percentage above 1
+        (
+            {"load_balancing": {"daily_send_percentage_cap": 1.5}},
+            "load_balancing.daily_send_percentage_cap",
+        ),
+        (
+            {"load_balancing": {"ed_soft_limit_percentage": 30}},
+            "load_balancing.ed_soft_limit_percentage",
+        ),
+        # a state code that does not exist
+        (
+            {"state_rules": {"year_round_exclusion": ["NY", "ZZ"]}},
+            "state_rules.year_round_exclusion[1]",
+        ),
+        (
+            {"state_rules": {"birthday_windows": {"XX": {"window_after_days": 5}}}},
+            "state_rules.birthday_windows.XX",
+        ),
+        (
+            {"state_rules": {"effective_date_windows": {"Missouri": {"window_after_days": 5}}}},
+            "state_rules.effective_date_windows.Missouri",
+        ),
+        # an unknown key inside a section
+        ({"timing_constants": {"send_tme": "08:30:00"}}, "timing_constants.send_tme"),
+        ({"load_balancing": {"daily_cap": 100}}, "load_balancing.daily_cap"),
+        (
+            {"state_rules": {"birthday_windows": {"CA": {"window_afer_days": 60}}}},
+            "state_rules.birthday_windows.CA.window_afer_days",
+        ),
+        ({"state_rules": {"monthly_windows": {}}}, "state_rules.monthly_windows"),
+        (
+            {"aep_config": {"default_dates": [{"month": 9, "day": 15, "year": 2025}]}},
+            "aep_config.default_dates[0].year",
+        ),
+        ({"priorities": {"birthdays": 3}}, "priorities.birthdays"),
+        (
+            {"email_templates": {"followups": {"lukewarm": "x"}}},
+            "email_templates.followups.lukewarm",
+        ),
+        # an AEP date that does not exist every year
+        (
+            {"aep_config": {"default_dates": [{"month": 2, "day": 29}]}},
+            "aep_config.default_dates[0].day",
+        ),
+        (
+            {"aep_config": {"default_dates": [{"month": 9, "day": 15}, {"month": 2, "day": 29}]}},
+            "aep_config.default_dates[1].day",
+        ),
+        (
+            {"aep_config": {"default_dates": [{"month": 4, "day": 31}]}},
+            "aep_config.default_dates[0].day",
+        ),
+    ],
+)
+def test_bad_value_is_refused_naming_the_full_key(data: dict[str, Any], key_path: str) -> None:
+    with pytest.raises(ConfigError) as err:
+        config_from_mapping(data, source="agency.yaml")
+    message = str(err.value)
+    assert key_path in message
+    assert "agency.yaml" in message
+
+
+@pytest.mark.parametrize(
+    ("data", "key_path"),
+    [
+        (
+            {"email_templates": {"anniversary": {"birthdya": "x"}}},
+            "email_templates.anniversary.birthdya",
+        ),
+        ({"email_templates": {"sms": {"birthdya": "x"}}}, "email_templates.sms.birthdya"),
+    ],
+)
+def test_unknown_template_key_is_refused(data: dict[str, Any], key_path: str) -> None:
+    with pytest.raises(ConfigError) as err:
+        config_from_mapping(data)
+    assert key_path in str(err.value)
+
+
+def test_legacy_cold_followup_sms_template_takes_effect() -> None:
+    data = load_legacy()
+    data["email_templates"]["sms"]["followup_cold"] = "agency_cold_sms_v7"
+    config, _ = config_from_mapping(data)
+    assert config.sms_templates["followup_1_cold"] == "agency_cold_sms_v7"
+
+
+def test_priorities_and_templates_from_config() -> None:
+    config, _ = config_from_mapping(
+        {
+            "priorities": {"aep": 1, "post_window": 9},
+            "email_templates": {
+                "anniversary": {"birthday": "bday_v2"},
+                "followups": {"cold": "cold_v3"},
+            },
+        }
+    )
+    assert config.priorities.aep == 1 and config.priorities.post_window == 9
+    assert config.priorities.birthday == 5
+    assert config.email_templates["birthday"] == "bday_v2"
+    assert config.email_templates["followup_1_cold"] == "cold_v3"
+    assert config.email_templates["aep"] == "aep_standard_v1"
+
+
+def test_several_aep_dates() -> None:
+    config, _ = config_from_mapping(
+        {"aep_config": {"default_dates": [{"month": 10, "day": 1}, {"month": 9, "day": 15}]}}
+    )
+    assert set(config.aep_dates) == {(9, 15), (10, 1)}
