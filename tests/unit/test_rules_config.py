@@ -14,7 +14,7 @@ from rules.config import (
     config_from_mapping,
 )
 
-LEGACY = Path("/work/shared/legacy/scheduler_config.yaml")
+LEGACY = Path(__file__).resolve().parents[1] / "data" / "legacy_scheduler_config.yaml"
 
 
 def load_legacy() -> dict[str, Any]:
