@@ -56,7 +56,8 @@ CONTACT_COLUMNS = frozenset(
     {"id", "email", "zip_code", "state", "birth_date", "effective_date", "phone_number"}
 )
 
-_IDENTIFIER_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+# A column, optionally qualified by its table or alias (c.birth_date).
+_IDENTIFIER_RE = re.compile(r"(?:[A-Za-z_][A-Za-z0-9_]*\.)?[A-Za-z_][A-Za-z0-9_]*")
 
 
 class StoreError(Exception):
@@ -97,13 +98,17 @@ MW_INDEXES: tuple[tuple[str, str], ...] = (
         # zip_code, state and the date itself ride along so the pre-filter reads the
         # index alone (SQLite 3.40 needs every column in it to call it covering;
         # a table lookup per row costs seconds at 3M contacts).
-        f"CREATE INDEX mw_contacts_birth_md"
-        f" ON contacts({month_day_sql('birth_date')}, zip_code, state, birth_date)",
+        (
+            f"CREATE INDEX mw_contacts_birth_md"
+            f" ON contacts({month_day_sql('birth_date')}, zip_code, state, birth_date)"
+        ),
     ),
     (
         "mw_contacts_effective_md",
-        f"CREATE INDEX mw_contacts_effective_md"
-        f" ON contacts({month_day_sql('effective_date')}, zip_code, state, effective_date)",
+        (
+            f"CREATE INDEX mw_contacts_effective_md"
+            f" ON contacts({month_day_sql('effective_date')}, zip_code, state, effective_date)"
+        ),
     ),
     (
         "mw_checkpoints_status",

@@ -387,6 +387,17 @@ def test_month_day_filter_uses_the_expression_index(store: Store, column: str, i
     assert f"INDEX {index}" in details, details
 
 
+def test_month_day_filter_through_an_alias_uses_the_index(store: Store) -> None:
+    store.migrate()
+    query = (
+        "EXPLAIN QUERY PLAN SELECT c.id FROM contacts AS c"
+        f" WHERE {month_day_sql('c.birth_date')} BETWEEN :start AND :end"
+    )
+    with store.engine.connect() as conn:
+        plan = conn.execute(sa.text(query), {"start": "12-20", "end": "12-31"}).all()
+    assert "INDEX mw_contacts_birth_md" in " ".join(str(row[-1]) for row in plan)
+
+
 def test_concurrent_migrations_apply_once(legacy_path: Path) -> None:
     results: list[list[str]] = []
     errors: list[BaseException] = []
