@@ -29,10 +29,10 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 
+from rules.anniversary import next_anniversary
 from rules.config import BIRTHDAY, EFFECTIVE_DATE, Config
 from rules.contact import Contact, InvalidContact
 from rules.exclusion_window import ContactWindows, contact_windows
-from rules.anniversary import next_anniversary
 from rules.occurrence import (
     AEP,
     POST_WINDOW,

@@ -14,10 +14,10 @@ exclusion test is the caller's (``excluded(i, day)``): it knows the contact.
 from __future__ import annotations
 
 import math
-from fractions import Fraction
 from array import array
 from collections.abc import Callable, MutableMapping
 from dataclasses import dataclass, field
+from fractions import Fraction
 
 from rules.config import LoadBalancing
 
@@ -36,13 +36,13 @@ Excluded = Callable[[int, int], bool]
 class NewPlacements:
     """Newly placed emails of a sweep, one index per email, in arrays."""
 
-    dates: array = field(default_factory=lambda: array("i"))  # current placement (mutated by moves)
-    ideal: array = field(default_factory=lambda: array("i"))
-    events: array = field(default_factory=lambda: array("i"))
-    priority: array = field(default_factory=lambda: array("h"))
-    hashes: array = field(default_factory=lambda: array("I"))
-    flags: array = field(default_factory=lambda: array("B"))
-    moved: array = field(default_factory=lambda: array("B"))
+    dates: array[int] = field(default_factory=lambda: array("i"))  # current placement (mutated by moves)
+    ideal: array[int] = field(default_factory=lambda: array("i"))
+    events: array[int] = field(default_factory=lambda: array("i"))
+    priority: array[int] = field(default_factory=lambda: array("h"))
+    hashes: array[int] = field(default_factory=lambda: array("I"))
+    flags: array[int] = field(default_factory=lambda: array("B"))
+    moved: array[int] = field(default_factory=lambda: array("B"))
 
     def add(self, day: int, ideal: int, event: int, priority: int, h: int, flags: int) -> int:
         self.dates.append(day)

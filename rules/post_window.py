@@ -17,8 +17,14 @@ from rules.anniversary import anniversary
 from rules.config import Config
 from rules.contact import Contact
 from rules.exclusion_window import ContactWindows, Window
+from rules.occurrence import (
+    POST_WINDOW,
+    Occurrence,
+    ideal_send_dates_between,
+    occurrence_key,
+    templates,
+)
 from rules.placement import Horizon
-from rules.occurrence import POST_WINDOW, Occurrence, ideal_send_dates_between, occurrence_key, templates
 
 MAX_WINDOW_HOPS = 5
 

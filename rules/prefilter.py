@@ -82,18 +82,20 @@ def prefilter_plan(config: Config, horizon: Horizon) -> PrefilterPlan:
     for rule in config.window_rules:
         if rule.state not in config.year_round_states:
             by_state.setdefault(rule.state, []).append(rule)
-    shapes: dict[tuple[object, ...], set[str]] = {}
+    shapes: dict[tuple[str, int, bool], set[str]] = {}
+    hopping: set[str] = set()  # states whose post-window dates may hop: take every contact
     for state, rules in by_state.items():
         rule = rules[0]
         simple = len(rules) == 1 and _window_span(
             rule.days_before, rule.pre_window_days, rule.days_after, rule.use_month_start
         ) < 300
-        shape = (rule.kind, rule.days_after, rule.use_month_start) if simple else ("all",)
-        shapes.setdefault(shape, set()).add(state)
+        if simple:
+            shapes.setdefault((rule.kind, rule.days_after, rule.use_month_start), set()).add(state)
+        else:
+            hopping.add(state)
+    if hopping:
+        state_filters.append(StateFilter(frozenset(hopping), BIRTHDAY, (), every_contact=True))
     for shape, states in sorted(shapes.items(), key=lambda kv: sorted(kv[1])):
-        if shape == ("all",):
-            state_filters.append(StateFilter(frozenset(states), BIRTHDAY, (), every_contact=True))
-            continue
         kind, days_after, month_start = shape
         # post-window date = anchor + days_after + 1, so anchor lies in this span
         lo = first - timedelta(days=days_after + 1)

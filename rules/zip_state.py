@@ -40,7 +40,7 @@ def zip_states() -> Mapping[str, str]:
 
         records = _zipcodes.list_all()
     except (ImportError, AttributeError):
-        records = zipcodes.list_all()
+        records = zipcodes.list_all()  # type: ignore[no-untyped-call]
     return {z["zip_code"]: z["state"] for z in records}
 
 
