@@ -33,6 +33,7 @@ from rules.anniversary import next_anniversary
 from rules.config import BIRTHDAY, EFFECTIVE_DATE, Config
 from rules.contact import Contact, InvalidContact
 from rules.exclusion_window import ContactWindows, contact_windows
+from rules.frequency_limit import FREQUENCY_LIMIT_REASON
 from rules.occurrence import (
     AEP,
     POST_WINDOW,
@@ -67,6 +68,7 @@ class ExistingRow:
     ideal_send_date: date | None = None
     event_year: int | None = None
     placed_run_id: str | None = None
+    skip_reason: str | None = None
 
     @property
     def owned(self) -> bool:
@@ -87,11 +89,19 @@ class Decision:
     catch_up: bool
     existing_row_id: int | None
     why: str
+    # A kept placement that the frequency limit skipped before: the limit is
+    # applied to it again (it may have room now), but it does not move.
+    frequency_recheck: bool = False
 
     @property
     def newly_placed(self) -> bool:
         """Placed afresh by this decision: load balancing and the frequency limit may act on it."""
         return not self.kept and self.status == PRE_SCHEDULED and not self.occurrence.is_followup
+
+    @property
+    def frequency_candidate(self) -> bool:
+        """The frequency limit decides this email's status (SPEC section 7)."""
+        return self.newly_placed or self.frequency_recheck
 
 
 @dataclass(frozen=True)
@@ -237,6 +247,13 @@ class _Planner:
         exclusion = self.windows.exclusion_on(placement.send_date) if occ.respects_windows else None
         if row is not None:
             self.claimed.add(row.id)
+        recheck = (
+            kept
+            and exclusion is None
+            and row is not None
+            and row.skip_reason == FREQUENCY_LIMIT_REASON
+            and not occ.is_followup
+        )
         self.decisions[occ.key] = Decision(
             occurrence=occ,
             send_date=placement.send_date,
@@ -246,6 +263,7 @@ class _Planner:
             catch_up=placement.catch_up,
             existing_row_id=row.id if row is not None else None,
             why=placement.why + (f"; excluded: {exclusion.reason}" if exclusion else ""),
+            frequency_recheck=recheck,
         )
         if exclusion is not None and exclusion.window is not None:
             # A skip inside a window materializes the window's post-window email
@@ -277,7 +295,10 @@ class _Planner:
         dates.extend(
             d.send_date
             for d in self.decisions.values()
-            if d.kept and d.status == PRE_SCHEDULED and not d.occurrence.is_followup
+            if d.kept
+            and d.status == PRE_SCHEDULED
+            and not d.occurrence.is_followup
+            and not d.frequency_recheck
         )
         return tuple(sorted(dates))
 

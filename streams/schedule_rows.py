@@ -97,24 +97,28 @@ def row_values(
 def decision_values(
     d: Decision, send_time: str, placed_run_id: str | None, catchup_note: str | None
 ) -> RowValues:
+    """``row_values`` of a decision (built directly: the sweep calls this per row)."""
     occ = d.occurrence
-    return row_values(
-        contact_id=occ.contact_id,
-        email_type=occ.email_type,
-        send_date=d.send_date,
-        send_time=send_time,
-        status=d.status,
-        skip_reason=d.skip_reason,
-        event_date=occ.event_date,
-        catchup_note=catchup_note,
-        priority=occ.priority,
-        campaign_instance_id=occ.campaign_instance_id,
-        email_template=occ.email_template,
-        sms_template=occ.sms_template,
-        metadata=None,
-        key=occ.key,
-        ideal_send_date=occ.ideal_send_date,
-        placed_run_id=placed_run_id,
+    event = occ.event_date
+    return (
+        occ.contact_id,
+        occ.email_type,
+        d.send_date.isoformat(),
+        send_time,
+        d.status,
+        d.skip_reason,
+        event.year,
+        event.month,
+        event.day,
+        catchup_note,
+        occ.priority,
+        occ.campaign_instance_id,
+        occ.email_template,
+        occ.sms_template,
+        None,  # metadata
+        occ.key,
+        occ.ideal_send_date.isoformat(),
+        placed_run_id,
     )
 
 
@@ -131,6 +135,13 @@ def _to_int(value: object) -> int | None:
 
 _ROW_SELECT = "SELECT id, " + ", ".join(DECISION_COLUMNS) + " FROM email_schedules"
 _COL = {name: i + 1 for i, name in enumerate(DECISION_COLUMNS)}  # position in a fetched row
+_EMAIL_TYPE = _COL["email_type"]
+_SEND_DATE = _COL["scheduled_send_date"]
+_STATUS = _COL["status"]
+_KEY = _COL["occurrence_key"]
+_IDEAL = _COL["ideal_send_date"]
+_EVENT_YEAR = _COL["event_year"]
+_PLACED_RUN = _COL["placed_run_id"]
 
 
 def placeholder(conn: Connection) -> str:
@@ -141,13 +152,13 @@ def placeholder(conn: Connection) -> str:
 def _stored_row(r: Sequence[object]) -> StoredRow:
     existing = ExistingRow(
         id=int(r[0]),  # type: ignore[call-overload]
-        email_type=str(r[_COL["email_type"]]),
-        send_date=parse_iso_date(_text(r[_COL["scheduled_send_date"]])),
-        status=str(r[_COL["status"]]),
-        occurrence_key=_text(r[_COL["occurrence_key"]]),
-        ideal_send_date=parse_iso_date(_text(r[_COL["ideal_send_date"]])),
-        event_year=_to_int(r[_COL["event_year"]]),
-        placed_run_id=_text(r[_COL["placed_run_id"]]),
+        email_type=str(r[_EMAIL_TYPE]),
+        send_date=parse_iso_date(_text(r[_SEND_DATE])),
+        status=str(r[_STATUS]),
+        occurrence_key=_text(r[_KEY]),
+        ideal_send_date=parse_iso_date(_text(r[_IDEAL])),
+        event_year=_to_int(r[_EVENT_YEAR]),
+        placed_run_id=_text(r[_PLACED_RUN]),
     )
     return StoredRow(existing, tuple(r[1:]))
 
@@ -168,24 +179,29 @@ def fetch_rows(conn: Connection, contact_ids: Sequence[int]) -> dict[int, list[S
     return out
 
 
-def fetch_contacts(conn: Connection, contact_ids: Sequence[int]) -> list[ContactRecord]:
+ContactFields = tuple[int, str | None, str | None, str | None, str | None, str | None, str | None]
+
+
+def fetch_contact_fields(conn: Connection, contact_ids: Sequence[int]) -> list[ContactFields]:
+    """The contacts' fields as ``ContactRecord`` takes them, in id order."""
     if not contact_ids:
         return []
     marks = ", ".join(placeholder(conn) for _ in contact_ids)
     sql = f"SELECT {CONTACT_COLUMNS} FROM contacts WHERE id IN ({marks}) ORDER BY id"
-    return [contact_record(r) for r in conn.exec_driver_sql(sql, tuple(contact_ids))]
+    return [contact_fields(r) for r in conn.exec_driver_sql(sql, tuple(contact_ids))]
+
+
+def fetch_contacts(conn: Connection, contact_ids: Sequence[int]) -> list[ContactRecord]:
+    return [ContactRecord(*f) for f in fetch_contact_fields(conn, contact_ids)]
+
+
+def contact_fields(r: Sequence[object]) -> ContactFields:
+    """id, email, zip_code, state, birth_date, effective_date, phone_number: raw text."""
+    return (int(r[0]), _text(r[1]), _text(r[2]), _text(r[3]), _text(r[4]), _text(r[5]), _text(r[6]))  # type: ignore[call-overload]
 
 
 def contact_record(r: Sequence[object]) -> ContactRecord:
-    return ContactRecord(
-        id=int(r[0]),  # type: ignore[call-overload]
-        email=_text(r[1]),
-        zip_code=_text(r[2]),
-        state=_text(r[3]),
-        birth_date=_text(r[4]),
-        effective_date=_text(r[5]),
-        phone_number=_text(r[6]),
-    )
+    return ContactRecord(*contact_fields(r))
 
 
 @dataclass

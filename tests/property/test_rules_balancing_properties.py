@@ -44,7 +44,9 @@ class Case:
 
     def ed_volume(self) -> dict[int, int]:
         v = Counter(self.fixed_ed)
-        v.update(d for d, f in zip(self.p.dates, self.p.flags) if f & FLAG_EFFECTIVE_DATE)
+        v.update(
+            d for d, f in zip(self.p.dates, self.p.flags, strict=True) if f & FLAG_EFFECTIVE_DATE
+        )
         return dict(v)
 
 

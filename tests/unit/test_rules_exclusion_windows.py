@@ -153,6 +153,9 @@ def test_example_ca_born_1960_01_10_window_crosses_new_year() -> None:
     assert reason_on("CA", date(2026, 3, 11), birth) == label
     assert reason_on("CA", date(2025, 10, 11), birth) is None
     assert reason_on("CA", date(2026, 3, 12), birth) is None
+    # early January lies in the window anchored on that January's birthday
+    assert reason_on("CA", date(2026, 1, 5), birth) == label
+    assert reason_on("CA", date(2025, 1, 5), birth) == "CA birthday window 2024-10-12..2025-03-11"
     # the 2026 birthday email, ideal 2025-12-27, is skipped by the 2026 window
     by_type = decisions_by_type(Contact(1, "a@b.com", "CA", birth, None), date(2025, 12, 20))
     assert by_type["birthday"].occurrence.key == "1:birthday:2026"
