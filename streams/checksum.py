@@ -13,9 +13,7 @@ import orjson
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-# Exactly the statuses the scheduler owns (SPEC section 1); letter case is
-# significant here, as it is for the sending side.
-OWNED_STATUSES = ("pre-scheduled", "skipped")
+from rules.statuses import OWNED_STATUSES
 
 # The decision columns, in digest and sort order: the key first.
 DECISION_COLUMNS = (
@@ -56,7 +54,7 @@ def schedule_checksum(conn: Connection) -> str:
     ]
     query = (
         sa.select(*selected)
-        .where(schedules.c.status.in_(OWNED_STATUSES))
+        .where(schedules.c.status.in_(sorted(OWNED_STATUSES)))  # exact case, like rules.statuses
         # A missing column is the same NULL on every row: nothing to sort by.
         .order_by(*(schedules.c[n].asc().nulls_first() for n in DECISION_COLUMNS if n in present))
     )
