@@ -24,6 +24,7 @@ from rules.config import LoadBalancing
 FLAG_CATCH_UP = 1
 FLAG_EFFECTIVE_DATE = 2
 FLAG_AEP = 4
+FLAG_KEPT = 8  # a kept placement, here only for the frequency limit: never moves
 
 MOVED_NONE = 0
 MOVED_SMOOTHING = 1
@@ -101,7 +102,7 @@ def smooth_effective_dates(
     span = 2 * window_days + 1
     for i in range(len(p)):
         day = p.dates[i]
-        if not p.flags[i] & FLAG_EFFECTIVE_DATE or day not in overfull:
+        if p.flags[i] & (FLAG_EFFECTIVE_DATE | FLAG_KEPT) != FLAG_EFFECTIVE_DATE or day not in overfull:
             continue
         target = p.ideal[i] + p.hashes[i] % span - window_days
         if target == day or not _may_move(p, i, target, as_of, excluded):
@@ -138,7 +139,7 @@ def apply_daily_cap(
     wanted = set(over_days)
     by_day: dict[int, list[int]] = {day: [] for day in over_days}
     for i in range(len(p)):
-        if p.dates[i] in wanted:
+        if p.dates[i] in wanted and not p.flags[i] & FLAG_KEPT:
             by_day[p.dates[i]].append(i)
     moved = 0
     for day in over_days:

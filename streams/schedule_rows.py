@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date
+from functools import lru_cache
 
 from sqlalchemy import Connection
 from sqlalchemy.exc import IntegrityError
@@ -142,6 +143,10 @@ _KEY = _COL["occurrence_key"]
 _IDEAL = _COL["ideal_send_date"]
 _EVENT_YEAR = _COL["event_year"]
 _PLACED_RUN = _COL["placed_run_id"]
+_SKIP_REASON = _COL["skip_reason"]
+
+# The dates of stored rows are a few hundred distinct texts: each is parsed once.
+_stored_date = lru_cache(maxsize=4096)(parse_iso_date)
 
 
 def placeholder(conn: Connection) -> str:
@@ -153,12 +158,13 @@ def _stored_row(r: Sequence[object]) -> StoredRow:
     existing = ExistingRow(
         id=int(r[0]),  # type: ignore[call-overload]
         email_type=str(r[_EMAIL_TYPE]),
-        send_date=parse_iso_date(_text(r[_SEND_DATE])),
+        send_date=_stored_date(_text(r[_SEND_DATE])),
         status=str(r[_STATUS]),
         occurrence_key=_text(r[_KEY]),
-        ideal_send_date=parse_iso_date(_text(r[_IDEAL])),
+        ideal_send_date=_stored_date(_text(r[_IDEAL])),
         event_year=_to_int(r[_EVENT_YEAR]),
         placed_run_id=_text(r[_PLACED_RUN]),
+        skip_reason=_text(r[_SKIP_REASON]),
     )
     return StoredRow(existing, tuple(r[1:]))
 
@@ -174,7 +180,7 @@ def fetch_rows(conn: Connection, contact_ids: Sequence[int]) -> dict[int, list[S
         return out
     marks = ", ".join(placeholder(conn) for _ in contact_ids)
     sql = f"{_ROW_SELECT} WHERE contact_id IN ({marks}) ORDER BY id"
-    for r in conn.exec_driver_sql(sql, tuple(contact_ids)):
+    for r in conn.exec_driver_sql(sql, tuple(contact_ids)).fetchall():  # one fetch, not one per row
         out.setdefault(int(r[1]), []).append(_stored_row(r))
     return out
 
@@ -188,7 +194,7 @@ def fetch_contact_fields(conn: Connection, contact_ids: Sequence[int]) -> list[C
         return []
     marks = ", ".join(placeholder(conn) for _ in contact_ids)
     sql = f"SELECT {CONTACT_COLUMNS} FROM contacts WHERE id IN ({marks}) ORDER BY id"
-    return [contact_fields(r) for r in conn.exec_driver_sql(sql, tuple(contact_ids))]
+    return [contact_fields(r) for r in conn.exec_driver_sql(sql, tuple(contact_ids)).fetchall()]
 
 
 def fetch_contacts(conn: Connection, contact_ids: Sequence[int]) -> list[ContactRecord]:
@@ -276,11 +282,18 @@ def stage_write(
     Returns 'inserted', 'updated' or 'unchanged'.
     """
     if existing is None:
+        return stage_values(batch, values, 0, None)
+    return stage_values(batch, values, existing.existing.id, existing.values)
+
+
+def stage_values(batch: WriteBatch, values: RowValues, row_id: int, stored: RowValues | None) -> str:
+    """``stage_write`` given the stored row's id and values (``stored`` None: no stored row)."""
+    if stored is None:
         batch.inserts.append(values)
         return "inserted"
-    if existing.values == values:
+    if stored == values:
         return "unchanged"
-    batch.updates.append((existing.existing.id, values))
+    batch.updates.append((row_id, values))
     return "updated"
 
 

@@ -246,6 +246,14 @@ class Store:
     def close(self) -> None:
         self.engine.dispose()
 
+    def reopen_target(self) -> str | None:
+        """What ``open_store`` takes to open this database again with connections of
+        its own (e.g. in another process); None for an in-memory SQLite database,
+        which no other engine can see.  It may hold a password: never print it."""
+        if self.is_sqlite and self.path is None:
+            return None
+        return self.url.render_as_string(hide_password=False)
+
     def migrate(self) -> list[str]:
         """Add what the scheduler needs; one line per change, [] when up to date.
 

@@ -10,6 +10,12 @@ Phases, each bounded in memory:
    and apply the frequency limit to the few contacts where it can bind;
 3. write the newly placed emails in batches.
 
+Phase 1 decides chunks in worker processes (``SweepOptions.workers``, 'fork'
+start method) when there are several chunks: each worker reads its chunks
+over its own connection and returns plain values; the main process applies
+them in chunk order and does every write, so the result, the counters and
+the summary are those of a run in one process.
+
 Every batch is one transaction.  A run that stops half way leaves whole
 batches; its placements are not "kept" by the next run (its checkpoint is
 not ``completed``), so the rerun decides as an uninterrupted run would have.
@@ -18,30 +24,37 @@ not ``completed``), so the rerun decides as an uninterrupted run would have.
 from __future__ import annotations
 
 import hashlib
+import multiprocessing
 import os
+import signal
 import socket
+import threading
 import time
 import uuid
 from array import array
+from collections import deque
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
-from datetime import date, datetime, timezone
+from concurrent.futures import Future, ProcessPoolExecutor
+from contextlib import contextmanager
+from dataclasses import dataclass, field, fields
+from datetime import UTC, date, datetime
+from typing import NamedTuple
 
 import orjson
 from sqlalchemy import Connection, text
 
 from rules.catch_up import stable_hash
 from rules.config import EFFECTIVE_DATE, Config
-from rules.contact import Contact, validate_contact
-from rules.contact_schedule import ContactSchedule, Decision, schedule_contact
+from rules.contact import Contact, ContactRecord, validate_contact
+from rules.contact_schedule import Decision, ExistingRow, schedule_contact
 from rules.exclusion_window import contact_windows
 from rules.frequency_limit import FREQUENCY_LIMIT_REASON, NewEmail, could_break, frequency_skips
 from rules.load_balancing import (
     FLAG_AEP,
     FLAG_CATCH_UP,
     FLAG_EFFECTIVE_DATE,
+    FLAG_KEPT,
     MOVED_DAILY_CAP,
-    MOVED_NONE,
     MOVED_SMOOTHING,
     NewPlacements,
     apply_daily_cap,
@@ -53,31 +66,39 @@ from rules.occurrence import AEP
 from rules.placement import Horizon
 from rules.prefilter import prefilter_plan
 from rules.statuses import PRE_SCHEDULED, SKIPPED
-from rules.zip_state import USPS_CODES
+from rules.zip_state import USPS_CODES, zip_states
 from streams.checksum import schedule_checksum
 from streams.prefilter import all_contact_ids, candidate_contact_ids, count_valid_contacts
 from streams.schedule_rows import (
     DECISION_COLUMNS,
+    ContactFields,
     RowValues,
     StoredRow,
     WriteBatch,
     decision_values,
-    fetch_contacts,
+    fetch_contact_fields,
     fetch_rows,
     row_values,
     rows_by_id,
+    stage_values,
     stage_write,
     write_batch,
 )
-from streams.store import Store, run_with_retry
+from streams.store import Store, open_store, run_with_retry
 
 EXAMPLES_KEPT = 20
+_CATCHUP_NOTE = DECISION_COLUMNS.index("catchup_note")
+_PLACED_RUN = DECISION_COLUMNS.index("placed_run_id")
 _STATES = sorted(USPS_CODES)
 _STATE_INDEX = {s: i for i, s in enumerate(_STATES)}
 
 
 class SweepError(RuntimeError):
     """A sweep that cannot start or finish; the message says why."""
+
+
+def default_workers() -> int:
+    return min(2, os.cpu_count() or 1)
 
 
 @dataclass(frozen=True)
@@ -88,6 +109,9 @@ class SweepOptions:
     full_scan: bool = False
     chunk_size: int = 1000
     batch_rows: int = 20000
+    # Processes deciding chunks (phase 1); 1 decides in this process.  The
+    # result is the same for any number.
+    workers: int = field(default_factory=default_workers)
 
     @property
     def horizon(self) -> Horizon:
@@ -125,16 +149,31 @@ class SweepSummary:
     phase_s: dict[str, float] = field(default_factory=dict)
     status: str = "started"
 
-    def count(self, email_type: str, status: str) -> None:
-        t = self.per_type.setdefault(email_type, {PRE_SCHEDULED: 0, SKIPPED: 0})
-        t[status] = t.get(status, 0) + 1
+    def count(self, email_type: str, status: str, n: int = 1) -> None:
+        t = self.per_type.get(email_type)
+        if t is None:
+            t = self.per_type[email_type] = {PRE_SCHEDULED: 0, SKIPPED: 0}
+        t[status] = t.get(status, 0) + n
         if status == PRE_SCHEDULED:
-            self.emails_scheduled += 1
+            self.emails_scheduled += n
         else:
-            self.emails_skipped += 1
+            self.emails_skipped += n
 
     def to_dict(self) -> dict[str, object]:
         return dict(self.__dict__)
+
+
+# _Movables.packed(): placement arrays, column arrays, profile numbers and
+# profiles, suffix numbers and suffixes, stored values by index.
+PackedMovables = tuple[
+    tuple[array, ...],
+    tuple[array, ...],
+    array,
+    list[tuple[object, ...]],
+    array,
+    list[str],
+    dict[int, RowValues],
+]
 
 
 class _Movables:
@@ -153,24 +192,37 @@ class _Movables:
         self.profile_list: list[tuple[object, ...]] = []
         self.suffixes: dict[str, int] = {}
         self.suffix_list: list[str] = []
-        self.stored: dict[int, StoredRow] = {}  # existing rows of movables, for no-op checks
+        # Stored values of the existing rows of movables, for no-op checks.
+        self.stored: dict[int, RowValues] = {}
 
-    def add(self, contact: Contact, d: Decision, stored: StoredRow | None) -> int:
-        occ = d.occurrence
-        profile = (occ.email_type, occ.priority, occ.email_template, occ.sms_template, occ.campaign_instance_id)
+    def __len__(self) -> int:
+        return len(self.p)
+
+    def _profile_index(self, profile: tuple[object, ...]) -> int:
         pi = self.profiles.get(profile)
         if pi is None:
             pi = self.profiles[profile] = len(self.profile_list)
             self.profile_list.append(profile)
-        suffix = occ.key[len(str(contact.id)) :]
+        return pi
+
+    def _suffix_index(self, suffix: str) -> int:
         si = self.suffixes.get(suffix)
         if si is None:
             si = self.suffixes[suffix] = len(self.suffix_list)
             self.suffix_list.append(suffix)
+        return si
+
+    def add(self, contact: Contact, d: Decision, stored: RowValues | None) -> int:
+        occ = d.occurrence
+        pi = self._profile_index(
+            (occ.email_type, occ.priority, occ.email_template, occ.sms_template, occ.campaign_instance_id)
+        )
+        si = self._suffix_index(occ.key[len(str(contact.id)) :])
         flags = (
             (FLAG_CATCH_UP if d.catch_up else 0)
             | (FLAG_EFFECTIVE_DATE if occ.email_type == EFFECTIVE_DATE else 0)
             | (FLAG_AEP if occ.email_type == AEP else 0)
+            | (FLAG_KEPT if d.kept else 0)
         )
         i = self.p.add(
             d.send_date.toordinal(),
@@ -190,6 +242,37 @@ class _Movables:
         if stored is not None:
             self.stored[i] = stored
         return i
+
+    _COLUMNS = ("contact", "existing", "state", "birth", "effective")
+
+    def packed(self) -> PackedMovables:
+        """These emails as plain values (arrays, lists), for ``extend`` in another process."""
+        return (
+            tuple(getattr(self.p, f.name) for f in fields(NewPlacements)),
+            tuple(getattr(self, name) for name in self._COLUMNS),
+            self.profile,
+            self.profile_list,
+            self.suffix,
+            self.suffix_list,
+            self.stored,
+        )
+
+    def extend(self, packed: PackedMovables) -> int:
+        """Append the emails of another ``_Movables.packed()``; returns the index of the first."""
+        placements, columns, profile, profile_list, suffix, suffix_list, stored = packed
+        first = len(self.p)
+        for f, placement_array in zip(fields(NewPlacements), placements, strict=True):
+            getattr(self.p, f.name).extend(placement_array)
+        for name, column in zip(self._COLUMNS, columns, strict=True):
+            getattr(self, name).extend(column)
+        # Their profile and suffix numbers are theirs: renumber into ours.
+        profiles = [self._profile_index(x) for x in profile_list]
+        self.profile.extend(array("H", [profiles[i] for i in profile]))
+        suffixes = [self._suffix_index(x) for x in suffix_list]
+        self.suffix.extend(array("I", [suffixes[i] for i in suffix]))
+        for i, values in stored.items():
+            self.stored[first + i] = values
+        return first
 
     def key(self, i: int) -> str:
         return f"{self.contact[i]}{self.suffix_list[self.suffix[i]]}"
@@ -226,6 +309,12 @@ def _movable_values(
     m: _Movables, i: int, send_time: str, run_id: str, status: str, skip_reason: str | None
 ) -> RowValues:
     email_type, priority, email_tpl, sms_tpl, instance = m.profile_list[m.profile[i]]
+    note, placed_run = _note(m, i), run_id
+    stored = m.stored.get(i)
+    if m.p.flags[i] & FLAG_KEPT and stored is not None:
+        # A kept placement (here only for the frequency limit) keeps its origin.
+        note = stored[_CATCHUP_NOTE]  # type: ignore[assignment]
+        placed_run = stored[_PLACED_RUN]  # type: ignore[assignment]
     return row_values(
         contact_id=m.contact[i],
         email_type=str(email_type),
@@ -234,7 +323,7 @@ def _movable_values(
         status=status,
         skip_reason=skip_reason,
         event_date=date.fromordinal(m.p.events[i]),
-        catchup_note=_note(m, i),
+        catchup_note=note,
         priority=int(priority),  # type: ignore[call-overload]
         campaign_instance_id=instance,  # type: ignore[arg-type]
         email_template=email_tpl,  # type: ignore[arg-type]
@@ -242,7 +331,7 @@ def _movable_values(
         metadata=None,
         key=m.key(i),
         ideal_send_date=date.fromordinal(m.p.ideal[i]),
-        placed_run_id=run_id,
+        placed_run_id=placed_run,
     )
 
 
@@ -253,7 +342,7 @@ def _fixed_note(d: Decision) -> str | None:
 
 
 def _now() -> str:
-    return datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
+    return datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S")
 
 
 def _pid_alive(pid: int) -> bool:
@@ -288,8 +377,8 @@ def mark_interrupted_runs(conn: Connection) -> list[str]:
             alive = int(pid) != os.getpid() and _pid_alive(int(pid))
         else:
             try:
-                last = datetime.strptime(str(heartbeat), "%Y-%m-%d %H:%M:%S").replace(tzinfo=timezone.utc)
-                alive = (datetime.now(timezone.utc) - last).total_seconds() < STALE_HEARTBEAT_S
+                last = datetime.strptime(str(heartbeat), "%Y-%m-%d %H:%M:%S").replace(tzinfo=UTC)
+                alive = (datetime.now(UTC) - last).total_seconds() < STALE_HEARTBEAT_S
             except ValueError:
                 alive = False
         if alive:
@@ -342,6 +431,240 @@ def _day_volumes(conn: Connection, as_of: date) -> tuple[dict[int, int], dict[in
 def _chunks(ids: Sequence[int], size: int) -> Iterator[Sequence[int]]:
     for start in range(0, len(ids), size):
         yield ids[start : start + size]
+
+
+# -- phase 1: deciding chunks of contacts ---------------------------------------
+
+
+class ChunkResult(NamedTuple):
+    """A chunk's decisions as plain values: what the main process applies, in chunk order."""
+
+    contacts: int
+    contacts_json: bytes  # one JSON array per contact read, in id order (contacts checksum)
+    invalid: int
+    invalid_examples: list[tuple[int, tuple[str, ...]]]
+    warnings: int
+    warning_examples: list[str]
+    inserts: list[RowValues]  # rows that cannot move: kept placements, skips
+    updates: list[tuple[int, RowValues]]
+    deletes: list[int]
+    unchanged: int
+    counts: dict[tuple[str, str], int]  # (email type, status) -> emails, first seen first
+    volume: dict[int, int]  # day ordinal -> change of the day's volume
+    ed_volume: dict[int, int]
+    movables: PackedMovables  # the newly placed emails
+    # (contact, its fixed counted dates, its movables as indices into this chunk's)
+    frequency_watch: list[tuple[int, tuple[date, ...], list[int]]]
+
+
+@dataclass(frozen=True)
+class _DecideContext:
+    """What deciding a chunk needs, the same in the main process and in every worker."""
+
+    config: Config
+    horizon: Horizon
+    failed_runs: frozenset[str]
+    run_id: str
+
+
+class _Chunk:
+    """A chunk's outcome while its contacts are decided one by one."""
+
+    def __init__(self) -> None:
+        self.invalid = 0
+        self.invalid_examples: list[tuple[int, tuple[str, ...]]] = []
+        self.warnings = 0
+        self.warning_examples: list[str] = []
+        self.batch = WriteBatch.empty()
+        self.unchanged = 0
+        self.counts: dict[tuple[str, str], int] = {}
+        self.volume: dict[int, int] = {}
+        self.ed_volume: dict[int, int] = {}
+        self.movables = _Movables()
+        self.frequency_watch: list[tuple[int, tuple[date, ...], list[int]]] = []
+
+    def count_day(self, day: date, email_type: str, change: int) -> None:
+        d = day.toordinal()
+        self.volume[d] = self.volume.get(d, 0) + change
+        if email_type == EFFECTIVE_DATE:
+            self.ed_volume[d] = self.ed_volume.get(d, 0) + change
+
+
+class _ChunkDecider:
+    """Runs the per-contact rules for chunks of contacts (in the main process or a worker)."""
+
+    def __init__(self, context: _DecideContext) -> None:
+        self.config = context.config
+        self.horizon = context.horizon
+        self.as_of = context.horizon.as_of
+        self.failed_runs = context.failed_runs
+        self.run_id = context.run_id
+        self.send_time = context.config.timing.send_time
+        lb = context.config.load_balancing
+        self.limit, self.period = lb.max_emails_per_contact_per_period, lb.period_days
+
+    def decide_chunk(self, store: Store, ids: Sequence[int]) -> ChunkResult:
+        with store.engine.connect() as conn:
+            contacts = fetch_contact_fields(conn, ids)
+            rows = fetch_rows(conn, ids)
+        return self.decide_contacts(contacts, rows)
+
+    def decide_contacts(
+        self, contacts: list[ContactFields], rows: dict[int, list[StoredRow]]
+    ) -> ChunkResult:
+        chunk = _Chunk()
+        for c in contacts:
+            self.decide_contact(ContactRecord(*c), rows[c[0]], chunk)
+        batch = chunk.batch
+        return ChunkResult(
+            contacts=len(contacts),
+            contacts_json=b"".join(map(orjson.dumps, contacts)),
+            invalid=chunk.invalid,
+            invalid_examples=chunk.invalid_examples,
+            warnings=chunk.warnings,
+            warning_examples=chunk.warning_examples,
+            inserts=batch.inserts,
+            updates=batch.updates,
+            deletes=batch.deletes,
+            unchanged=chunk.unchanged,
+            counts=chunk.counts,
+            volume=chunk.volume,
+            ed_volume=chunk.ed_volume,
+            movables=chunk.movables.packed(),
+            frequency_watch=chunk.frequency_watch,
+        )
+
+    def _uncount(self, chunk: _Chunk, row: ExistingRow) -> None:
+        """A stored row this contact's decisions replace or delete leaves its day's volume."""
+        if (
+            row.status == PRE_SCHEDULED
+            and row.send_date is not None
+            and row.send_date >= self.as_of
+            and not row.is_followup
+        ):
+            chunk.count_day(row.send_date, row.email_type.lower(), -1)
+
+    def decide_contact(self, record: ContactRecord, stored_rows: list[StoredRow], chunk: _Chunk) -> None:
+        contact = validate_contact(record)
+        plan = schedule_contact(
+            contact, [r.existing for r in stored_rows], self.config, self.horizon, self.failed_runs
+        )
+        if plan.warnings:
+            chunk.warnings += len(plan.warnings)
+            for w in plan.warnings:
+                if len(chunk.warning_examples) < EXAMPLES_KEPT:
+                    chunk.warning_examples.append(f"contact {plan.contact_id}: {w}")
+        by_id: dict[int, StoredRow] = {}
+        if stored_rows:
+            by_id = rows_by_id(stored_rows)
+            claimed = {d.existing_row_id for d in plan.decisions if d.existing_row_id is not None}
+            for row_id in (*claimed, *plan.deletes):
+                self._uncount(chunk, by_id[row_id].existing)
+        if plan.invalid_reasons:
+            chunk.invalid += 1
+            if len(chunk.invalid_examples) < EXAMPLES_KEPT:
+                chunk.invalid_examples.append((plan.contact_id, plan.invalid_reasons))
+        chunk.batch.deletes.extend(plan.deletes)
+        if not isinstance(contact, Contact):
+            return
+        movables = chunk.movables
+        first_new = len(movables)
+        for d in plan.decisions:
+            stored = by_id.get(d.existing_row_id) if d.existing_row_id is not None else None
+            if d.frequency_candidate:
+                movables.add(contact, d, stored.values if stored is not None else None)
+                continue
+            if d.kept and stored is not None:
+                # A kept placement keeps what it was placed by, and the note saying so.
+                placed_run = stored.existing.placed_run_id
+                note = stored.values[_CATCHUP_NOTE]
+            else:
+                placed_run, note = self.run_id, _fixed_note(d)
+            values = decision_values(d, self.send_time, placed_run, note)  # type: ignore[arg-type]
+            if stage_write(chunk.batch, values, stored) == "unchanged":
+                chunk.unchanged += 1
+            email_type = d.occurrence.email_type
+            key = (email_type, d.status)
+            chunk.counts[key] = chunk.counts.get(key, 0) + 1
+            if d.status == PRE_SCHEDULED and not d.occurrence.is_followup:
+                chunk.count_day(d.send_date, email_type, +1)
+        if len(movables) > first_new:
+            p = movables.p
+            for i in range(first_new, len(movables)):
+                day = p.dates[i]
+                chunk.volume[day] = chunk.volume.get(day, 0) + 1
+                if p.flags[i] & FLAG_EFFECTIVE_DATE:
+                    chunk.ed_volume[day] = chunk.ed_volume.get(day, 0) + 1
+            new = list(range(first_new, len(movables)))
+            if could_break(plan.fixed_counted_dates, len(new), self.as_of, self.limit, self.period):
+                chunk.frequency_watch.append((contact.id, plan.fixed_counted_dates, new))
+
+
+# Worker processes are forked ('fork' start method): they inherit this context,
+# set by the main process just before, since the config cannot be pickled.
+_FORK_CONTEXT: _DecideContext | None = None
+_worker: tuple[_ChunkDecider, Store] | None = None
+
+
+def _start_worker(target: str, parent: int) -> None:
+    """A worker's start: its own connections; Ctrl-C is the main process's to handle."""
+    global _worker
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    threading.Thread(target=_exit_with_parent, args=(parent,), daemon=True).start()
+    assert _FORK_CONTEXT is not None, "sweep workers need the 'fork' start method"
+    _worker = (_ChunkDecider(_FORK_CONTEXT), open_store(target))
+
+
+def _exit_with_parent(parent: int) -> None:
+    """A main process killed outright (SIGKILL) cannot stop its workers: they stop themselves."""
+    while os.getppid() == parent:
+        time.sleep(1)
+    os._exit(1)
+
+
+def _decide_in_worker(ids: Sequence[int]) -> ChunkResult:
+    assert _worker is not None
+    decider, store = _worker
+    return decider.decide_chunk(store, ids)
+
+
+def _in_order(
+    pool: ProcessPoolExecutor, chunks: Iterator[Sequence[int]], ahead: int
+) -> Iterator[tuple[int, ChunkResult]]:
+    """(size, result) of each chunk, in chunk order; at most ``ahead`` chunks in flight."""
+    pending: deque[tuple[int, Future[ChunkResult]]] = deque()
+    for chunk in chunks:
+        pending.append((len(chunk), pool.submit(_decide_in_worker, chunk)))
+        if len(pending) >= ahead:
+            n, future = pending.popleft()
+            yield n, future.result()
+    while pending:
+        n, future = pending.popleft()
+        yield n, future.result()
+
+
+@contextmanager
+def _ctrl_c_deferred() -> Iterator[None]:
+    """Ctrl-C during the block takes effect when it ends.
+
+    For write transactions: a KeyboardInterrupt inside the driver's executemany
+    leaves the SQLite connection unable to close while the traceback holds its
+    cursor, so its write lock would block the run's own failed checkpoint.
+    """
+    if (
+        threading.current_thread() is not threading.main_thread()
+        or signal.getsignal(signal.SIGINT) is not signal.default_int_handler
+    ):
+        yield  # Ctrl-C is not ours to handle here
+        return
+    received: list[int] = []
+    previous = signal.signal(signal.SIGINT, lambda signum, _frame: received.append(signum))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    if received:
+        raise KeyboardInterrupt
 
 
 class _Progress:
@@ -465,81 +788,6 @@ class _Sweep:
                 )
         return ids
 
-    def _count_existing(self, stored: StoredRow, sign: int) -> None:
-        row = stored.existing
-        if (
-            row.status == PRE_SCHEDULED
-            and row.send_date is not None
-            and row.send_date >= self.options.as_of
-            and not row.is_followup
-        ):
-            day = row.send_date.toordinal()
-            self.volume[day] = self.volume.get(day, 0) + sign
-            if row.email_type.lower() == EFFECTIVE_DATE:
-                self.ed_volume[day] = self.ed_volume.get(day, 0) + sign
-
-    def _count_day(self, d: Decision) -> None:
-        day = d.send_date.toordinal()
-        self.volume[day] = self.volume.get(day, 0) + 1
-        if d.occurrence.email_type == EFFECTIVE_DATE:
-            self.ed_volume[day] = self.ed_volume.get(day, 0) + 1
-
-    def decide_contact(self, contact_row: object, stored_rows: list[StoredRow], batch: WriteBatch) -> None:
-        from rules.contact import ContactRecord
-
-        assert isinstance(contact_row, ContactRecord)
-        s = self.summary
-        self.contacts_hash.update(orjson.dumps(list(contact_row.__dict__.values())))
-        contact = validate_contact(contact_row)
-        existing = [r.existing for r in stored_rows]
-        plan: ContactSchedule = schedule_contact(contact, existing, self.config, self.horizon, self.failed_runs)
-        if plan.warnings:
-            s.warnings += len(plan.warnings)
-            for w in plan.warnings:
-                if len(s.warning_examples) < EXAMPLES_KEPT:
-                    s.warning_examples.append(f"contact {plan.contact_id}: {w}")
-        by_id = rows_by_id(stored_rows)
-        claimed = {d.existing_row_id for d in plan.decisions if d.existing_row_id is not None}
-        for row_id in list(claimed) + list(plan.deletes):
-            self._count_existing(by_id[row_id], -1)
-        if plan.invalid_reasons:
-            s.contacts_invalid += 1
-            if len(s.invalid_examples) < EXAMPLES_KEPT:
-                s.invalid_examples.append({"contact_id": plan.contact_id, "reasons": list(plan.invalid_reasons)})
-        batch.deletes.extend(plan.deletes)
-        s.rows_deleted += len(plan.deletes)
-        if not isinstance(contact, Contact):
-            return
-        new_indices: list[int] = []
-        for d in plan.decisions:
-            stored = by_id.get(d.existing_row_id) if d.existing_row_id is not None else None
-            if d.newly_placed:
-                new_indices.append(self.movables.add(contact, d, stored))
-                continue
-            if d.kept and stored is not None:
-                # A kept placement keeps what it was placed by, and the note saying so.
-                placed_run = stored.existing.placed_run_id
-                note = stored.values[DECISION_COLUMNS.index("catchup_note")]
-            else:
-                placed_run, note = self.run_id, _fixed_note(d)
-            values = decision_values(d, self.send_time, placed_run, note)  # type: ignore[arg-type]
-            self._tally(stage_write(batch, values, stored))
-            s.count(d.occurrence.email_type, d.status)
-            if d.status == PRE_SCHEDULED and not d.occurrence.is_followup:
-                self._count_day(d)
-        if new_indices:
-            for i in new_indices:
-                day = self.movables.p.dates[i]
-                self.volume[day] = self.volume.get(day, 0) + 1
-                if self.movables.p.flags[i] & FLAG_EFFECTIVE_DATE:
-                    self.ed_volume[day] = self.ed_volume.get(day, 0) + 1
-            lb = self.config.load_balancing
-            if could_break(
-                plan.fixed_counted_dates, len(new_indices), self.options.as_of,
-                lb.max_emails_per_contact_per_period, lb.period_days,
-            ):
-                self.frequency_watch[contact.id] = (plan.fixed_counted_dates, new_indices)
-
     def _tally(self, outcome: str) -> None:
         if outcome == "inserted":
             self.summary.rows_inserted += 1
@@ -551,22 +799,74 @@ class _Sweep:
     def decide_all(self, ids: array) -> None:
         progress = _Progress(len(ids), self.progress)
         try:
-            for chunk in _chunks(ids, self.options.chunk_size):
-                batch = WriteBatch.empty()
-                with self.store.engine.connect() as conn:
-                    contacts = fetch_contacts(conn, chunk)
-                    rows = fetch_rows(conn, chunk)
-                for record in contacts:
-                    self.decide_contact(record, rows.get(record.id, []), batch)
-                self.summary.contacts_processed += len(contacts)
-                self._write(batch)
-                progress.update(len(chunk))
+            with self._chunk_results(ids) as results:
+                for n, result in results:
+                    self.apply(result)
+                    progress.update(n)
         finally:
             progress.close()
 
+    @contextmanager
+    def _chunk_results(self, ids: array) -> Iterator[Iterator[tuple[int, ChunkResult]]]:
+        """Each chunk's (size, result) in chunk order, decided here or in worker processes."""
+        global _FORK_CONTEXT
+        opts = self.options
+        context = _DecideContext(self.config, self.horizon, self.failed_runs, self.run_id)
+        chunks = _chunks(ids, opts.chunk_size)
+        target = self.store.reopen_target()
+        if (
+            opts.workers <= 1
+            or len(ids) <= opts.chunk_size
+            or target is None
+            or "fork" not in multiprocessing.get_all_start_methods()
+        ):
+            decider = _ChunkDecider(context)
+            yield ((len(chunk), decider.decide_chunk(self.store, chunk)) for chunk in chunks)
+            return
+        zip_states()  # loaded once, here, for every worker
+        self.store.engine.dispose()  # no open SQLite connection crosses the fork
+        _FORK_CONTEXT = context
+        pool = ProcessPoolExecutor(
+            max_workers=opts.workers,
+            mp_context=multiprocessing.get_context("fork"),
+            initializer=_start_worker,
+            initargs=(target, os.getpid()),
+        )
+        try:
+            yield _in_order(pool, chunks, ahead=2 * opts.workers)
+        finally:
+            # On an error or Ctrl-C: drop the chunks not started, wait for the
+            # running ones (workers ignore Ctrl-C), then let run() record it.
+            pool.shutdown(wait=True, cancel_futures=True)
+            _FORK_CONTEXT = None
+
+    def apply(self, r: ChunkResult) -> None:
+        """Take a chunk's result into the run: counters, volumes, movables, then its writes."""
+        s = self.summary
+        self.contacts_hash.update(r.contacts_json)
+        s.contacts_processed += r.contacts
+        s.contacts_invalid += r.invalid
+        for cid, reasons in r.invalid_examples[: max(0, EXAMPLES_KEPT - len(s.invalid_examples))]:
+            s.invalid_examples.append({"contact_id": cid, "reasons": list(reasons)})
+        s.warnings += r.warnings
+        s.warning_examples.extend(r.warning_examples[: max(0, EXAMPLES_KEPT - len(s.warning_examples))])
+        s.rows_inserted += len(r.inserts)
+        s.rows_updated += len(r.updates)
+        s.rows_unchanged += r.unchanged
+        s.rows_deleted += len(r.deletes)
+        for (email_type, status), n in r.counts.items():
+            s.count(email_type, status, n)
+        for volume, change in ((self.volume, r.volume), (self.ed_volume, r.ed_volume)):
+            for day, n in change.items():
+                volume[day] = volume.get(day, 0) + n
+        first = self.movables.extend(r.movables)
+        for cid, fixed, indices in r.frequency_watch:
+            self.frequency_watch[cid] = (fixed, [first + i for i in indices])
+        self._write(WriteBatch(r.inserts, r.updates, r.deletes))
+
     def _write(self, batch: WriteBatch) -> None:
         def go() -> None:
-            with self.store.engine.begin() as conn:
+            with _ctrl_c_deferred(), self.store.engine.begin() as conn:
                 write_batch(conn, batch, self.run_id)
                 self.heartbeat(conn)
 
@@ -606,8 +906,7 @@ class _Sweep:
         for i in range(len(m.p)):
             status, reason = (SKIPPED, FREQUENCY_LIMIT_REASON) if i in skipped else (PRE_SCHEDULED, None)
             values = _movable_values(m, i, self.send_time, self.run_id, status, reason)
-            stored = m.stored.get(i)
-            self._tally(stage_write(batch, values, stored))
+            self._tally(stage_values(batch, values, m.existing[i], m.stored.get(i)))
             s.count(str(m.profile_list[m.profile[i]][0]), status)
             if len(batch) >= self.options.batch_rows:
                 self._write(batch)
