@@ -36,7 +36,6 @@ from rules.exclusion_window import ContactWindows, contact_windows
 from rules.frequency_limit import FREQUENCY_LIMIT_REASON
 from rules.occurrence import (
     AEP,
-    POST_WINDOW,
     Occurrence,
     aep_occurrence,
     occurrence_key,
@@ -341,9 +340,6 @@ def catchup_note(decision: Decision) -> str | None:
         return None
     return f"catch-up: ideal {decision.occurrence.ideal_send_date}, placed {decision.send_date}"
 
-
-def post_window_of(decision: Decision) -> bool:
-    return decision.occurrence.email_type == POST_WINDOW
 
 
 __all__ = [

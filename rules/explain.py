@@ -10,7 +10,6 @@ whose notes say what moved them.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import timedelta
 
 from rules.config import BIRTHDAY, EFFECTIVE_DATE, Config
 from rules.contact import Contact, InvalidContact
@@ -119,4 +118,3 @@ def explain_contact(
     return out
 
 
-__all__ = ["explain_contact", "timedelta"]

@@ -46,7 +46,7 @@ from sqlalchemy import Connection, text
 from rules.catch_up import stable_hash
 from rules.config import EFFECTIVE_DATE, Config
 from rules.contact import Contact, ContactRecord, validate_contact
-from rules.contact_schedule import Decision, ExistingRow, schedule_contact
+from rules.contact_schedule import Decision, ExistingRow, catchup_note, schedule_contact
 from rules.exclusion_window import contact_windows
 from rules.frequency_limit import FREQUENCY_LIMIT_REASON, NewEmail, could_break, frequency_skips
 from rules.load_balancing import (
@@ -335,12 +335,6 @@ def _movable_values(
     )
 
 
-def _fixed_note(d: Decision) -> str | None:
-    if not d.catch_up:
-        return None
-    return f"catch-up: ideal {d.occurrence.ideal_send_date}, placed {d.send_date}"
-
-
 def _now() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S")
 
@@ -579,7 +573,7 @@ class _ChunkDecider:
                 placed_run = stored.existing.placed_run_id
                 note = stored.values[_CATCHUP_NOTE]
             else:
-                placed_run, note = self.run_id, _fixed_note(d)
+                placed_run, note = self.run_id, catchup_note(d)
             values = decision_values(d, self.send_time, placed_run, note)  # type: ignore[arg-type]
             if stage_write(chunk.batch, values, stored) == "unchanged":
                 chunk.unchanged += 1
