@@ -91,10 +91,6 @@ class ContactWindows:
                     return Exclusion(w.label, w)
         return None
 
-    @property
-    def has_windows(self) -> bool:
-        return self.year_round or bool(self.rules)
-
 
 @lru_cache(maxsize=65536)
 def _cached_window(rule: WindowRule, base: date, year: int) -> Window:
