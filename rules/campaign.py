@@ -75,10 +75,31 @@ class CampaignTarget:
     trigger_date: date | None
     status: str
     metadata: str | None = None
+    row_id: int | None = None  # the contact_campaigns id, so the status can be written back
 
     @property
     def cancelled(self) -> bool:
         return self.status.strip().lower() in _CANCELLED
+
+
+@dataclass(frozen=True, eq=False)
+class CampaignBook:
+    """Every campaign type (config and table merged) and every instance: read once per run."""
+
+    types: Mapping[str, CampaignType]
+    instances: tuple[CampaignInstance, ...] = ()
+
+    def active_instances(self) -> tuple[CampaignInstance, ...]:
+        return tuple(
+            i for i in self.instances if (t := self.types.get(i.campaign_type)) is not None and t.active
+        )
+
+    def targets_all(self) -> tuple[CampaignInstance, ...]:
+        """Active instances whose type targets every valid contact."""
+        return tuple(i for i in self.active_instances() if self.types[i.campaign_type].target_all_contacts)
+
+
+EMPTY_BOOK = CampaignBook(MappingProxyType({}))
 
 
 def campaign_email_type(type_name: str) -> str:
@@ -146,7 +167,14 @@ def instance_problems(
     return problems
 
 
-def _default_trigger(instance: CampaignInstance, ctype: CampaignType) -> date | None:
+def target_trigger(target: CampaignTarget, instance: CampaignInstance, ctype: CampaignType) -> date | None:
+    """The trigger date a target row stands for: its own, else the instance's default."""
+    if target.trigger_date is not None:
+        return target.trigger_date
+    return default_trigger(instance, ctype)
+
+
+def default_trigger(instance: CampaignInstance, ctype: CampaignType) -> date | None:
     # Trigger = start + days_before so that ideal = trigger - days_before = start.
     if instance.active_start_date is None:
         return None
@@ -222,7 +250,7 @@ def campaign_occurrences(
             if target.trigger_date is not None:
                 triggers.append((target.trigger_date, "its target row"))
                 continue
-            default = _default_trigger(instance, ctype)
+            default = default_trigger(instance, ctype)
             if default is None:
                 problems.append(
                     f"contact {contact.id}: target of campaign instance {instance.id} "
@@ -232,7 +260,7 @@ def campaign_occurrences(
                 continue
             triggers.append((default, "no trigger date on its row: start date + days before"))
         if ctype.target_all_contacts and not own_rows:
-            default = _default_trigger(instance, ctype)
+            default = default_trigger(instance, ctype)
             if default is not None:
                 triggers.append((default, "all contacts targeted: start date + days before"))
         for trigger, how in triggers:

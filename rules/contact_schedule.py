@@ -20,19 +20,64 @@ Rules applied here (SPEC sections 5, 6, 9):
   gives what an uninterrupted run would have;
 - a skip inside a blocking window materializes that window's post-window
   email, even beyond the range;
-- owned rows dated in the range that no decision claims are deleted.
+- owned rows dated in the range that no decision claims are deleted;
+- campaigns (SPEC section 8): the contact's targets of the active instances
+  are occurrences like any other; a window-respecting campaign date makes its
+  window block; two campaign emails on one day: the loser is skipped with
+  reason ``campaign conflict`` (``rules.campaign``);
+- follow-ups (SPEC section 8): one per initial email, typed by the behaviour
+  since it (``rules.followup``), placed on its ideal date or tomorrow; an
+  excluded follow-up is skipped and calls for no post-window email; a pending
+  follow-up is upgraded in place, never downgraded; a follow-up row in a
+  sending-side status is never touched.
+
+Choices written down here (the SPEC is silent on them):
+- An owned follow-up row dated before ``T`` is history: it is left as it is,
+  not moved to tomorrow (that would send a follow-up days late).
+- A pending follow-up whose initial email has left the 35 days is still
+  re-decided (upgraded, kept), not removed: a follow-up placed on ``T + 1``
+  for an initial sent on ``T - 35`` must survive the next day's sweep.
+- A campaign conflict skips; it never moves the loser (the SPEC says skip).
+  Load balancing runs after conflicts and only moves newly placed emails,
+  so it can in rare cases put a moved campaign email on the day of another
+  of the same contact: both then go out, one day apart from the plan.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
-from datetime import date, timedelta
+from dataclasses import dataclass, field, replace
+from datetime import date, datetime, time, timedelta
 
 from rules.anniversary import next_anniversary
+from rules.campaign import (
+    CAMPAIGN_CONFLICT_REASON,
+    EMPTY_BOOK,
+    CampaignBook,
+    CampaignEmail,
+    CampaignTarget,
+    campaign_occurrences,
+    campaign_type_name,
+    resolve_campaign_conflicts,
+)
 from rules.config import BIRTHDAY, EFFECTIVE_DATE, Config
 from rules.contact import Contact, InvalidContact
 from rules.exclusion_window import ContactWindows, contact_windows
+from rules.followup import (
+    INITIAL_LOOKBACK_DAYS,
+    INITIAL_STATUSES,
+    NO_BEHAVIOUR,
+    Behaviour,
+    EmailRow,
+    existing_followup,
+    followup_metadata,
+    followup_occurrence,
+    followup_type,
+    health_answer_problems,
+    initial_email,
+    place_followup,
+    upgrade,
+)
 from rules.frequency_limit import FREQUENCY_LIMIT_REASON
 from rules.occurrence import (
     AEP,
@@ -68,6 +113,13 @@ class ExistingRow:
     event_year: int | None = None
     placed_run_id: str | None = None
     skip_reason: str | None = None
+    # What follow-ups and campaign conflicts read; None on legacy rows without them.
+    send_time: time | None = None
+    actual_send_at: datetime | None = None
+    priority: int | None = None
+    campaign_instance_id: int | None = None
+    event_date: date | None = None
+    metadata: str | None = None
 
     @property
     def owned(self) -> bool:
@@ -76,6 +128,22 @@ class ExistingRow:
     @property
     def is_followup(self) -> bool:
         return normalized_type(self.email_type).startswith("followup")
+
+    def email_row(self, contact_id: int) -> EmailRow:
+        return EmailRow(
+            id=self.id,
+            contact_id=contact_id,
+            email_type=self.email_type,
+            status=self.status,
+            scheduled_send_date=self.send_date,
+            actual_send_datetime=self.actual_send_at,
+            scheduled_send_time=self.send_time,
+            occurrence_key=self.occurrence_key,
+            priority=self.priority,
+            campaign_instance_id=self.campaign_instance_id,
+            event_date=self.event_date,
+            metadata=self.metadata,
+        )
 
 
 @dataclass(frozen=True)
@@ -137,6 +205,8 @@ def _occurrences_in_view(
     horizon: Horizon,
     config: Config,
     keys_with_rows: Mapping[str, ExistingRow],
+    campaigns: Sequence[Occurrence] = (),
+    campaign_dates: Sequence[date] = (),
 ) -> list[Occurrence]:
     """The occurrences that may be in play: ideal date in ``[T - L, T + H]``, or a stored row.
 
@@ -164,7 +234,10 @@ def _occurrences_in_view(
             event = date(t.year + 1, month, day)
         if event <= last or occurrence_key(contact.id, AEP, event.isoformat()) in keys_with_rows:
             occs.append(aep_occurrence(contact, event, config))
-    occs.extend(post_windows_around(contact, windows, horizon, config))
+    occs.extend(
+        occ for occ in campaigns if first <= occ.ideal_send_date <= last or occ.key in keys_with_rows
+    )
+    occs.extend(post_windows_around(contact, windows, horizon, config, campaign_dates))
     return occs
 
 
@@ -178,8 +251,10 @@ class _Planner:
         config: Config,
         horizon: Horizon,
         failed_runs: frozenset[str],
+        campaign_dates: Sequence[date] = (),
     ) -> None:
         self.contact = contact
+        self.campaign_dates = campaign_dates
         self.config = config
         self.horizon = horizon
         self.failed_runs = failed_runs
@@ -194,6 +269,7 @@ class _Planner:
         self.decisions: dict[str, Decision] = {}
         self.not_written: dict[str, NotWritten] = {}
         self.claimed: set[int] = set()
+        self.problems: list[str] = []
 
     def existing_for(self, occ: Occurrence) -> ExistingRow | None:
         row = self.by_key.get(occ.key)
@@ -228,11 +304,16 @@ class _Planner:
             return Placement(row.send_date, row.send_date != occ.ideal_send_date, f"placement {row.send_date} kept from an earlier sweep")
         return None
 
-    def decide(self, occ: Occurrence, forced: bool) -> None:
+    def decide(self, occ: Occurrence, forced: bool, row: ExistingRow | None = None) -> None:
         if occ.key in self.decisions or occ.key in self.not_written:
             return
-        row = self.existing_for(occ)
-        blocked = self.blocked_write(occ, row)
+        if occ.is_followup:
+            # The follow-up rules found its row (by key, metadata or date); the
+            # legacy same-type match below is not theirs.
+            blocked = None
+        else:
+            row = self.existing_for(occ)
+            blocked = self.blocked_write(occ, row)
         if blocked is not None:
             self.not_written[occ.key] = NotWritten(occ, blocked)
             return
@@ -240,7 +321,12 @@ class _Planner:
         placement = self.kept_placement(occ, row)
         kept = placement is not None
         if placement is None:
-            placement = place_forced(occ, self.horizon, spread) if forced else place(occ, self.horizon, spread)
+            if occ.is_followup:
+                placement = place_followup(occ, self.horizon.as_of)
+            elif forced:
+                placement = place_forced(occ, self.horizon, spread)
+            else:
+                placement = place(occ, self.horizon, spread)
         if placement is None:
             return  # not in play
         exclusion = self.windows.exclusion_on(placement.send_date) if occ.respects_windows else None
@@ -264,12 +350,85 @@ class _Planner:
             why=placement.why + (f"; excluded: {exclusion.reason}" if exclusion else ""),
             frequency_recheck=recheck,
         )
-        if exclusion is not None and exclusion.window is not None:
+        if exclusion is not None and exclusion.window is not None and not occ.is_followup:
             # A skip inside a window materializes the window's post-window email
             # now, even beyond the range, so people see the plan (SPEC section 6).
-            pw = post_window_occurrence(exclusion.window, self.contact, self.windows, self.config)
+            # A skipped follow-up calls for none (SPEC section 8).
+            pw = post_window_occurrence(
+                exclusion.window, self.contact, self.windows, self.config, self.campaign_dates
+            )
             if pw is not None:
                 self.decide(pw, forced=True)
+
+    def decide_followups(self, book: CampaignBook, behaviour: Behaviour) -> None:
+        """One follow-up per initial email among the contact's rows (SPEC section 8)."""
+        t = self.horizon.as_of
+        if not any(r.status.strip().lower() in INITIAL_STATUSES for r in self.rows):
+            return
+        contact_id = self.contact.id
+        email_rows = [r.email_row(contact_id) for r in self.rows]
+        followups = [e for e in email_rows if e.is_followup]
+        by_id = {r.id: r for r in self.rows}
+        fresh_from = t - timedelta(days=INITIAL_LOOKBACK_DAYS)
+        answered: set[int] = set()  # a follow-up row answers one initial only
+        for candidate in sorted(email_rows, key=lambda e: e.id):
+            initial = initial_email(candidate, book.types, self.config, t, any_age=True)
+            if initial is None:
+                continue
+            fresh = initial.send_date >= fresh_from
+            found = existing_followup(initial, (f for f in followups if f.id not in answered))
+            if found is None and not fresh:
+                continue
+            row = by_id[found.id] if found is not None else None
+            kind, evidence = followup_type(initial.send_at, behaviour.clicks, behaviour.answers)
+            if row is not None:
+                answered.add(row.id)
+                kind = upgrade(normalized_type(row.email_type), kind)
+            occ = followup_occurrence(self.contact, initial, kind, evidence, self.config, t)
+            occ = replace(occ, metadata=followup_metadata(initial, kind, evidence))
+            if row is not None and (not row.owned or row.send_date is None or row.send_date < t):
+                self.claimed.add(row.id)
+                why = (
+                    f"its follow-up row {row.id} is in the sending side's status '{row.status}': not touched"
+                    if not row.owned
+                    else f"its follow-up row {row.id} is dated {row.send_date}, before {t}: history, left as it is"
+                )
+                self.not_written[occ.key] = NotWritten(occ, why)
+                continue
+            self.problems.extend(health_answer_problems(contact_id, initial.send_at, behaviour.answers))
+            self.decide(occ, forced=False, row=row)
+
+    def resolve_campaign_conflicts(self) -> None:
+        """SPEC section 7: per day, one campaign email; the others are skipped."""
+        if sum(1 for k in self.decisions if ":campaign:" in k) < 2 and not any(
+            campaign_type_name(r.email_type) is not None and is_sent_like(r.status) for r in self.rows
+        ):
+            return
+        held = [
+            CampaignEmail(
+                key=r.occurrence_key or f"row{r.id}",
+                contact_id=self.contact.id,
+                send_date=r.send_date,
+                status=r.status,
+                priority=r.priority if r.priority is not None else 10,
+                instance_id=r.campaign_instance_id,
+                is_campaign=True,
+            )
+            for r in self.rows
+            if r.send_date is not None
+            and r.id not in self.claimed
+            and is_sent_like(r.status)
+            and campaign_type_name(r.email_type) is not None
+        ]
+        for loser, winner in resolve_campaign_conflicts([*self.decisions.values(), *held]).items():
+            d = self.decisions[loser]
+            self.decisions[loser] = replace(
+                d,
+                status=SKIPPED,
+                skip_reason=CAMPAIGN_CONFLICT_REASON,
+                why=f"{d.why}; campaign conflict: {winner} goes out on {d.send_date}",
+                frequency_recheck=False,
+            )
 
     def deletes(self) -> tuple[int, ...]:
         return tuple(
@@ -308,8 +467,17 @@ def schedule_contact(
     config: Config,
     horizon: Horizon,
     failed_runs: frozenset[str] = frozenset(),
+    *,
+    campaigns: CampaignBook = EMPTY_BOOK,
+    targets: Sequence[CampaignTarget] = (),
+    behaviour: Behaviour = NO_BEHAVIOUR,
 ) -> ContactSchedule:
-    """Decide one contact's emails as of ``horizon.as_of``."""
+    """Decide one contact's emails as of ``horizon.as_of``.
+
+    ``campaigns``: every type and instance (read once per run); ``targets``:
+    this contact's ``contact_campaigns`` rows; ``behaviour``: its clicks and
+    health answers (those before ``T - 35`` can never count and may be left out).
+    """
     if isinstance(contact, InvalidContact):
         deletes = tuple(
             r.id for r in rows if r.owned and r.send_date is not None and horizon.in_range(r.send_date)
@@ -320,9 +488,20 @@ def schedule_contact(
             invalid_reasons=contact.reasons,
             warnings=contact.warnings,
         )
-    planner = _Planner(contact, rows, config, horizon, failed_runs)
-    for occ in _occurrences_in_view(contact, planner.windows, horizon, config, planner.by_key):
+    campaign_occs: list[Occurrence] = []
+    problems: list[str] = []
+    if targets or campaigns.targets_all():
+        campaign_occs, problems = campaign_occurrences(
+            contact, campaigns.active_instances(), targets, campaigns.types, config
+        )
+    campaign_dates = [o.ideal_send_date for o in campaign_occs if o.respects_windows]
+    planner = _Planner(contact, rows, config, horizon, failed_runs, campaign_dates)
+    for occ in _occurrences_in_view(
+        contact, planner.windows, horizon, config, planner.by_key, campaign_occs, campaign_dates
+    ):
         planner.decide(occ, forced=False)
+    planner.decide_followups(campaigns, behaviour)
+    planner.resolve_campaign_conflicts()
     deletes = planner.deletes()
     return ContactSchedule(
         contact_id=contact.id,
@@ -330,7 +509,7 @@ def schedule_contact(
         deletes=deletes,
         not_written=tuple(planner.not_written.values()),
         fixed_counted_dates=planner.fixed_counted_dates(deletes),
-        warnings=contact.warnings,
+        warnings=(*contact.warnings, *problems, *planner.problems),
         windows=planner.windows,
     )
 

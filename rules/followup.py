@@ -138,6 +138,17 @@ class HealthAnswer:
     metadata: str | None
 
 
+@dataclass(frozen=True)
+class Behaviour:
+    """What a contact did that can decide a follow-up's type: its clicks and health answers."""
+
+    clicks: tuple[Click, ...] = ()
+    answers: tuple[HealthAnswer, ...] = ()
+
+
+NO_BEHAVIOUR = Behaviour()
+
+
 # --- which rows are initial emails -------------------------------------------
 
 
@@ -152,8 +163,15 @@ def _enables_followups(email_type: str, types: Mapping[str, CampaignType]) -> bo
     return ctype is not None and ctype.enable_followups
 
 
-def is_initial_email(row: EmailRow, types: Mapping[str, CampaignType], as_of: date) -> bool:
-    """SPEC section 8: sent or delivered, of a following-up type, sent in ``[T - 35, T]``."""
+def is_initial_email(
+    row: EmailRow, types: Mapping[str, CampaignType], as_of: date, any_age: bool = False
+) -> bool:
+    """SPEC section 8: sent or delivered, of a following-up type, sent in ``[T - 35, T]``.
+
+    ``any_age``: sent on or before ``T``, however long ago.  A follow-up placed
+    on ``T + 1`` for an initial sent on ``T - 35`` is still pending when the
+    initial leaves the 35 days: its row is re-decided, not removed.
+    """
     if row.status.strip().lower() not in INITIAL_STATUSES:
         return False
     if not _enables_followups(row.email_type, types):
@@ -161,7 +179,9 @@ def is_initial_email(row: EmailRow, types: Mapping[str, CampaignType], as_of: da
     sent = row.send_at
     if sent is None:
         return False
-    return as_of - timedelta(days=INITIAL_LOOKBACK_DAYS) <= sent.date() <= as_of
+    if sent.date() > as_of:
+        return False
+    return any_age or as_of - timedelta(days=INITIAL_LOOKBACK_DAYS) <= sent.date()
 
 
 def _default_priority(kind: str, types: Mapping[str, CampaignType], config: Config) -> int:
@@ -173,13 +193,17 @@ def _default_priority(kind: str, types: Mapping[str, CampaignType], config: Conf
 
 
 def initial_email(
-    row: EmailRow, types: Mapping[str, CampaignType], config: Config, as_of: date
+    row: EmailRow,
+    types: Mapping[str, CampaignType],
+    config: Config,
+    as_of: date,
+    any_age: bool = False,
 ) -> InitialEmail | None:
     """The row as an initial email, or None when it is not one as of ``T``.
 
     A legacy row without a priority takes its type's configured priority.
     """
-    if not is_initial_email(row, types, as_of):
+    if not is_initial_email(row, types, as_of, any_age):
         return None
     send_at = row.send_at
     assert send_at is not None  # is_initial_email checked it

@@ -35,6 +35,7 @@ class Occurrence:
     campaign_instance_id: int | None = None
     window: Window | None = None  # post-window emails: the window that blocked
     note: str = ""  # how the ideal date was found, for explain
+    metadata: str | None = None  # the row's JSON metadata (follow-ups: what decided the type)
 
     @property
     def is_followup(self) -> bool:

@@ -1,7 +1,9 @@
 """Post-window emails (SPEC section 6).
 
 A window blocks when the ideal send date of any of the contact's occurrences
-(birthday, effective date, AEP, of any year) lies in it.  A blocking window
+(birthday, effective date, AEP, of any year, or a campaign email that respects
+windows) lies in it.  Campaign dates come from the caller (``campaign_dates``):
+they are data of the contact's targets, not of its dates.  A blocking window
 yields one ``post_window`` email the day after it ends; when that day is
 itself excluded by another window, the day after that window is used, at
 most 5 times (then there is none, and the reason is kept for ``explain``).
@@ -10,6 +12,7 @@ Year-round states have no post-window emails: there is no "after".
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
 
@@ -35,9 +38,17 @@ class PostWindowDate:
     path: tuple[str, ...]  # each hop, in plain words
 
 
-def blocked_by(window: Window, contact: Contact, config: Config) -> list[tuple[str, date]]:
+def blocked_by(
+    window: Window, contact: Contact, config: Config, campaigns: Sequence[Occurrence] = ()
+) -> list[tuple[str, date]]:
     """The (type, ideal date) pairs that make ``window`` block; empty when it does not."""
-    return ideal_send_dates_between(contact, window.start, window.end, config)
+    found = ideal_send_dates_between(contact, window.start, window.end, config)
+    found.extend(
+        (occ.email_type, occ.ideal_send_date)
+        for occ in campaigns
+        if occ.respects_windows and window.start <= occ.ideal_send_date <= window.end
+    )
+    return sorted(found, key=lambda pair: (pair[1], pair[0]))
 
 
 def post_window_date(window: Window, windows: ContactWindows) -> PostWindowDate:
@@ -56,10 +67,14 @@ def post_window_date(window: Window, windows: ContactWindows) -> PostWindowDate:
 
 
 def post_window_occurrence(
-    window: Window, contact: Contact, windows: ContactWindows, config: Config
+    window: Window,
+    contact: Contact,
+    windows: ContactWindows,
+    config: Config,
+    campaign_dates: Sequence[date] = (),
 ) -> Occurrence | None:
     """The post-window email of a window, or None when it does not block or has no date."""
-    if windows.year_round or not blocks(window, contact, config):
+    if windows.year_round or not blocks(window, contact, config, campaign_dates):
         return None
     found = post_window_date(window, windows)
     if found.send_date is None:
@@ -79,13 +94,18 @@ def post_window_occurrence(
     )
 
 
-def blocks(window: Window, contact: Contact, config: Config) -> bool:
+def blocks(
+    window: Window, contact: Contact, config: Config, campaign_dates: Sequence[date] = ()
+) -> bool:
     """Whether any ideal send date of the contact's occurrences lies in ``window``.
 
     The same question as ``blocked_by``, answered without building occurrences:
     the sweep asks it for every window of every contact it processes.
+    ``campaign_dates``: ideal dates of the contact's window-respecting campaign emails.
     """
     start, end = window.start, window.end
+    if any(start <= d <= end for d in campaign_dates):
+        return True
     timing = config.timing
     for base, days_before in (
         (contact.birth_date, timing.birthday_days_before),
@@ -105,7 +125,11 @@ def blocks(window: Window, contact: Contact, config: Config) -> bool:
 
 
 def post_windows_around(
-    contact: Contact, windows: ContactWindows, horizon: Horizon, config: Config
+    contact: Contact,
+    windows: ContactWindows,
+    horizon: Horizon,
+    config: Config,
+    campaign_dates: Sequence[date] = (),
 ) -> list[Occurrence]:
     """Post-window emails whose send date lies in ``[T - L, T + H]``.
 
@@ -132,9 +156,9 @@ def post_windows_around(
             continue
         if day_after < first and windows.exclusion_on(day_after) is None:
             continue
-        if not blocks(window, contact, config):
+        if not blocks(window, contact, config, campaign_dates):
             continue
-        occ = post_window_occurrence(window, contact, windows, config)
+        occ = post_window_occurrence(window, contact, windows, config, campaign_dates)
         if occ is not None and first <= occ.ideal_send_date <= last:
             out.append(occ)
     return out

@@ -69,7 +69,64 @@ def _parser() -> argparse.ArgumentParser:
 
     c = sub.add_parser("checksum", help="digest of the scheduler's decisions, to compare databases")
     c.add_argument("--db", required=True)
+
+    _campaign_parser(sub)
     return p
+
+
+def _campaign_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """``mailwindow campaign ...`` (SPEC 8); the work is streams/campaign_admin.py's."""
+    cp = sub.add_parser("campaign", help="manage campaign types, instances, dates and targets")
+    csub = cp.add_subparsers(dest="campaign_command", required=True)
+
+    t = csub.add_parser("type", help="create a campaign type or change the given fields of it")
+    t.add_argument("--db", required=True)
+    t.add_argument("--config", help="scheduler_config.yaml (a new type starts from its values)")
+    t.add_argument("name", help="lower-case letters, digits and _")
+    t.add_argument("--priority", type=_non_negative, dest="priority", metavar="N")
+    t.add_argument(
+        "--days-before", type=int, dest="days_before_event", metavar="N",
+        help="days before the trigger date (negative: after it)",
+    )
+    for on, off, dest in (
+        ("--respect-windows", "--ignore-windows", "respect_exclusion_windows"),
+        ("--followups", "--no-followups", "enable_followups"),
+        ("--target-all", "--no-target-all", "target_all_contacts"),
+        ("--active", "--inactive", "active"),
+    ):
+        group = t.add_mutually_exclusive_group()
+        group.add_argument(on, dest=dest, action="store_const", const=True, default=None)
+        group.add_argument(off, dest=dest, action="store_const", const=False, default=None)
+
+    i = csub.add_parser("instance", help="create a campaign instance; prints its id")
+    i.add_argument("--db", required=True)
+    i.add_argument("--config")
+    i.add_argument("type", help="campaign type (table campaign_types or the config)")
+    i.add_argument("name", help="instance name, unique within its type")
+    i.add_argument("--start", help="active start date YYYY-MM-DD")
+    i.add_argument("--end", help="active end date YYYY-MM-DD")
+    i.add_argument("--email-template")
+    i.add_argument("--sms-template")
+    i.add_argument("--metadata", help="JSON")
+
+    d = csub.add_parser("dates", help="change an instance's active dates (logged)")
+    d.add_argument("--db", required=True)
+    d.add_argument("--config")
+    d.add_argument("instance_id", type=int)
+    d.add_argument("--start", help="YYYY-MM-DD, or none to clear")
+    d.add_argument("--end", help="YYYY-MM-DD, or none to clear")
+    d.add_argument("--by", help="who made the change (default: the OS user)")
+    d.add_argument("--apply", action="store_true", help="reschedule the targets now (a sweep)")
+    d.add_argument("--as-of", help="the --apply sweep's date (default: today, Central)")
+
+    g = csub.add_parser("targets", help="import targets from CSV contact_id,trigger_date[,metadata]")
+    g.add_argument("--db", required=True)
+    g.add_argument("instance_id", type=int)
+    g.add_argument("file", help="CSV file")
+
+    lst = csub.add_parser("list", help="campaign types and instances")
+    lst.add_argument("--db", required=True)
+    lst.add_argument("--config")
 
 
 def _cmd_sweep(args: argparse.Namespace) -> int:
@@ -192,7 +249,23 @@ def _cmd_checksum(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"sweep": _cmd_sweep, "explain": _cmd_explain, "gen": _cmd_gen, "checksum": _cmd_checksum}
+def _cmd_campaign(args: argparse.Namespace) -> int:
+    from streams.campaign_admin import CampaignError, run_campaign_command
+
+    as_of = _as_of(getattr(args, "as_of", None))
+    try:
+        return run_campaign_command(args, as_of)
+    except CampaignError as exc:
+        raise UsageError(str(exc)) from None  # main's one-line error, exit code 2
+
+
+COMMANDS = {
+    "sweep": _cmd_sweep,
+    "explain": _cmd_explain,
+    "gen": _cmd_gen,
+    "checksum": _cmd_checksum,
+    "campaign": _cmd_campaign,
+}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

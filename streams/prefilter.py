@@ -8,11 +8,13 @@ on the expression indexes ``mw_contacts_birth_md`` / ``mw_contacts_effective_md`
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import date, timedelta
 from functools import lru_cache
 
 from sqlalchemy import Connection, text
 
 from rules.contact import resolve_state
+from rules.followup import INITIAL_LOOKBACK_DAYS
 from rules.prefilter import PrefilterPlan
 from rules.statuses import OWNED_STATUSES
 from rules.zip_state import USPS_CODES
@@ -149,6 +151,23 @@ def _post_window_candidates(conn: Connection, plan: PrefilterPlan) -> set[int]:
             if _state_of(zip_code, state_column) in wanted:
                 found.add(int(cid))
     return found
+
+
+def followup_candidate_ids(conn: Connection, as_of: date) -> set[int]:
+    """Contacts with a sent or delivered email in ``[T - 35, T]``: candidate initial emails.
+
+    By scheduled date or by actual send time (both indexed); an email sent
+    days after its scheduled date is found by the second.
+    """
+    first = (as_of - timedelta(days=INITIAL_LOOKBACK_DAYS)).isoformat()
+    params = {"first": first, "t": as_of.isoformat(), "after": (as_of + timedelta(days=1)).isoformat()}
+    sql = (
+        "SELECT contact_id FROM email_schedules WHERE scheduled_send_date BETWEEN :first AND :t "
+        "AND lower(status) IN ('sent', 'delivered') "
+        "UNION SELECT contact_id FROM email_schedules WHERE actual_send_datetime >= :first "
+        "AND actual_send_datetime < :after AND lower(status) IN ('sent', 'delivered')"
+    )
+    return {int(r[0]) for r in conn.execute(text(sql), params)}
 
 
 @lru_cache(maxsize=200_000)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import date
+from datetime import UTC, date, datetime, time
 from functools import lru_cache
 
 from sqlalchemy import Connection
@@ -116,7 +116,7 @@ def decision_values(
         occ.campaign_instance_id,
         occ.email_template,
         occ.sms_template,
-        None,  # metadata
+        occ.metadata,
         occ.key,
         occ.ideal_send_date.isoformat(),
         placed_run_id,
@@ -134,7 +134,9 @@ def _to_int(value: object) -> int | None:
         return None
 
 
-_ROW_SELECT = "SELECT id, " + ", ".join(DECISION_COLUMNS) + " FROM email_schedules"
+# The decision columns, then what only the sending side writes.
+_ROW_SELECT = "SELECT id, " + ", ".join(DECISION_COLUMNS) + ", actual_send_datetime FROM email_schedules"
+_ACTUAL_SEND = len(DECISION_COLUMNS) + 1
 _COL = {name: i + 1 for i, name in enumerate(DECISION_COLUMNS)}  # position in a fetched row
 _EMAIL_TYPE = _COL["email_type"]
 _SEND_DATE = _COL["scheduled_send_date"]
@@ -144,6 +146,12 @@ _IDEAL = _COL["ideal_send_date"]
 _EVENT_YEAR = _COL["event_year"]
 _PLACED_RUN = _COL["placed_run_id"]
 _SKIP_REASON = _COL["skip_reason"]
+_SEND_TIME = _COL["scheduled_send_time"]
+_PRIORITY = _COL["priority"]
+_INSTANCE = _COL["campaign_instance_id"]
+_EVENT_MONTH = _COL["event_month"]
+_EVENT_DAY = _COL["event_day"]
+_METADATA = _COL["metadata"]
 
 # The dates of stored rows are a few hundred distinct texts: each is parsed once.
 _stored_date = lru_cache(maxsize=4096)(parse_iso_date)
@@ -154,7 +162,54 @@ def placeholder(conn: Connection) -> str:
     return "?" if conn.dialect.paramstyle == "qmark" else "%s"
 
 
+@lru_cache(maxsize=1024)
+def _stored_time(raw: str | None) -> time | None:
+    if raw is None:
+        return None
+    try:
+        return time.fromisoformat(raw.strip())
+    except ValueError:
+        return None
+
+
+@lru_cache(maxsize=8192)
+def parse_stored_datetime(raw: str | None) -> datetime | None:
+    """A stored datetime text as a naive datetime; None when missing or unreadable.
+
+    Stored datetimes (``actual_send_datetime``, ``clicked_at``, ``created_at``)
+    are compared as written.  One with a UTC offset is converted to UTC and the
+    offset dropped, since SQLite's ``CURRENT_TIMESTAMP`` (the default of
+    ``clicked_at`` and ``created_at``) is UTC without an offset.
+    """
+    if raw is None:
+        return None
+    value = str(raw).strip()
+    if not value:
+        return None
+    if value.endswith("Z"):
+        value = value[:-1] + "+00:00"
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        day = parse_iso_date(value)
+        return datetime.combine(day, datetime.min.time()) if day is not None else None
+    if parsed.tzinfo is not None:
+        parsed = parsed.astimezone(UTC).replace(tzinfo=None)
+    return parsed
+
+
+def _event_date(year: int | None, month: object, day: object) -> date | None:
+    m, d = _to_int(month), _to_int(day)
+    if year is None or m is None or d is None:
+        return None
+    try:
+        return date(year, m, d)
+    except ValueError:
+        return None
+
+
 def _stored_row(r: Sequence[object]) -> StoredRow:
+    event_year = _to_int(r[_EVENT_YEAR])
     existing = ExistingRow(
         id=int(r[0]),  # type: ignore[call-overload]
         email_type=str(r[_EMAIL_TYPE]),
@@ -162,11 +217,17 @@ def _stored_row(r: Sequence[object]) -> StoredRow:
         status=str(r[_STATUS]),
         occurrence_key=_text(r[_KEY]),
         ideal_send_date=_stored_date(_text(r[_IDEAL])),
-        event_year=_to_int(r[_EVENT_YEAR]),
+        event_year=event_year,
         placed_run_id=_text(r[_PLACED_RUN]),
         skip_reason=_text(r[_SKIP_REASON]),
+        send_time=_stored_time(_text(r[_SEND_TIME])),
+        actual_send_at=parse_stored_datetime(_text(r[_ACTUAL_SEND])),
+        priority=_to_int(r[_PRIORITY]),
+        campaign_instance_id=_to_int(r[_INSTANCE]),
+        event_date=_event_date(event_year, r[_EVENT_MONTH], r[_EVENT_DAY]),
+        metadata=_text(r[_METADATA]),
     )
-    return StoredRow(existing, tuple(r[1:]))
+    return StoredRow(existing, tuple(r[1:_ACTUAL_SEND]))
 
 
 def _text(value: object) -> str | None:

@@ -111,6 +111,26 @@ MW_INDEXES: tuple[tuple[str, str], ...] = (
         ),
     ),
     (
+        # Initial emails awaiting follow-ups, found by when they were really sent.
+        "mw_email_schedules_actual_send",
+        "CREATE INDEX mw_email_schedules_actual_send ON email_schedules(actual_send_datetime)",
+    ),
+    (
+        "mw_tracking_clicks_contact",
+        "CREATE INDEX mw_tracking_clicks_contact ON tracking_clicks(contact_id, clicked_at)",
+    ),
+    (
+        "mw_contact_events_contact",
+        (
+            "CREATE INDEX mw_contact_events_contact"
+            " ON contact_events(contact_id, event_type, created_at)"
+        ),
+    ),
+    (
+        "mw_contact_campaigns_contact",
+        "CREATE INDEX mw_contact_campaigns_contact ON contact_campaigns(contact_id)",
+    ),
+    (
         "mw_checkpoints_status",
         "CREATE INDEX mw_checkpoints_status ON scheduler_checkpoints(status)",
     ),

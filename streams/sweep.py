@@ -43,11 +43,20 @@ from typing import NamedTuple
 import orjson
 from sqlalchemy import Connection, text
 
+from rules.campaign import (
+    EMPTY_BOOK,
+    CampaignBook,
+    CampaignTarget,
+    campaign_key,
+    instance_problems,
+    target_trigger,
+)
 from rules.catch_up import stable_hash
 from rules.config import EFFECTIVE_DATE, Config
 from rules.contact import Contact, ContactRecord, validate_contact
 from rules.contact_schedule import Decision, ExistingRow, catchup_note, schedule_contact
 from rules.exclusion_window import contact_windows
+from rules.followup import NO_BEHAVIOUR, Behaviour
 from rules.frequency_limit import FREQUENCY_LIMIT_REASON, NewEmail, could_break, frequency_skips
 from rules.load_balancing import (
     FLAG_AEP,
@@ -67,8 +76,21 @@ from rules.placement import Horizon
 from rules.prefilter import prefilter_plan
 from rules.statuses import PRE_SCHEDULED, SKIPPED
 from rules.zip_state import USPS_CODES, zip_states
+from streams.campaign_rows import (
+    behaviour_since,
+    campaign_candidate_ids,
+    fetch_behaviour,
+    fetch_targets,
+    load_campaign_book,
+    write_target_statuses,
+)
 from streams.checksum import schedule_checksum
-from streams.prefilter import all_contact_ids, candidate_contact_ids, count_valid_contacts
+from streams.prefilter import (
+    all_contact_ids,
+    candidate_contact_ids,
+    count_valid_contacts,
+    followup_candidate_ids,
+)
 from streams.schedule_rows import (
     DECISION_COLUMNS,
     ContactFields,
@@ -112,6 +134,9 @@ class SweepOptions:
     # Processes deciding chunks (phase 1); 1 decides in this process.  The
     # result is the same for any number.
     workers: int = field(default_factory=default_workers)
+    # Decide only these contacts (``mailwindow campaign ... --apply``): the
+    # rules are the same, only the set of contacts processed is narrower.
+    contact_ids: tuple[int, ...] | None = None
 
     @property
     def horizon(self) -> Horizon:
@@ -136,6 +161,7 @@ class SweepSummary:
     moved_by_smoothing: int = 0
     moved_by_daily_cap: int = 0
     skipped_by_frequency_limit: int = 0
+    campaign_targets_updated: int = 0
     valid_contacts: int = 0
     daily_cap: int = 0
     per_type: dict[str, dict[str, int]] = field(default_factory=dict)
@@ -449,6 +475,8 @@ class ChunkResult(NamedTuple):
     movables: PackedMovables  # the newly placed emails
     # (contact, its fixed counted dates, its movables as indices into this chunk's)
     frequency_watch: list[tuple[int, tuple[date, ...], list[int]]]
+    # (contact_campaigns id, occurrence key) of the targets decided: statuses written back
+    campaign_targets: list[tuple[int, str]]
 
 
 @dataclass(frozen=True)
@@ -459,6 +487,7 @@ class _DecideContext:
     horizon: Horizon
     failed_runs: frozenset[str]
     run_id: str
+    campaigns: CampaignBook = EMPTY_BOOK
 
 
 class _Chunk:
@@ -476,6 +505,7 @@ class _Chunk:
         self.ed_volume: dict[int, int] = {}
         self.movables = _Movables()
         self.frequency_watch: list[tuple[int, tuple[date, ...], list[int]]] = []
+        self.campaign_targets: list[tuple[int, str]] = []
 
     def count_day(self, day: date, email_type: str, change: int) -> None:
         d = day.toordinal()
@@ -496,19 +526,35 @@ class _ChunkDecider:
         self.send_time = context.config.timing.send_time
         lb = context.config.load_balancing
         self.limit, self.period = lb.max_emails_per_contact_per_period, lb.period_days
+        self.campaigns = context.campaigns
+        self.instances = {i.id: i for i in context.campaigns.active_instances()}
+        self.behaviour_since = behaviour_since(self.as_of)
 
     def decide_chunk(self, store: Store, ids: Sequence[int]) -> ChunkResult:
         with store.engine.connect() as conn:
             contacts = fetch_contact_fields(conn, ids)
             rows = fetch_rows(conn, ids)
-        return self.decide_contacts(contacts, rows)
+            targets, problems = fetch_targets(conn, ids, self.instances)
+            behaviour = fetch_behaviour(conn, ids, self.behaviour_since)
+        return self.decide_contacts(contacts, rows, targets, behaviour, problems)
 
     def decide_contacts(
-        self, contacts: list[ContactFields], rows: dict[int, list[StoredRow]]
+        self,
+        contacts: list[ContactFields],
+        rows: dict[int, list[StoredRow]],
+        targets: dict[int, list[CampaignTarget]] | None = None,
+        behaviour: dict[int, Behaviour] | None = None,
+        problems: Sequence[str] = (),
     ) -> ChunkResult:
         chunk = _Chunk()
+        chunk.warnings += len(problems)
+        chunk.warning_examples.extend(problems[:EXAMPLES_KEPT])
+        targets = targets or {}
+        behaviour = behaviour or {}
         for c in contacts:
-            self.decide_contact(ContactRecord(*c), rows[c[0]], chunk)
+            self.decide_contact(
+                ContactRecord(*c), rows[c[0]], chunk, targets.get(c[0], ()), behaviour.get(c[0], NO_BEHAVIOUR)
+            )
         batch = chunk.batch
         return ChunkResult(
             contacts=len(contacts),
@@ -526,7 +572,22 @@ class _ChunkDecider:
             ed_volume=chunk.ed_volume,
             movables=chunk.movables.packed(),
             frequency_watch=chunk.frequency_watch,
+            campaign_targets=chunk.campaign_targets,
         )
+
+    def _note_targets(
+        self, contact_id: int, targets: Sequence[CampaignTarget], decided: set[str], chunk: _Chunk
+    ) -> None:
+        for target in targets:
+            instance = self.instances.get(target.instance_id)
+            if instance is None or target.row_id is None or target.cancelled:
+                continue
+            trigger = target_trigger(target, instance, self.campaigns.types[instance.campaign_type])
+            if trigger is None:
+                continue
+            key = campaign_key(contact_id, instance.id, trigger)
+            if key in decided:
+                chunk.campaign_targets.append((target.row_id, key))
 
     def _uncount(self, chunk: _Chunk, row: ExistingRow) -> None:
         """A stored row this contact's decisions replace or delete leaves its day's volume."""
@@ -538,11 +599,27 @@ class _ChunkDecider:
         ):
             chunk.count_day(row.send_date, row.email_type.lower(), -1)
 
-    def decide_contact(self, record: ContactRecord, stored_rows: list[StoredRow], chunk: _Chunk) -> None:
+    def decide_contact(
+        self,
+        record: ContactRecord,
+        stored_rows: list[StoredRow],
+        chunk: _Chunk,
+        targets: Sequence[CampaignTarget] = (),
+        behaviour: Behaviour = NO_BEHAVIOUR,
+    ) -> None:
         contact = validate_contact(record)
         plan = schedule_contact(
-            contact, [r.existing for r in stored_rows], self.config, self.horizon, self.failed_runs
+            contact,
+            [r.existing for r in stored_rows],
+            self.config,
+            self.horizon,
+            self.failed_runs,
+            campaigns=self.campaigns,
+            targets=targets,
+            behaviour=behaviour,
         )
+        if targets and plan.decisions:
+            self._note_targets(contact.id, targets, {d.occurrence.key for d in plan.decisions}, chunk)
         if plan.warnings:
             chunk.warnings += len(plan.warnings)
             for w in plan.warnings:
@@ -694,6 +771,9 @@ class _Sweep:
         self.failed_runs: frozenset[str] = frozenset()
         self.volume: dict[int, int] = {}
         self.ed_volume: dict[int, int] = {}
+        self.campaigns: CampaignBook = EMPTY_BOOK
+        self.campaign_targets: list[tuple[int, str]] = []
+        self.started_at = _now()
 
     # -- checkpoint -------------------------------------------------------
     def start_checkpoint(self) -> None:
@@ -768,18 +848,41 @@ class _Sweep:
             s.daily_cap = daily_cap(s.valid_contacts, self.config.load_balancing)
             self.volume, self.ed_volume = _day_volumes(conn, opts.as_of)
             s.contacts_scanned = int(conn.execute(text("SELECT count(*) FROM contacts")).scalar_one())
+            loaded = load_campaign_book(conn, self.config)
+            self.campaigns = loaded.book
+            for problem in [*loaded.problems, *instance_problems(loaded.book.instances, loaded.book.types)]:
+                s.warnings += 1
+                if len(s.warning_examples) < EXAMPLES_KEPT:
+                    s.warning_examples.append(problem)
             plan = prefilter_plan(self.config, self.horizon)
+            first, last = self.horizon.lookback_start, self.horizon.range_end
+            everyone = [
+                i for i in self.campaigns.targets_all()
+                if i.active_start_date is not None and first <= i.active_start_date <= last
+            ]
             ids = array("q")
-            if opts.full_scan or plan.every_contact:
-                s.prefilter = "full scan (--full-scan)" if opts.full_scan else plan.why
+            if opts.contact_ids is not None:
+                s.prefilter = f"{len(opts.contact_ids)} contacts named by the caller"
+                ids.extend(sorted(set(opts.contact_ids)))
+            elif opts.full_scan or plan.every_contact or everyone:
+                if opts.full_scan:
+                    s.prefilter = "full scan (--full-scan)"
+                elif plan.every_contact:
+                    s.prefilter = plan.why
+                else:
+                    names = ", ".join(f"{i.id} ({i.instance_name})" for i in everyone)
+                    s.prefilter = f"every contact: campaign instance(s) {names} target all contacts and start in range"
                 ids.extend(all_contact_ids(conn))
             else:
-                s.prefilter = plan.why
-                ids.extend(
+                s.prefilter = plan.why + "; plus campaign targets and initial emails awaiting follow-ups"
+                found = set(
                     candidate_contact_ids(
                         conn, plan, self.horizon.as_of.isoformat(), self.horizon.range_end.isoformat()
                     )
                 )
+                found |= campaign_candidate_ids(conn, self.campaigns, first, last)
+                found |= followup_candidate_ids(conn, self.horizon.as_of)
+                ids.extend(sorted(found))
         return ids
 
     def _tally(self, outcome: str) -> None:
@@ -805,7 +908,7 @@ class _Sweep:
         """Each chunk's (size, result) in chunk order, decided here or in worker processes."""
         global _FORK_CONTEXT
         opts = self.options
-        context = _DecideContext(self.config, self.horizon, self.failed_runs, self.run_id)
+        context = _DecideContext(self.config, self.horizon, self.failed_runs, self.run_id, self.campaigns)
         chunks = _chunks(ids, opts.chunk_size)
         target = self.store.reopen_target()
         if (
@@ -856,6 +959,7 @@ class _Sweep:
         first = self.movables.extend(r.movables)
         for cid, fixed, indices in r.frequency_watch:
             self.frequency_watch[cid] = (fixed, [first + i for i in indices])
+        self.campaign_targets.extend(r.campaign_targets)
         self._write(WriteBatch(r.inserts, r.updates, r.deletes))
 
     def _write(self, batch: WriteBatch) -> None:
@@ -907,6 +1011,24 @@ class _Sweep:
                 batch = WriteBatch.empty()
         self._write(batch)
 
+    def write_campaign_statuses(self) -> None:
+        """Targets follow what was written (SPEC section 8); the logged date changes are done."""
+        applied_before = self.started_at
+
+        def go() -> None:
+            with _ctrl_c_deferred(), self.store.engine.begin() as conn:
+                self.summary.campaign_targets_updated = write_target_statuses(conn, self.campaign_targets)
+                if self.options.contact_ids is None:
+                    conn.execute(
+                        text(
+                            "UPDATE campaign_change_log SET requires_rescheduling = 0 "
+                            "WHERE requires_rescheduling AND changed_at <= :t"
+                        ),
+                        {"t": applied_before},
+                    )
+
+        run_with_retry(go)
+
     def run(self) -> SweepSummary:
         started = time.perf_counter()
         phases = self.summary.phase_s
@@ -928,6 +1050,7 @@ class _Sweep:
             skipped = self.frequency_limit()
             lap("balance")
             self.write_movables(skipped)
+            self.write_campaign_statuses()
             lap("write")
             with self.store.engine.connect() as conn:
                 self.summary.schedules_after_checksum = schedule_checksum(conn)

@@ -1,0 +1,863 @@
+"""Campaign management (SPEC section 8): the ``mailwindow campaign`` sub-commands.
+
+Types, instances, their active dates and their targets live in the agency's
+tables ``campaign_types``, ``campaign_instances``, ``contact_campaigns`` and
+``campaign_change_log``; this module creates and changes those rows with thin
+SQL (``sqlalchemy.text``).  ``streams/cli.py`` only declares the flags and
+hands the parsed arguments to ``run_campaign_command``.
+
+Every write is one ``BEGIN IMMEDIATE`` transaction (retried while the database
+is locked), so what it reads to decide (old dates, existing targets) cannot
+change under it.
+
+Choices written down here (the SPEC and the brief are silent on them):
+
+- ``type``: a new table row takes, for the fields not given, the config's
+  values when the config (``--config``) defines the type, else the defaults of
+  ``rules.config.CampaignType``.  The table wins over the config by name, so a
+  row started from bare defaults would silently change a configured type.
+  Only given fields that differ are written; when none differs nothing is
+  written (``updated_at`` keeps meaning "last real change").  Booleans are
+  written as 1/0.  ``days_before_event`` lies within +-3650 days (the
+  config's own bound); ``priority`` is a whole number >= 0.
+- ``instance``: a type known only from the config is accepted and NOT copied
+  into the table (a copy would freeze today's config values and win over
+  later config edits).  An inactive type is accepted with a warning.
+  Dates are strictly ``YYYY-MM-DD``; metadata must be strict JSON (RFC 8259:
+  ``NaN`` is refused) of any shape and is stored as given.
+- ``dates``: a flag whose value equals the stored one is not a change and is
+  not logged; when nothing changes nothing is written and no sweep runs.  The
+  order check (end not before start) uses the new value of a given flag and
+  the stored value of the other; a stored value that is not a date cannot be
+  checked against and is ignored by that check.  ``old_value`` is the stored
+  text as it was.  ``changed_by`` defaults to the OS user (``getpass``), or
+  ``uid N`` where the user has no name.  If the ``--apply`` sweep fails, the
+  date change stays (it is committed and logged first) and its log rows keep
+  ``requires_rescheduling = 1``, so the next sweep still owes them.
+- ``targets`` CSV: read whole, as UTF-8 (a leading byte-order mark, as Excel
+  writes, is dropped).  Cells are trimmed.  Blank lines (every cell blank)
+  are skipped silently.  Only the first non-blank row can be a header, and
+  only when its first cell is literally ``contact_id``; any other non-integer
+  first cell is a bad row.  A row has 2 or 3 cells; an empty trigger date is
+  NULL (the SPEC's default), an empty metadata cell means "no metadata".
+  An existing row of the same (contact, instance, trigger date) -- compared
+  with ``IS`` so NULL matches NULL, which SQLite's UNIQUE does not -- gets the
+  row's metadata when it gives some and differs (counted "updated"); its
+  status is left alone (a cancelled target stays cancelled: cancelling is
+  deliberate).  Rows are applied in file order, so a key repeated within a
+  file updates the row its first line inserted.  Line numbers are physical
+  line numbers (a quoted cell spanning lines reports the line it starts on).
+  Exit code 1 whenever a row was skipped, even if no row was good.
+- ``list``: a target counts unless its status is ``cancelled``/``canceled``
+  (any case, trimmed: the same rule as ``rules.campaign``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import getpass
+import io
+import os
+import re
+import sys
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import date
+from pathlib import Path
+from typing import Any, TypeVar
+
+import orjson
+from sqlalchemy import Connection, text
+
+from rules.campaign import merge_campaign_types
+from rules.config import CampaignType, Config
+from streams.campaign_rows import TYPE_COLUMNS, campaign_type_from_row
+from streams.store import Store, run_with_retry
+
+T = TypeVar("T")
+
+NAME_RE = re.compile(r"[a-z0-9_]+")  # rules/config.py _campaign_types: the same rule
+_DAY_RE = re.compile(r"\d{4}-\d{2}-\d{2}")
+_INT_RE = re.compile(r"[+-]?\d+")
+DAYS_BEFORE_LIMIT = 3650  # rules/config.py accepts days_before_event >= -3650
+START_FIELD = "active_start_date"
+END_FIELD = "active_end_date"
+CSV_HEADER = "contact_id"
+_CANCELLED = ("cancelled", "canceled")
+_ID_CHUNK = 500  # ids per IN (...) list: far below SQLite's variable limit
+
+# The type fields the table holds, in table order; CampaignType carries the same names.
+TYPE_FIELDS = TYPE_COLUMNS
+_BOOL_FIELDS = frozenset(
+    {"respect_exclusion_windows", "enable_followups", "target_all_contacts", "active"}
+)
+
+
+class CampaignError(ValueError):
+    """A campaign command that cannot be done; one line naming the problem."""
+
+
+# --- small parsers --------------------------------------------------------------
+
+
+def check_type_name(name: str) -> str:
+    if not NAME_RE.fullmatch(name):
+        raise CampaignError(
+            f"campaign type name {name!r}: use lower-case letters, digits and _ only"
+        )
+    return name
+
+
+def parse_day(raw: str, what: str) -> date:
+    """A strict ``YYYY-MM-DD`` date; ``what`` names the flag or cell in the error."""
+    value = raw.strip()
+    if not _DAY_RE.fullmatch(value):
+        raise CampaignError(f"{what} {raw!r} is not a date (YYYY-MM-DD)")
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise CampaignError(f"{what} {raw!r} is an impossible date") from None
+
+
+def parse_day_or_none(raw: str, what: str) -> date | None:
+    """A date, or None for ``none`` (any case): clears the field."""
+    if raw.strip().lower() == "none":
+        return None
+    return parse_day(raw, what)
+
+
+def parse_json(raw: str, what: str) -> str:
+    """The text itself when it is strict JSON."""
+    try:
+        orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise CampaignError(f"{what} is not valid JSON: {exc}") from None
+    return raw
+
+
+def _stored_day(raw: object) -> date | None:
+    """A stored date column read leniently (a time part is tolerated); None if not a date."""
+    if raw is None:
+        return None
+    try:
+        return date.fromisoformat(str(raw).strip()[:10])
+    except ValueError:
+        return None
+
+
+def _stored_value(value: int | bool) -> int:
+    return int(value)  # booleans as 1/0: what SQLite itself stores for TRUE
+
+
+def default_user() -> str:
+    try:
+        return getpass.getuser()
+    except (OSError, KeyError):  # a container user without a passwd entry or $USER
+        return f"uid {os.getuid()}"
+
+
+def _write(store: Store, fn: Callable[[Connection], T]) -> T:
+    """``fn(conn)`` in one BEGIN IMMEDIATE transaction, retried while locked.
+
+    ``fn`` must have no effect outside the database: it may run again.
+    """
+
+    def attempt() -> T:
+        with store.engine.connect() as conn:
+            # The write lock first: what fn reads stays true until it commits.
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+            result = fn(conn)
+            conn.commit()
+            return result
+
+    return run_with_retry(attempt)
+
+
+def _read(store: Store, fn: Callable[[Connection], T]) -> T:
+    def attempt() -> T:
+        with store.engine.connect() as conn:
+            return fn(conn)
+
+    return run_with_retry(attempt)
+
+
+def _chunks(ids: Sequence[int], size: int = _ID_CHUNK) -> Iterable[Sequence[int]]:
+    for start in range(0, len(ids), size):
+        yield ids[start : start + size]
+
+
+# --- types ----------------------------------------------------------------------
+
+
+def _type_from_row(row: Sequence[Any]) -> CampaignType:
+    try:
+        return campaign_type_from_row(tuple(row))
+    except ValueError as exc:
+        raise CampaignError(f"campaign_types row {row[0]!r}: {exc}: fix the row first") from None
+
+
+_TYPE_SELECT = f"SELECT name, {', '.join(TYPE_FIELDS)} FROM campaign_types"
+
+
+def table_types(conn: Connection) -> list[CampaignType]:
+    return [_type_from_row(r) for r in conn.execute(text(f"{_TYPE_SELECT} ORDER BY name"))]
+
+
+def _table_type(conn: Connection, name: str) -> CampaignType | None:
+    row = conn.execute(text(f"{_TYPE_SELECT} WHERE name = :n"), {"n": name}).first()
+    return _type_from_row(row) if row is not None else None
+
+
+def known_types(conn: Connection, config: Config) -> Mapping[str, CampaignType]:
+    """Every type by name, the table winning over the config (as the sweep does)."""
+    return merge_campaign_types(config.campaign_types, table_types(conn))
+
+
+@dataclass(frozen=True)
+class TypeResult:
+    name: str
+    created: bool
+    # field -> (old, new); on creation old is None and every field is listed
+    changes: dict[str, tuple[int | bool | None, int | bool]]
+    base: str = ""  # where a new row's unspecified fields came from
+
+
+def set_campaign_type(
+    store: Store, config: Config, name: str, given: Mapping[str, int | bool]
+) -> TypeResult:
+    """Create the type's table row, or change only the given fields of it."""
+    check_type_name(name)
+    unknown = set(given) - set(TYPE_FIELDS)
+    if unknown:
+        raise CampaignError(f"unknown campaign type field(s): {', '.join(sorted(unknown))}")
+    if "priority" in given and int(given["priority"]) < 0:
+        raise CampaignError(f"--priority {given['priority']} is negative")
+    if "days_before_event" in given and abs(int(given["days_before_event"])) > DAYS_BEFORE_LIMIT:
+        raise CampaignError(
+            f"--days-before {given['days_before_event']} lies beyond {DAYS_BEFORE_LIMIT} days"
+        )
+
+    def go(conn: Connection) -> TypeResult:
+        current = _table_type(conn, name)
+        if current is None:
+            configured = config.campaign_types.get(name)
+            base = configured if configured is not None else CampaignType(name)
+            new = replace(base, **given)  # type: ignore[arg-type]
+            values = {f: _stored_value(getattr(new, f)) for f in TYPE_FIELDS}
+            conn.execute(
+                text(
+                    f"INSERT INTO campaign_types (name, {', '.join(TYPE_FIELDS)}, created_at, "
+                    f"updated_at) VALUES (:name, {', '.join(':' + f for f in TYPE_FIELDS)}, "
+                    "CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)"
+                ),
+                {"name": name, **values},
+            )
+            return TypeResult(
+                name,
+                True,
+                {f: (None, getattr(new, f)) for f in TYPE_FIELDS},
+                "the config" if configured is not None else "the defaults",
+            )
+        changes: dict[str, tuple[int | bool | None, int | bool]] = {
+            f: (getattr(current, f), v) for f, v in given.items() if getattr(current, f) != v
+        }
+        if changes:
+            sets = ", ".join(f"{f} = :{f}" for f in changes)
+            conn.execute(
+                text(f"UPDATE campaign_types SET {sets}, updated_at = CURRENT_TIMESTAMP WHERE name = :name"),
+                {"name": name, **{f: _stored_value(new) for f, (_, new) in changes.items()}},
+            )
+        return TypeResult(name, False, changes)
+
+    return _write(store, go)
+
+
+# --- instances ------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class InstanceRow:
+    id: int
+    campaign_type: str
+    instance_name: str
+    email_template: str | None
+    sms_template: str | None
+    active_start_date: str | None  # stored text, as found
+    active_end_date: str | None
+    metadata: str | None
+
+
+_INSTANCE_SELECT = (
+    "SELECT id, campaign_type, instance_name, email_template, sms_template, "
+    "active_start_date, active_end_date, metadata FROM campaign_instances"
+)
+
+
+def _instance_from_row(r: Sequence[Any]) -> InstanceRow:
+    def opt(v: object) -> str | None:
+        return None if v is None else str(v)
+
+    return InstanceRow(
+        int(r[0]), str(r[1]), str(r[2]), opt(r[3]), opt(r[4]), opt(r[5]), opt(r[6]), opt(r[7])
+    )
+
+
+def get_instance(conn: Connection, instance_id: int) -> InstanceRow:
+    row = conn.execute(text(f"{_INSTANCE_SELECT} WHERE id = :id"), {"id": instance_id}).first()
+    if row is None:
+        raise CampaignError(f"no campaign instance with id {instance_id}")
+    return _instance_from_row(row)
+
+
+@dataclass(frozen=True)
+class NewInstance:
+    id: int
+    campaign_type: str
+    instance_name: str
+    start: date | None
+    end: date | None
+    type_source: str  # 'table' or 'config'
+    type_active: bool
+
+
+def create_instance(
+    store: Store,
+    config: Config,
+    type_name: str,
+    instance_name: str,
+    *,
+    start: date | None = None,
+    end: date | None = None,
+    email_template: str | None = None,
+    sms_template: str | None = None,
+    metadata: str | None = None,
+) -> NewInstance:
+    check_type_name(type_name)
+    name = instance_name.strip()
+    if not name:
+        raise CampaignError("the instance name is empty")
+    if start is not None and end is not None and end < start:
+        raise CampaignError(f"--end {end} is before --start {start}")
+    for flag, template in (("--email-template", email_template), ("--sms-template", sms_template)):
+        if template is not None and not template.strip():
+            raise CampaignError(f"{flag} is empty")
+    if metadata is not None:
+        parse_json(metadata, "--metadata")
+
+    def go(conn: Connection) -> NewInstance:
+        in_table = _table_type(conn, type_name)
+        ctype = in_table or config.campaign_types.get(type_name)
+        if ctype is None:
+            raise CampaignError(
+                f"unknown campaign type {type_name!r}: not in table campaign_types nor in the "
+                "config's campaign_types (create it with `mailwindow campaign type`)"
+            )
+        clash = conn.execute(
+            text(
+                "SELECT id FROM campaign_instances WHERE campaign_type = :t AND instance_name = :n"
+            ),
+            {"t": type_name, "n": name},
+        ).first()
+        if clash is not None:
+            raise CampaignError(
+                f"campaign {type_name!r} already has an instance named {name!r} (id {clash[0]})"
+            )
+        result = conn.execute(
+            text(
+                "INSERT INTO campaign_instances (campaign_type, instance_name, email_template, "
+                "sms_template, active_start_date, active_end_date, metadata, created_at, "
+                "updated_at) VALUES (:t, :n, :e, :s, :start, :end, :m, CURRENT_TIMESTAMP, "
+                "CURRENT_TIMESTAMP)"
+            ),
+            {
+                "t": type_name,
+                "n": name,
+                "e": email_template.strip() if email_template else None,
+                "s": sms_template.strip() if sms_template else None,
+                "start": start.isoformat() if start else None,
+                "end": end.isoformat() if end else None,
+                "m": metadata,
+            },
+        )
+        new_id = result.lastrowid
+        assert new_id is not None  # an INSERT into a rowid table always has one
+        return NewInstance(
+            int(new_id),
+            type_name,
+            name,
+            start,
+            end,
+            "table" if in_table is not None else "config",
+            ctype.active,
+        )
+
+    return _write(store, go)
+
+
+# --- dates ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DateChange:
+    field: str
+    old: str | None
+    new: str | None
+
+
+@dataclass(frozen=True)
+class DatesResult:
+    instance: InstanceRow
+    changes: list[DateChange]
+    log_ids: list[int]
+
+
+def change_dates(
+    store: Store,
+    instance_id: int,
+    given: Mapping[str, date | None],
+    changed_by: str,
+) -> DatesResult:
+    """Set the instance's active dates and log each changed field, in one transaction."""
+    if not given:
+        raise CampaignError("nothing to change: give --start and/or --end")
+    unknown = set(given) - {START_FIELD, END_FIELD}
+    if unknown:
+        raise CampaignError(f"not a date field: {', '.join(sorted(unknown))}")
+
+    def go(conn: Connection) -> DatesResult:
+        inst = get_instance(conn, instance_id)
+        stored = {START_FIELD: inst.active_start_date, END_FIELD: inst.active_end_date}
+        merged = {
+            f: (given[f] if f in given else _stored_day(stored[f])) for f in (START_FIELD, END_FIELD)
+        }
+        start, end = merged[START_FIELD], merged[END_FIELD]
+        if start is not None and end is not None and end < start:
+            raise CampaignError(
+                f"campaign instance {instance_id}: end {end} would be before start {start}"
+            )
+        changes: list[DateChange] = []
+        for f in (START_FIELD, END_FIELD):
+            if f not in given:
+                continue
+            new = given[f]
+            new_text = new.isoformat() if new is not None else None
+            if stored[f] == new_text:
+                continue  # the same value: not a change
+            changes.append(DateChange(f, stored[f], new_text))
+        log_ids: list[int] = []
+        if changes:
+            sets = ", ".join(f"{c.field} = :{c.field}" for c in changes)
+            conn.execute(
+                text(f"UPDATE campaign_instances SET {sets}, updated_at = CURRENT_TIMESTAMP WHERE id = :id"),
+                {"id": instance_id, **{c.field: c.new for c in changes}},
+            )
+            for c in changes:
+                result = conn.execute(
+                    text(
+                        "INSERT INTO campaign_change_log (campaign_instance_id, field_changed, "
+                        "old_value, new_value, changed_at, changed_by, requires_rescheduling) "
+                        "VALUES (:id, :f, :old, :new, CURRENT_TIMESTAMP, :by, 1)"
+                    ),
+                    {"id": instance_id, "f": c.field, "old": c.old, "new": c.new, "by": changed_by},
+                )
+                assert result.lastrowid is not None
+                log_ids.append(int(result.lastrowid))
+        return DatesResult(inst, changes, log_ids)
+
+    return _write(store, go)
+
+
+def reschedule_targets(conn: Connection, config: Config, instance: InstanceRow) -> tuple[int, ...] | None:
+    """The contacts a date change of this instance touches; None: every contact.
+
+    Its target rows (cancelled ones too: a cancelled target may still own a
+    row to delete) and the contacts owning schedule rows of the instance.
+    """
+    ctype = known_types(conn, config).get(instance.campaign_type)
+    if ctype is not None and ctype.target_all_contacts:
+        return None
+    ids = {
+        int(r[0])
+        for r in conn.execute(
+            text(
+                "SELECT contact_id FROM contact_campaigns WHERE campaign_instance_id = :i "
+                "UNION SELECT contact_id FROM email_schedules WHERE campaign_instance_id = :i"
+            ),
+            {"i": instance.id},
+        )
+        if r[0] is not None
+    }
+    return tuple(sorted(ids))
+
+
+def clear_rescheduling(store: Store, log_ids: Sequence[int]) -> None:
+    def go(conn: Connection) -> None:
+        for chunk in _chunks(list(log_ids)):
+            marks = ", ".join(f":i{n}" for n in range(len(chunk)))
+            conn.execute(
+                text(f"UPDATE campaign_change_log SET requires_rescheduling = 0 WHERE id IN ({marks})"),
+                {f"i{n}": v for n, v in enumerate(chunk)},
+            )
+
+    if log_ids:
+        _write(store, go)
+
+
+# --- targets (CSV import) ---------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TargetRow:
+    line: int
+    contact_id: int
+    trigger_date: date | None
+    metadata: str | None
+
+
+@dataclass
+class ImportResult:
+    imported: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    problems: list[tuple[int, str]] = field(default_factory=list)  # (line, problem)
+
+    @property
+    def skipped(self) -> int:
+        return len(self.problems)
+
+
+def read_csv_text(path: Path) -> str:
+    """The file's whole text, or one CampaignError naming the file."""
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise CampaignError(f"{path}: file not found") from None
+    except IsADirectoryError:
+        raise CampaignError(f"{path}: is a directory, not a CSV file") from None
+    except OSError as exc:
+        raise CampaignError(f"{path}: cannot be read: {exc.strerror or exc}") from None
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise CampaignError(
+            f"{path}: not UTF-8 text (byte {exc.start}: {raw[exc.start : exc.start + 1]!r})"
+        ) from None
+
+
+def parse_target_rows(content: str) -> tuple[list[TargetRow], list[tuple[int, str]]]:
+    """The well-formed rows and the problems (line, problem) of a targets CSV text.
+
+    Checks the shape of each row only; whether its contact exists is the
+    database's to say (``import_targets``).
+    """
+    rows: list[TargetRow] = []
+    problems: list[tuple[int, str]] = []
+    reader = csv.reader(io.StringIO(content, newline=""))
+    seen_first = False
+    next_line = 1  # the physical line the next record starts on
+    while True:
+        line = next_line
+        try:
+            cells = next(reader)
+        except StopIteration:
+            break
+        except csv.Error as exc:
+            next_line = reader.line_num + 1
+            problems.append((line, f"malformed CSV: {exc}"))
+            continue
+        next_line = reader.line_num + 1
+        cells = [c.strip() for c in cells]
+        if not any(cells):
+            continue  # a blank line
+        first_row, seen_first = not seen_first, True
+        if first_row and cells[0] == CSV_HEADER:
+            continue  # the header row
+        if len(cells) not in (2, 3):
+            problems.append(
+                (line, f"expected 2 or 3 columns (contact_id,trigger_date[,metadata]), got {len(cells)}")
+            )
+            continue
+        if not _INT_RE.fullmatch(cells[0]):
+            problems.append((line, f"contact_id {cells[0]!r} is not an integer"))
+            continue
+        try:
+            trigger = parse_day(cells[1], "trigger_date") if cells[1] else None
+        except CampaignError as exc:
+            problems.append((line, str(exc)))
+            continue
+        metadata = cells[2] if len(cells) == 3 and cells[2] else None
+        if metadata is not None:
+            try:
+                parse_json(metadata, "metadata")
+            except CampaignError as exc:
+                problems.append((line, str(exc)))
+                continue
+        rows.append(TargetRow(line, int(cells[0]), trigger, metadata))
+    return rows, problems
+
+
+def instance_exists(store: Store, instance_id: int) -> InstanceRow:
+    return _read(store, lambda conn: get_instance(conn, instance_id))
+
+
+def import_targets(store: Store, instance_id: int, path: Path) -> ImportResult:
+    """Import a targets CSV into ``contact_campaigns``: good rows in one transaction."""
+    instance_exists(store, instance_id)  # an unknown instance fails before the file is read
+    content = read_csv_text(path)
+    rows, shape_problems = parse_target_rows(content)
+
+    def go(conn: Connection) -> ImportResult:
+        result = ImportResult(problems=list(shape_problems))
+        get_instance(conn, instance_id)  # still there, under the write lock
+        wanted = sorted({r.contact_id for r in rows})
+        known: set[int] = set()
+        for chunk in _chunks(wanted):
+            marks = ", ".join(f":c{n}" for n in range(len(chunk)))
+            known.update(
+                int(r[0])
+                for r in conn.execute(
+                    text(f"SELECT id FROM contacts WHERE id IN ({marks})"),
+                    {f"c{n}": v for n, v in enumerate(chunk)},
+                )
+            )
+        for row in rows:
+            if row.contact_id not in known:
+                result.problems.append((row.line, f"unknown contact id {row.contact_id}"))
+                continue
+            trigger = row.trigger_date.isoformat() if row.trigger_date else None
+            # IS, not =: a NULL trigger date matches a NULL one (UNIQUE would not).
+            existing = conn.execute(
+                text(
+                    "SELECT id, metadata FROM contact_campaigns WHERE contact_id = :c "
+                    "AND campaign_instance_id = :i AND trigger_date IS :t ORDER BY id LIMIT 1"
+                ),
+                {"c": row.contact_id, "i": instance_id, "t": trigger},
+            ).first()
+            if existing is None:
+                conn.execute(
+                    text(
+                        "INSERT INTO contact_campaigns (contact_id, campaign_instance_id, "
+                        "trigger_date, status, metadata, created_at, updated_at) VALUES "
+                        "(:c, :i, :t, 'pending', :m, CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)"
+                    ),
+                    {"c": row.contact_id, "i": instance_id, "t": trigger, "m": row.metadata},
+                )
+                result.imported += 1
+            elif row.metadata is not None and row.metadata != existing[1]:
+                conn.execute(
+                    text(
+                        "UPDATE contact_campaigns SET metadata = :m, "
+                        "updated_at = CURRENT_TIMESTAMP WHERE id = :id"
+                    ),
+                    {"m": row.metadata, "id": existing[0]},
+                )
+                result.updated += 1
+            else:
+                result.unchanged += 1
+        result.problems.sort()
+        return result
+
+    return _write(store, go)
+
+
+# --- list -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Listing:
+    types: list[tuple[CampaignType, str]]  # (type, 'table' or 'config')
+    instances: list[tuple[InstanceRow, int]]  # (instance, non-cancelled targets)
+
+
+def list_campaigns(store: Store, config: Config) -> Listing:
+    def go(conn: Connection) -> Listing:
+        in_table = {t.name for t in table_types(conn)}
+        merged = known_types(conn, config)
+        types = [(t, "table" if n in in_table else "config") for n, t in merged.items()]
+        counts = {
+            int(r[0]): int(r[1])
+            for r in conn.execute(
+                text(
+                    "SELECT campaign_instance_id, count(*) FROM contact_campaigns "
+                    "WHERE lower(trim(coalesce(status, ''))) NOT IN (:a, :b) GROUP BY 1"
+                ),
+                {"a": _CANCELLED[0], "b": _CANCELLED[1]},
+            )
+        }
+        instances = [
+            (inst, counts.get(inst.id, 0))
+            for inst in map(_instance_from_row, conn.execute(text(f"{_INSTANCE_SELECT} ORDER BY id")))
+        ]
+        return Listing(types, instances)
+
+    return _read(store, go)
+
+
+# --- the command line (streams/cli.py declares the flags) -------------------------
+
+
+def _describe_type(t: CampaignType) -> str:
+    offset = t.days_before_event
+    when = f"{offset} days before the trigger" if offset >= 0 else f"{-offset} days after the trigger"
+    return (
+        f"priority {t.priority}, {when}, "
+        f"{'respects' if t.respect_exclusion_windows else 'ignores'} exclusion windows, "
+        f"follow-ups {'on' if t.enable_followups else 'off'}, "
+        f"{'all contacts' if t.target_all_contacts else 'listed targets'}, "
+        f"{'active' if t.active else 'inactive'}"
+    )
+
+
+def _span(start: object, end: object) -> str:
+    return f"{start or 'open'}..{end or 'open'}"
+
+
+def _cmd_type(store: Store, config: Config, args: argparse.Namespace) -> int:
+    given: dict[str, int | bool] = {
+        f: getattr(args, f) for f in TYPE_FIELDS if getattr(args, f, None) is not None
+    }
+    r = set_campaign_type(store, config, args.name, given)
+    if r.created:
+        stored = CampaignType(r.name, **{f: new for f, (_, new) in r.changes.items()})  # type: ignore[arg-type]
+        print(f"created campaign type {r.name} (unset fields from {r.base}): {_describe_type(stored)}")
+    elif r.changes:
+        said = ", ".join(f"{f} {_show(old)} -> {_show(new)}" for f, (old, new) in r.changes.items())
+        print(f"changed campaign type {r.name}: {said}")
+    else:
+        print(f"campaign type {r.name} unchanged ({'already so' if given else 'no field given'})")
+    return 0
+
+
+def _show(value: object) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def _cmd_instance(store: Store, config: Config, args: argparse.Namespace) -> int:
+    start = parse_day(args.start, "--start") if args.start is not None else None
+    end = parse_day(args.end, "--end") if args.end is not None else None
+    new = create_instance(
+        store,
+        config,
+        args.type,
+        args.name,
+        start=start,
+        end=end,
+        email_template=args.email_template,
+        sms_template=args.sms_template,
+        metadata=args.metadata,
+    )
+    print(
+        f"created campaign instance {new.id}: {new.campaign_type}/{new.instance_name} "
+        f"active {_span(new.start, new.end)} (type from the {new.type_source})"
+    )
+    if not new.type_active:
+        print(
+            f"warning: campaign type {new.campaign_type} is inactive: the instance sends nothing "
+            "until it is active",
+            file=sys.stderr,
+        )
+    return 0
+
+
+def _cmd_dates(store: Store, config: Config, args: argparse.Namespace, as_of: date) -> int:
+    from streams.sweep import SweepError, SweepOptions, run_sweep
+
+    given: dict[str, date | None] = {}
+    if args.start is not None:
+        given[START_FIELD] = parse_day_or_none(args.start, "--start")
+    if args.end is not None:
+        given[END_FIELD] = parse_day_or_none(args.end, "--end")
+    by = args.by if args.by is not None and args.by.strip() else default_user()
+    r = change_dates(store, args.instance_id, given, by)
+    label = f"campaign instance {r.instance.id} ({r.instance.campaign_type}/{r.instance.instance_name})"
+    if not r.changes:
+        print(f"{label}: dates unchanged, nothing logged" + (", no sweep run" if args.apply else ""))
+        return 0
+    for c in r.changes:
+        print(f"{label}: {c.field} {c.old or 'none'} -> {c.new or 'none'} (logged, by {by})")
+    if not args.apply:
+        print("its targets are rescheduled by the next sweep (or run again with --apply)")
+        return 0
+    targets = _read(store, lambda conn: reschedule_targets(conn, config, r.instance))
+    options = SweepOptions(as_of=as_of, contact_ids=targets)
+    try:
+        s = run_sweep(store, config, options)
+    except SweepError as exc:
+        raise CampaignError(
+            f"{label}: dates changed and logged, but the sweep failed ({exc}); "
+            "the next sweep reschedules its targets"
+        ) from None
+    clear_rescheduling(store, r.log_ids)
+    who = "every contact (the type targets all contacts)" if targets is None else f"{len(targets)} contact(s)"
+    print(
+        f"sweep {s.run_id} as of {s.as_of} for {who}: {s.status}; "
+        f"{s.contacts_processed} processed, {s.emails_scheduled} pre-scheduled, "
+        f"{s.emails_skipped} skipped; rows {s.rows_inserted} inserted, {s.rows_updated} updated, "
+        f"{s.rows_deleted} deleted, {s.rows_unchanged} unchanged"
+    )
+    return 0
+
+
+def _cmd_targets(store: Store, args: argparse.Namespace) -> int:
+    path = Path(args.file)
+    r = import_targets(store, args.instance_id, path)
+    for line, problem in r.problems:
+        print(f"{path}:{line}: {problem}", file=sys.stderr)
+    extra = f" ({r.unchanged} already present, unchanged)" if r.unchanged else ""
+    print(f"imported {r.imported}, updated {r.updated}, skipped {r.skipped}{extra}")
+    return 1 if r.skipped else 0
+
+
+def _cmd_list(store: Store, config: Config) -> int:
+    listing = list_campaigns(store, config)
+    print("campaign types:" if listing.types else "campaign types: none")
+    names = {t.name: t for t, _ in listing.types}
+    for t, source in listing.types:
+        print(f"  {t.name} ({source}): {_describe_type(t)}")
+    print("campaign instances:" if listing.instances else "campaign instances: none")
+    for inst, count in listing.instances:
+        ctype = names.get(inst.campaign_type)
+        who = f"{count} target(s)"
+        if ctype is None:
+            who += ", unknown type: sends nothing"
+        elif ctype.target_all_contacts:
+            who = f"all contacts ({count} target row(s))"
+        templates = ", ".join(
+            f"{k} {v}" for k, v in (("email", inst.email_template), ("sms", inst.sms_template)) if v
+        )
+        print(
+            f"  {inst.id}: {inst.campaign_type}/{inst.instance_name} "
+            f"active {_span(inst.active_start_date, inst.active_end_date)}, {who}"
+            + (f", templates {templates}" if templates else "")
+        )
+    return 0
+
+
+def run_campaign_command(args: argparse.Namespace, as_of: date) -> int:
+    """Run ``mailwindow campaign <sub-command>``; the exit code (0, or 1 for skipped CSV rows)."""
+    from streams.config_file import load_config_file
+    from streams.store import open_store
+
+    config, warnings = load_config_file(getattr(args, "config", None))
+    for w in warnings:
+        print(f"warning: {w}", file=sys.stderr)
+    store = open_store(args.db)
+    try:
+        store.migrate()  # adds the campaign tables to a database lacking them
+        sub = args.campaign_command
+        if sub == "type":
+            return _cmd_type(store, config, args)
+        if sub == "instance":
+            return _cmd_instance(store, config, args)
+        if sub == "dates":
+            return _cmd_dates(store, config, args, as_of)
+        if sub == "targets":
+            return _cmd_targets(store, args)
+        if sub == "list":
+            return _cmd_list(store, config)
+        raise CampaignError(f"unknown campaign sub-command {sub!r}")
+    finally:
+        store.close()
