@@ -9,12 +9,21 @@ whose notes say what moved them.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 
+from rules.campaign import (
+    EMPTY_BOOK,
+    CampaignBook,
+    CampaignTarget,
+    campaign_occurrences,
+    campaign_type_name,
+)
 from rules.config import BIRTHDAY, EFFECTIVE_DATE, Config
 from rules.contact import Contact, InvalidContact
 from rules.contact_schedule import ExistingRow, schedule_contact
-from rules.occurrence import next_aep_occurrences, next_yearly_occurrence
+from rules.followup import NO_BEHAVIOUR, Behaviour
+from rules.occurrence import POST_WINDOW, Occurrence, next_aep_occurrences, next_yearly_occurrence
 from rules.placement import Horizon
 from rules.post_window import blocked_by, post_window_date
 
@@ -25,6 +34,10 @@ def explain_contact(
     config: Config,
     horizon: Horizon,
     stored_notes: dict[int, str] | None = None,
+    *,
+    campaigns: CampaignBook = EMPTY_BOOK,
+    targets: Sequence[CampaignTarget] = (),
+    behaviour: Behaviour = NO_BEHAVIOUR,
 ) -> list[str]:
     t = horizon.as_of
     out = [
@@ -43,7 +56,12 @@ def explain_contact(
     )
     out.extend(f"  note: {w}" for w in contact.warnings)
 
-    plan = schedule_contact(contact, rows, config, horizon)
+    plan = schedule_contact(
+        contact, rows, config, horizon, campaigns=campaigns, targets=targets, behaviour=behaviour
+    )
+    campaign_occs, _ = campaign_occurrences(
+        contact, campaigns.active_instances(), targets, campaigns.types, config
+    )
     windows = plan.windows
     assert windows is not None
     out.append("")
@@ -53,7 +71,7 @@ def explain_contact(
     elif not windows.rules:
         out.append(f"  {contact.state} has no window rule (or the contact lacks its date): none.")
     for w in windows.windows_of_years(range(t.year - 1, t.year + 2)):
-        blocking = blocked_by(w, contact, config)
+        blocking = blocked_by(w, contact, config, campaign_occs)
         line = f"  {w.label} (anchor {w.anchor})"
         if blocking:
             pw = post_window_date(w, windows)
@@ -73,6 +91,7 @@ def explain_contact(
         if (occ := next_yearly_occurrence(contact, kind, t, config)) is not None
     ]
     candidates.extend(next_aep_occurrences(contact, t, config))
+    candidates.extend(o for o in campaign_occs if o.ideal_send_date >= horizon.lookback_start)
     shown: set[str] = set()
     for occ in [*candidates, *(d.occurrence for d in plan.decisions)]:
         if occ.key in shown:
@@ -84,7 +103,8 @@ def explain_contact(
         )
         out.append(head)
         if occ.note:
-            out.append(f"    post-window: {occ.note}")
+            out.append(f"    {_what(occ)}: {occ.note}")
+        out.extend(f"    {line}" for line in _followup_evidence(occ))
         if occ.key in decided:
             d = decided[occ.key]
             verdict = "SKIPPED" if d.skip_reason else "SCHEDULED"
@@ -104,6 +124,11 @@ def explain_contact(
             window = windows.exclusion_on(occ.ideal_send_date)
             if window is not None and occ.respects_windows:
                 out.append(f"    when it comes into play: {occ.ideal_send_date} is excluded ({window.reason})")
+    out.extend(_campaign_lines(campaigns, targets, contact.id))
+    if plan.warnings:
+        out.append("")
+        out.append("Reported:")
+        out.extend(f"  - {w}" for w in plan.warnings)
     if plan.deletes:
         out.append("")
         out.append(
@@ -118,3 +143,62 @@ def explain_contact(
     return out
 
 
+
+
+def _what(occ: Occurrence) -> str:
+    if occ.email_type == POST_WINDOW:
+        return "post-window"
+    if occ.is_followup:
+        return "follow-up"
+    if campaign_type_name(occ.email_type) is not None:
+        return "campaign"
+    return "how"
+
+
+def _followup_evidence(occ: Occurrence) -> list[str]:
+    """Why a follow-up has its type, from the behaviour its metadata records."""
+    if not occ.is_followup or occ.metadata is None:
+        return []
+    data = json.loads(occ.metadata)
+    b = data.get("behaviour", {})
+    line = (
+        f"type {data.get('followup_type')}: {b.get('decided_by')}"
+        + (f" at {b['decided_at']}" if "decided_at" in b else "")
+        + f" (since the initial email: {b.get('clicks', 0)} click(s), "
+        f"{b.get('health_answers', 0)} health answer(s), "
+        f"{b.get('health_answers_with_condition', 0)} with a condition)"
+    )
+    return [f"initial email {data.get('initial_key') or 'row ' + str(data.get('initial_row_id'))} "
+            f"({data.get('initial_type')}) sent {data.get('initial_send_at')}", line]
+
+
+def _campaign_lines(book: CampaignBook, targets: Sequence[CampaignTarget], contact_id: int) -> list[str]:
+    """Every instance that names the contact, or targets everyone, and what became of it."""
+    instances = {i.id: i for i in book.instances}
+    lines: list[str] = []
+    for target in sorted(targets, key=lambda x: (x.instance_id, x.row_id or 0)):
+        instance = instances.get(target.instance_id)
+        label = f"  instance {target.instance_id}"
+        if instance is None:
+            lines.append(f"{label}: no such instance: ignored")
+            continue
+        ctype = book.types.get(instance.campaign_type)
+        label += f" ({instance.instance_name!r}, type {instance.campaign_type})"
+        trigger = target.trigger_date or "none (start date + days before)"
+        state = (
+            "unknown type: no emails" if ctype is None
+            else "type inactive: no emails" if not ctype.active
+            else "cancelled: no email" if target.cancelled
+            else f"dates {instance.active_start_date or 'open'}..{instance.active_end_date or 'open'}"
+        )
+        lines.append(f"{label}: trigger {trigger}, target status {target.status!r}; {state}")
+    own = {t.instance_id for t in targets}
+    for instance in book.targets_all():
+        if instance.id not in own:
+            lines.append(
+                f"  instance {instance.id} ({instance.instance_name!r}, type {instance.campaign_type}): "
+                f"targets all contacts; starts {instance.active_start_date or 'never (no start date)'}"
+            )
+    if not lines:
+        return []
+    return ["", f"Campaigns naming contact {contact_id}:", *lines]

@@ -185,13 +185,21 @@ def _cmd_explain(args: argparse.Namespace) -> int:
 
     from rules.contact import validate_contact
     from rules.explain import explain_contact
+    from rules.followup import NO_BEHAVIOUR
     from rules.placement import Horizon
+    from streams.campaign_rows import (
+        behaviour_since,
+        fetch_behaviour,
+        fetch_targets,
+        load_campaign_book,
+    )
     from streams.config_file import load_config_file
     from streams.schedule_rows import fetch_contacts, fetch_rows
     from streams.store import open_store
 
     config, _ = load_config_file(args.config)
     horizon = Horizon(_as_of(args.as_of), args.lookahead, args.lookback)
+    cid = args.contact
     store = open_store(args.db)
     try:
         store.migrate()
@@ -199,7 +207,10 @@ def _cmd_explain(args: argparse.Namespace) -> int:
             records = fetch_contacts(conn, [args.contact])
             if not records:
                 raise UsageError(f"no contact with id {args.contact} in {args.db}")
-            stored = fetch_rows(conn, [args.contact]).get(args.contact, [])
+            stored = fetch_rows(conn, [cid]).get(cid, [])
+            book = load_campaign_book(conn, config).book
+            targets, _ = fetch_targets(conn, [cid], (i.id for i in book.instances))
+            behaviour = fetch_behaviour(conn, [cid], behaviour_since(horizon.as_of)).get(cid)
             notes = {
                 int(r[0]): f"{r[1]} on {r[2]} ({r[3]}){' - ' + r[4] if r[4] else ''}"
                 for r in conn.execute(
@@ -213,7 +224,16 @@ def _cmd_explain(args: argparse.Namespace) -> int:
     finally:
         store.close()
     contact = validate_contact(records[0])
-    lines = explain_contact(contact, [r.existing for r in stored], config, horizon, notes)
+    lines = explain_contact(
+        contact,
+        [r.existing for r in stored],
+        config,
+        horizon,
+        notes,
+        campaigns=book,
+        targets=targets.get(cid, ()),
+        behaviour=behaviour or NO_BEHAVIOUR,
+    )
     print("\n".join(lines))
     if stored:
         print("\nStored rows:")

@@ -332,3 +332,27 @@ def test_followups_prefilter_equals_full_scan(generated_copy: object, tmp_path: 
     sweep(other, as_of, full_scan=True)
     assert a.per_type.get("followup_1_cold", {}).get("pre-scheduled", 0) > 0
     assert checksum(db) == checksum(other)
+
+
+def test_explain_names_instance_trigger_and_followup_behaviour(
+    legacy_db: Path, capsys: object
+) -> None:
+    from streams.cli import main
+
+    campaign_agency(legacy_db)
+    migrate(legacy_db)
+    add_schedule_rows(legacy_db, [_initial(1, 101, "2026-03-20 09:00:00")])
+    _exec(
+        legacy_db,
+        "INSERT INTO tracking_clicks (tracking_id, contact_id, clicked_at) VALUES (?, ?, ?)",
+        [("a", 1, "2026-03-21 10:00:00")],
+    )
+    assert main(["explain", "--db", str(legacy_db), "--contact", "1", "--as-of", T.isoformat()]) == 0
+    out = capsys.readouterr().out  # type: ignore[attr-defined]
+    assert "campaign 'rate_increase' instance 11 ('2026 Q2'): trigger 2026-04-20 (its target row)" in out
+    assert "followup_2_clicked_no_hq (key 1:followup:1:birthday:2026)" in out
+    assert "type followup_2_clicked_no_hq: click at 2026-03-21T10:00:00" in out
+    assert main(["explain", "--db", str(legacy_db), "--contact", "4", "--as-of", T.isoformat()]) == 0
+    out = capsys.readouterr().out  # type: ignore[attr-defined]
+    assert "campaign conflict: 4:campaign:11:2026-04-19 goes out on 2026-04-05" in out
+    assert "instance 12 ('notice', type regulatory_notice)" in out and "cancelled: no email" in out
