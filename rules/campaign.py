@@ -31,6 +31,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from datetime import date, timedelta
 from types import MappingProxyType
 from typing import Protocol
@@ -89,14 +90,17 @@ class CampaignBook:
     types: Mapping[str, CampaignType]
     instances: tuple[CampaignInstance, ...] = ()
 
+    # Cached: the sweep asks for every contact it processes.
+    @cached_property
     def active_instances(self) -> tuple[CampaignInstance, ...]:
         return tuple(
             i for i in self.instances if (t := self.types.get(i.campaign_type)) is not None and t.active
         )
 
+    @cached_property
     def targets_all(self) -> tuple[CampaignInstance, ...]:
         """Active instances whose type targets every valid contact."""
-        return tuple(i for i in self.active_instances() if self.types[i.campaign_type].target_all_contacts)
+        return tuple(i for i in self.active_instances if self.types[i.campaign_type].target_all_contacts)
 
 
 EMPTY_BOOK = CampaignBook(MappingProxyType({}))

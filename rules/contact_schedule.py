@@ -490,9 +490,9 @@ def schedule_contact(
         )
     campaign_occs: list[Occurrence] = []
     problems: list[str] = []
-    if targets or campaigns.targets_all():
+    if targets or campaigns.targets_all:
         campaign_occs, problems = campaign_occurrences(
-            contact, campaigns.active_instances(), targets, campaigns.types, config
+            contact, campaigns.active_instances, targets, campaigns.types, config
         )
     campaign_dates = [o.ideal_send_date for o in campaign_occs if o.respects_windows]
     planner = _Planner(contact, rows, config, horizon, failed_runs, campaign_dates)

@@ -60,7 +60,7 @@ def explain_contact(
         contact, rows, config, horizon, campaigns=campaigns, targets=targets, behaviour=behaviour
     )
     campaign_occs, _ = campaign_occurrences(
-        contact, campaigns.active_instances(), targets, campaigns.types, config
+        contact, campaigns.active_instances, targets, campaigns.types, config
     )
     windows = plan.windows
     assert windows is not None
@@ -193,7 +193,7 @@ def _campaign_lines(book: CampaignBook, targets: Sequence[CampaignTarget], conta
         )
         lines.append(f"{label}: trigger {trigger}, target status {target.status!r}; {state}")
     own = {t.instance_id for t in targets}
-    for instance in book.targets_all():
+    for instance in book.targets_all:
         if instance.id not in own:
             lines.append(
                 f"  instance {instance.id} ({instance.instance_name!r}, type {instance.campaign_type}): "

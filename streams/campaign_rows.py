@@ -218,7 +218,7 @@ def campaign_candidate_ids(
     conn: Connection, book: CampaignBook, first: date, last: date
 ) -> set[int]:
     """Contacts with a target whose ideal send date lies in ``[first, last]`` (pre-filter)."""
-    active = {i.id: i for i in book.active_instances()}
+    active = {i.id: i for i in book.active_instances}
     found: set[int] = set()
     if not active:
         return found

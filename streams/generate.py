@@ -6,14 +6,20 @@ survive - ZIP+4 codes, blank ZIPs, lower-case or padded or wrong state
 columns, dates with a time part, junk dates, February 29 birthdays, invalid
 e-mail addresses - and a sending history with legacy upper-case rows.
 
-The output depends only on (contacts, seed, as_of).  The clock is read only
-to report how long the load took.
+On request it adds campaigns (types, instances, targets) and follow-up
+material: initial emails sent in the 35 days before as_of, with the clicks and
+health answers that decide their follow-ups.
+
+The output depends only on the arguments (contacts, seed, as_of and the
+campaign and follow-up sizes).  The clock is read only to report how long the
+load took.
 """
 
 from __future__ import annotations
 
 import bisect
 import calendar
+import json
 import multiprocessing
 import multiprocessing.context
 import multiprocessing.queues
@@ -27,8 +33,8 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from pathlib import Path
 
-from rules.anniversary import anniversary
-from rules.zip_state import USPS_CODES, zip_states
+from rules.anniversary import anniversary, parse_iso_date
+from rules.zip_state import BLANKS, USPS_CODES, zip_states
 from streams.store import StoreError, legacy_ddl
 
 DEFAULT_AS_OF = date(2026, 3, 10)
@@ -186,8 +192,14 @@ Chunks = Generator[tuple[list[ContactRow], list[ScheduleRow]], None, None]
 class GenerateSummary:
     contacts: int
     invalid_contacts: int
-    history_rows: int
+    history_rows: int  # the legacy history; follow-up rows are counted below
     elapsed_s: float
+    campaign_instances: int = 0
+    campaign_targets: int = 0  # contact_campaigns rows
+    followup_initials: int = 0  # sent/delivered initial emails in [as_of - 35, as_of]
+    existing_followups: int = 0  # follow-ups already sent for some of them
+    tracking_clicks: int = 0
+    contact_events: int = 0
 
 
 def _days(first: date, last: date) -> list[date]:
@@ -552,17 +564,658 @@ def _scheduled_birthday(cid: int, birth: date, as_of: date) -> ScheduleRow:
     )
 
 
+# --- campaigns and follow-ups (optional: generate_database(campaign_instances=,
+# followup_initials=)).  Drawn after the contacts, from random streams of
+# their own, so asking for them never changes the contacts or their history.
+
+# name, respect_exclusion_windows, enable_followups, days_before_event,
+# target_all_contacts, priority, active (the campaign_types columns).
+CAMPAIGN_TYPES: tuple[tuple[str, int, int, int, int, int, int], ...] = (
+    ("rate_increase", 1, 1, 14, 0, 1, 1),
+    ("regulatory_notice", 0, 0, 0, 0, 2, 1),
+    ("promotion", 1, 0, -3, 0, 6, 1),
+    # Targets every contact, but its one instance (the last, from 8 instances
+    # on) ended months before as_of: no email of it is ever in play, so a
+    # sweep need not scan every contact for it.  It ignores windows, so it
+    # blocks no window either (no post-window emails from it).
+    ("annual_review", 0, 0, 0, 1, 7, 1),
+)
+ANNUAL_REVIEW_FROM = 8  # instances: from this many, the last one is annual_review
+# The order types are given to instances 1, 2, 3, ... (annual_review aside).
+INSTANCE_TYPE_CYCLE = (
+    "rate_increase",
+    "regulatory_notice",
+    "promotion",
+    "rate_increase",
+    "promotion",
+)
+# The active dates of instances 1, 2, 3, ...: most are open in the next 30
+# days; from 4 instances on some are open-ended, from 7 on some are over.
+INSTANCE_DATE_CYCLE = (
+    "open",
+    "open",
+    "open",
+    "open-ended",
+    "open",
+    "open",
+    "over",
+    "open",
+    "no start",
+    "later",
+)
+
+# Follow-up initial emails: type and share ("campaign": emails of the types
+# that enable follow-ups, i.e. campaign_rate_increase; the share they cannot
+# fill goes to post-window and AEP emails).
+INITIAL_MIX: tuple[tuple[str, float], ...] = (
+    ("birthday", 0.30),
+    ("effective_date", 0.25),
+    ("campaign", 0.20),
+    ("post_window", 0.15),
+    ("aep", 0.10),
+)
+INITIAL_LOOKBACK = 35  # initial emails are sent in [as_of - 35, as_of]
+INITIAL_PRIORITY = {"birthday": 5, "effective_date": 5, "aep": 3, "post_window": 8}
+CAMPAIGN_PRIORITY = {t[0]: t[5] for t in CAMPAIGN_TYPES}
+HEALTH_ANSWERS = (
+    '{"answers_count":7,"main_questions_yes_count":0,"has_medical_conditions":false}',
+    '{"answers_count":5,"main_questions_yes_count":0,"has_medical_conditions":false}',
+)
+MALFORMED_HEALTH_ANSWERS = (
+    '{"answers_count":7,"main_questions_yes_count":',
+    "answers_count=7",
+    "{answers_count: 7, has_medical_conditions: true}",
+    "",
+)
+EXTRA_SCHEDULE_COLUMNS = (
+    ("id",)
+    + SCHEDULE_COLUMNS
+    + (
+        "campaign_instance_id",
+        "sms_template",
+        "metadata",
+        "occurrence_key",
+    )
+)
+CAMPAIGN_TYPE_COLUMNS = (
+    "name",
+    "respect_exclusion_windows",
+    "enable_followups",
+    "days_before_event",
+    "target_all_contacts",
+    "priority",
+    "active",
+    "created_at",
+    "updated_at",
+)
+INSTANCE_COLUMNS = (
+    "id",
+    "campaign_type",
+    "instance_name",
+    "email_template",
+    "sms_template",
+    "active_start_date",
+    "active_end_date",
+    "metadata",
+    "created_at",
+    "updated_at",
+)
+TARGET_COLUMNS = (
+    "id",
+    "contact_id",
+    "campaign_instance_id",
+    "trigger_date",
+    "status",
+    "metadata",
+    "created_at",
+    "updated_at",
+)
+CLICK_COLUMNS = ("tracking_id", "contact_id", "quote_id", "clicked_at")
+EVENT_COLUMNS = ("contact_id", "lead_id", "event_type", "metadata", "created_at")
+
+
+@dataclass(frozen=True)
+class _Instance:
+    id: int
+    kind: str
+    days_before: int
+    start: date | None
+    end: date | None
+    email_template: str
+    followups: bool
+    target_all: bool
+
+    def allows(self, ideal: date) -> bool:
+        return (self.start is None or self.start <= ideal) and (
+            self.end is None or ideal <= self.end
+        )
+
+
+@dataclass
+class _Target:
+    """A contact_campaigns row (its status may still change before it is written)."""
+
+    id: int
+    contact_id: int
+    instance: _Instance
+    trigger: date | None
+    status: str
+    metadata: str | None
+    created_at: str
+
+    def row(self) -> tuple[object, ...]:
+        return (
+            self.id,
+            self.contact_id,
+            self.instance.id,
+            _iso(self.trigger),
+            self.status,
+            self.metadata,
+            self.created_at,
+            self.created_at,
+        )
+
+
+def _iso(d: date | None) -> str | None:
+    return None if d is None else d.isoformat()
+
+
+def _stamp(d: date, seconds: int = 36000) -> str:
+    """'YYYY-MM-DD HH:MM:SS' at ``seconds`` after midnight of ``d``."""
+    return f"{d.isoformat()} {seconds // 3600:02d}:{seconds // 60 % 60:02d}:{seconds % 60:02d}"
+
+
+def _at(moment: datetime) -> str:
+    return moment.isoformat(sep=" ")
+
+
+def _insert(
+    conn: sqlite3.Connection, table: str, columns: tuple[str, ...], data: list[tuple[object, ...]]
+) -> None:
+    if data:
+        conn.executemany(
+            f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})",
+            data,
+        )
+
+
+def _campaign_instances(count: int, as_of: date, rng: random.Random) -> list[_Instance]:
+    """``count`` instances, most of them open at some point of the next 30 days."""
+    types = {t[0]: t for t in CAMPAIGN_TYPES}
+    day = timedelta
+    found: list[_Instance] = []
+    for n in range(1, count + 1):
+        if count >= ANNUAL_REVIEW_FROM and n == count:
+            kind = "annual_review"
+            start: date | None = as_of - day(200)
+            end: date | None = as_of - day(170)
+        else:
+            kind = INSTANCE_TYPE_CYCLE[(n - 1) % len(INSTANCE_TYPE_CYCLE)]
+            dates = INSTANCE_DATE_CYCLE[(n - 1) % len(INSTANCE_DATE_CYCLE)]
+            if dates == "open":  # open now or soon, for a while
+                # The first one opened before the 35 days of follow-up initials.
+                start = as_of + day(rng.randint(-60, 10) if n > 1 else -50)
+                end = as_of + day(rng.randint(20, 120))
+            elif dates == "open-ended":
+                start, end = as_of - day(rng.randint(20, 90)), None
+            elif dates == "over":  # ended before as_of
+                start = as_of - day(rng.randint(60, 120))
+                end = as_of - day(rng.randint(1, 20))
+            elif dates == "no start":
+                start, end = None, as_of + day(rng.randint(15, 60))
+            else:  # starts within the next 30 days
+                start = as_of + day(rng.randint(5, 25))
+                end = as_of + day(rng.randint(40, 90))
+        t = types[kind]
+        found.append(
+            _Instance(
+                n,
+                kind,
+                t[3],
+                start,
+                end,
+                f"{kind}_{n:02d}_email",
+                followups=bool(t[2]),
+                target_all=bool(t[4]),
+            )
+        )
+    return found
+
+
+def _campaign_rows(
+    count: int, instances: list[_Instance], share: float, as_of: date, rng: random.Random
+) -> tuple[list[tuple[object, ...]], list[_Target]]:
+    """(campaign_instances rows, contact_campaigns rows)."""
+    r = rng.random
+    instance_rows: list[tuple[object, ...]] = []
+    for i in instances:
+        opened = i.start or (i.end - timedelta(days=60) if i.end else as_of)
+        created = _stamp(min(opened, as_of) - timedelta(days=10), 34200)
+        instance_rows.append(
+            (
+                i.id,
+                i.kind,
+                f"{i.kind}_{(i.start or i.end or as_of).strftime('%Y_%m')}_{i.id:02d}",
+                i.email_template,
+                f"{i.kind}_{i.id:02d}_sms" if i.id % 2 else None,
+                _iso(i.start),
+                _iso(i.end),
+                None if i.id % 3 else f'{{"owner":"agent{i.id % 7 + 1}","notes":"generated"}}',
+                created,
+                created,
+            )
+        )
+    targetable = [i for i in instances if not i.target_all]
+    targeted = round(share * count)
+    if not targetable or targeted <= 0:
+        return instance_rows, []
+    # Uneven instance sizes: weights 1, 2, 3, 1, 2, 3, ...
+    cumulative, total = [], 0
+    for n, _ in enumerate(targetable):
+        total += 1 + n % 3
+        cumulative.append(total)
+    bisect_right, day = bisect.bisect_right, timedelta
+    rows: list[_Target] = []
+
+    def add(cid: int, inst: _Instance, trigger: date | None, status: str) -> None:
+        created = _stamp(as_of - day(1 + int(r() * 90)), 36000 + int(r() * 28800))
+        metadata = '{"source":"csv_import"}' if r() < 0.1 else None
+        rows.append(_Target(len(rows) + 1, cid, inst, trigger, status, metadata, created))
+
+    for cid in sorted(rng.sample(range(1, count + 1), targeted)):
+        inst = targetable[bisect_right(cumulative, r() * total)]
+        u = r()
+        ideal: date | None
+        if u < 0.03:  # no trigger date: the instance's start date stands in
+            ideal = None
+        elif u < 0.63:
+            ideal = as_of + day(rng.randint(-7, 30))
+        elif u < 0.88:
+            ideal = as_of + day(rng.randint(31, 120))
+        else:  # already past: some of these were sent (follow-up initials)
+            ideal = as_of - day(rng.randint(8, 40))
+        s = r()
+        status = "cancelled" if s < 0.01 else "scheduled" if s < 0.07 else "pending"
+        trigger = None if ideal is None else ideal + day(inst.days_before)
+        add(cid, inst, trigger, status)
+        # About 1% get a second instance on the same ideal send date: a conflict.
+        if ideal is not None and len(targetable) > 1 and r() < 0.01:
+            other = targetable[int(r() * (len(targetable) - 1))]
+            other = other if other.id != inst.id else targetable[-1]
+            add(cid, other, ideal + day(other.days_before), "pending")
+    return instance_rows, rows
+
+
+class _DueDates:
+    """While the contacts stream by: those whose birthday or effective-date email
+    may have been due in [as_of - 35, as_of] (month-day only; decided later)."""
+
+    OFFSETS = {"birthday": 14, "effective_date": 30}
+
+    def __init__(self, as_of: date) -> None:
+        first = as_of - timedelta(days=INITIAL_LOOKBACK)
+        self.wanted: dict[str, set[str]] = {}
+        for kind, before in self.OFFSETS.items():
+            days = _days(first + timedelta(days=before), as_of + timedelta(days=before))
+            md = {d.strftime("%m-%d") for d in days}
+            if "02-28" in md:
+                md.add("02-29")
+            self.wanted[kind] = md
+        self.rows: list[tuple[int, str | None, str | None]] = []
+
+    def scan(self, chunk: list[ContactRow]) -> None:
+        # Columns 8 and 7 of a contact row: birth_date, effective_date.
+        wb, we = self.wanted["birthday"], self.wanted["effective_date"]
+        self.rows += [
+            (row[0], row[8], row[7])
+            for row in chunk
+            if (row[8] is not None and row[8].lstrip(BLANKS)[5:10] in wb)
+            or (row[7] is not None and row[7].lstrip(BLANKS)[5:10] in we)
+        ]
+
+    def pools(
+        self, as_of: date, taken: set[tuple[int, str, int]]
+    ) -> dict[str, list[tuple[int, date, date]]]:
+        """Type -> [(contact, send date, event date)] of the emails due in
+        [as_of - 35, as_of], without the (contact, type, event year) of rows
+        already written (the legacy unique index)."""
+        first = as_of - timedelta(days=INITIAL_LOOKBACK)
+        years = sorted({first.year, as_of.year, (as_of + timedelta(days=30)).year})
+        pools: dict[str, list[tuple[int, date, date]]] = {k: [] for k in self.OFFSETS}
+        for cid, birth_raw, effective_raw in self.rows:
+            for kind, raw in (("birthday", birth_raw), ("effective_date", effective_raw)):
+                if not raw or raw.lstrip(BLANKS)[5:10] not in self.wanted[kind]:
+                    continue
+                base = parse_iso_date(raw)
+                if base is None:
+                    continue
+                for year in years:
+                    if year <= base.year:
+                        continue
+                    event = anniversary(base, year)
+                    send = event - timedelta(days=self.OFFSETS[kind])
+                    if first <= send <= as_of and (cid, kind, year) not in taken:
+                        pools[kind].append((cid, send, event))
+                        break
+        return pools
+
+
+def _followup_rows(
+    conn: sqlite3.Connection,
+    due: _DueDates,
+    count: int,
+    wanted: int,
+    as_of: date,
+    first_id: int,
+    targets: list[_Target],
+    rng: random.Random,
+) -> tuple[list[tuple[object, ...]], int, list[tuple[object, ...]], list[tuple[object, ...]]]:
+    """(email_schedules rows: initials then existing follow-ups, number of initials,
+    tracking_clicks rows, contact_events rows)."""
+    r, day = rng.random, timedelta
+    first = as_of - day(INITIAL_LOOKBACK)
+    taken = {
+        (cid, kind, year)
+        for cid, kind, year in conn.execute(
+            "SELECT contact_id, email_type, event_year FROM email_schedules"
+            " WHERE event_year IS NOT NULL"
+        )
+    }
+    pools = due.pools(as_of, taken)
+    # Campaign emails sent to targets of an instance that follows up.
+    campaign_pool: list[tuple[int, date, date, _Instance, _Target]] = []
+    seen: set[int] = set()
+    for target in targets:
+        trigger, cid = target.trigger, target.contact_id
+        if trigger is None or not target.instance.followups or target.status == "cancelled":
+            continue
+        send = trigger - day(target.instance.days_before)
+        if cid not in seen and first <= send <= as_of and target.instance.allows(send):
+            seen.add(cid)
+            campaign_pool.append((cid, send, trigger, target.instance, target))
+
+    # Who gets which kind of initial: one initial per contact.
+    plan: list[tuple[int, str, date, date, _Instance | None]] = []
+    chosen: set[int] = set()
+    quotas = {kind: int(wanted * share) for kind, share in INITIAL_MIX}
+    for kind in ("birthday", "effective_date"):
+        pool = [p for p in pools[kind] if p[0] not in chosen]
+        for cid, send, event in rng.sample(pool, min(quotas[kind], len(pool))):
+            plan.append((cid, kind, send, event, None))
+            chosen.add(cid)
+    pool_c = [p for p in campaign_pool if p[0] not in chosen]
+    for cid, send, trigger, target_instance, target in rng.sample(
+        pool_c, min(quotas["campaign"], len(pool_c))
+    ):
+        plan.append((cid, f"campaign_{target_instance.kind}", send, trigger, target_instance))
+        chosen.add(cid)
+        target.status = "scheduled"  # the scheduler wrote its decision back
+    # The rest: post-window and AEP emails to any other contacts.
+    rest = wanted - len(plan)
+    others = [
+        c
+        for c in rng.sample(range(1, count + 1), min(count, rest + len(chosen)))
+        if c not in chosen
+    ]
+    if len(others) < rest:  # nearly every contact has one: take the rest in order
+        have = chosen | set(others)
+        others += [c for c in range(1, count + 1) if c not in have]
+    for cid in others[:rest]:
+        send = first + day(int(r() * (INITIAL_LOOKBACK + 1)))
+        kind = "aep" if r() < 0.4 else "post_window"
+        if (cid, kind, send.year) in taken:
+            kind = "post_window"  # no legacy rows of that type
+        plan.append((cid, kind, send, send, None))
+    plan.sort(key=lambda p: (p[2], p[0]))  # by send date, as the sending side wrote them
+
+    schedules: list[tuple[object, ...]] = []
+    followups: list[tuple[object, ...]] = []
+    clicks: list[tuple[object, ...]] = []
+    events: list[tuple[object, ...]] = []
+    last_moment = datetime.combine(as_of, datetime.max.time()).replace(microsecond=0)
+    answers = 0
+    for n, (cid, kind, send, event, inst) in enumerate(plan):
+        row_id = first_id + n
+        send_iso, compact = send.isoformat(), send.isoformat().replace("-", "")
+        legacy = r() < 0.1  # written before keys: no key, half without event year
+        if kind in ("birthday", "effective_date"):
+            key = f"{cid}:{kind}:{event.year}"
+        elif inst is not None:  # a campaign
+            key = f"{cid}:campaign:{inst.id}:{event.isoformat()}"
+        elif kind == "aep":
+            key = f"{cid}:aep:{event.isoformat()}"
+        else:  # post_window: keyed by the end date of the window, the day before
+            key = f"{cid}:post_window:{(send - ONE_DAY).isoformat()}"
+        key_col = None if legacy else key
+        priority = CAMPAIGN_PRIORITY[inst.kind] if inst is not None else INITIAL_PRIORITY[kind]
+        no_year = legacy and r() < 0.5
+        actual = send if send == as_of or r() >= 0.05 else send + ONE_DAY  # sent a day late
+        sent_at = f"{actual.isoformat()} {SEND_TIMES[int(r() * 600)]}"
+        has_actual = r() < 0.9
+        send_moment = (
+            datetime.fromisoformat(sent_at)
+            if has_actual
+            else datetime.combine(send, datetime.min.time()).replace(hour=8, minute=30)
+        )
+        schedules.append(
+            (
+                row_id,
+                cid,
+                kind,
+                send_iso,
+                "08:30:00",
+                "delivered" if r() < 0.6 else "sent",
+                None,
+                f"{(send - TWENTY_DAYS).isoformat()} {CREATED_TIME}",
+                sent_at if has_actual else f"{send_iso} 08:30:00",
+                f"batch_{compact}",
+                None if no_year else event.year,
+                None if no_year else event.month,
+                None if no_year else event.day,
+                sent_at if has_actual else None,
+                priority,
+                inst.email_template if inst is not None else f"{kind}_email",
+                f"legacy-{compact}" if legacy else f"sweep-{compact}",
+                inst.id if inst is not None else None,
+                None,
+                None,
+                key_col,
+            )
+        )
+        # About 3% already have their follow-up (sent two days later).
+        if send <= as_of - day(2) and r() < 0.03:
+            fu_date = send + day(2)
+            fu_at = f"{fu_date.isoformat()} {SEND_TIMES[int(r() * 600)]}"
+            if legacy or r() < 0.5:  # a legacy follow-up: no key, no metadata
+                fu_key, metadata = None, None
+            else:
+                fu_key = f"{cid}:followup:{key}"
+                metadata = json.dumps(
+                    {
+                        "initial_key": key,
+                        "initial_row_id": row_id,
+                        "initial_type": kind,
+                        "initial_send_at": send_moment.isoformat(),
+                        "followup_type": "followup_1_cold",
+                        "behaviour": {
+                            "clicks": 0,
+                            "health_answers": 0,
+                            "health_answers_with_condition": 0,
+                            "decided_by": "no click or health answer since the initial email",
+                        },
+                    },
+                    sort_keys=True,
+                    separators=(",", ":"),
+                )
+            followups.append(
+                (
+                    cid,
+                    "followup_1_cold",
+                    fu_date.isoformat(),
+                    "08:30:00",
+                    "sent",
+                    None,
+                    f"{send_iso} {CREATED_TIME}",
+                    fu_at,
+                    f"batch_{fu_date.isoformat().replace('-', '')}",
+                    None if fu_key is None else event.year,
+                    None if fu_key is None else event.month,
+                    None if fu_key is None else event.day,
+                    fu_at,
+                    priority,
+                    "followup_1_cold_email",
+                    f"{'legacy' if fu_key is None else 'sweep'}-{fu_date.isoformat().replace('-', '')}",
+                    inst.id if inst is not None else None,
+                    None,
+                    metadata,
+                    fu_key,
+                )
+            )
+        # Behaviour: clicks for about 30%, health answers for about 10%.
+        if r() < 0.3:
+            for _ in range(1 if r() < 0.7 else 2 if r() < 0.67 else 3):
+                if r() < 0.85:  # after the send: counts
+                    moment = send_moment + day(minutes=5 + int(r() * 4320))
+                    if moment > last_moment:
+                        moment = send_moment + day(minutes=5 + int(r() * 120))
+                else:  # before it: does not count
+                    moment = send_moment - day(minutes=60 + int(r() * 43200))
+                quote = f"Q{100000 + int(r() * 900000)}" if r() < 0.4 else None
+                clicks.append((f"trk_{rng.getrandbits(64):016x}", cid, quote, _at(moment)))
+        if r() < 0.1:
+            if r() < 0.85:
+                moment = send_moment + day(minutes=10 + int(r() * 7200))
+                if moment > last_moment:
+                    moment = send_moment + day(minutes=10 + int(r() * 120))
+            else:
+                moment = send_moment - day(minutes=60 + int(r() * 43200))
+            m = r()
+            answers += 1
+            if answers % 100 == 50:  # 1%, from the 50th answer on
+                metadata = MALFORMED_HEALTH_ANSWERS[
+                    (answers // 100) % len(MALFORMED_HEALTH_ANSWERS)
+                ]
+            elif m < 0.26:  # a condition, flagged
+                metadata = (
+                    f'{{"answers_count":7,"main_questions_yes_count":{1 + int(r() * 3)},'
+                    '"has_medical_conditions":true}'
+                )
+            elif m < 0.36:  # a condition by the yes count alone
+                metadata = (
+                    f'{{"answers_count":7,"main_questions_yes_count":{1 + int(r() * 2)},'
+                    '"has_medical_conditions":false}'
+                )
+            else:
+                metadata = HEALTH_ANSWERS[0 if r() < 0.8 else 1]
+            lead = 500000 + cid if r() < 0.3 else None
+            events.append((cid, lead, "eligibility_answered", metadata, _at(moment)))
+        if r() < 0.05:  # other events, which decide nothing
+            moment = send_moment + day(minutes=1 + int(r() * 600))
+            events.append((cid, None, "email_opened", None, _at(min(moment, last_moment))))
+    # A few clicks nobody can be tied to.
+    for _ in range(len(clicks) // 100):
+        moment = datetime.combine(first, datetime.min.time()) + day(minutes=int(r() * 50000))
+        clicks.append((f"trk_{rng.getrandbits(64):016x}", None, None, _at(moment)))
+    first_fu = first_id + len(schedules)
+    schedules += [(first_fu + n, *row) for n, row in enumerate(followups)]
+    return schedules, len(plan), clicks, events
+
+
+def _add_campaigns_and_followups(
+    conn: sqlite3.Connection,
+    contacts: int,
+    seed: int,
+    as_of: date,
+    campaign_instances: int,
+    campaign_share: float,
+    followup_initials: int,
+    first_schedule_id: int,
+    due: _DueDates | None,
+) -> dict[str, int]:
+    """Write the campaign and follow-up data; the counts written."""
+    counts = {"instances": 0, "targets": 0, "initials": 0, "followups": 0, "clicks": 0, "events": 0}
+    instances: list[_Instance] = []
+    targets: list[_Target] = []
+    instance_rows: list[tuple[object, ...]] = []
+    if campaign_instances > 0:
+        rng = random.Random(
+            f"mailwindow:campaigns:{seed}:{contacts}:{as_of.isoformat()}:"
+            f"{campaign_instances}:{campaign_share!r}"
+        )
+        instances = _campaign_instances(campaign_instances, as_of, rng)
+        instance_rows, targets = _campaign_rows(contacts, instances, campaign_share, as_of, rng)
+        created = _stamp(date(as_of.year - 1, 1, 15), 36000)
+        _insert(
+            conn,
+            "campaign_types",
+            CAMPAIGN_TYPE_COLUMNS,
+            [(*t, created, created) for t in CAMPAIGN_TYPES],
+        )
+        _insert(conn, "campaign_instances", INSTANCE_COLUMNS, instance_rows)
+    if followup_initials > 0:
+        assert due is not None
+        # Rows the scheduler wrote carry its key; a legacy database has no
+        # column for it yet, so add it the way the scheduler's migration does.
+        conn.execute("ALTER TABLE email_schedules ADD COLUMN occurrence_key TEXT")
+        rng = random.Random(
+            f"mailwindow:followups:{seed}:{contacts}:{as_of.isoformat()}:{followup_initials}"
+        )
+        schedules, initials, clicks, events = _followup_rows(
+            conn,
+            due,
+            contacts,
+            followup_initials,
+            as_of,
+            first_schedule_id,
+            targets,
+            rng,
+        )
+        _insert(conn, "email_schedules", EXTRA_SCHEDULE_COLUMNS, schedules)
+        _insert(conn, "tracking_clicks", CLICK_COLUMNS, clicks)
+        _insert(conn, "contact_events", EVENT_COLUMNS, events)
+        counts.update(
+            initials=initials,
+            followups=len(schedules) - initials,
+            clicks=len(clicks),
+            events=len(events),
+        )
+    _insert(conn, "contact_campaigns", TARGET_COLUMNS, [t.row() for t in targets])
+    counts.update(instances=len(instance_rows), targets=len(targets))
+    return counts
+
+
 def generate_database(
-    path: str, contacts: int, seed: int = 1, as_of: date | None = None
+    path: str,
+    contacts: int,
+    seed: int = 1,
+    as_of: date | None = None,
+    *,
+    campaign_instances: int = 0,
+    campaign_share: float = 0.10,
+    followup_initials: int = 0,
 ) -> GenerateSummary:
     """Write a new SQLite database of ``contacts`` synthetic contacts at ``path``.
 
     The schema is the legacy DDL as it is.  An existing file is never
-    overwritten.  The same (contacts, seed, as_of) give the same rows.
+    overwritten.  The same arguments give the same rows.
+
+    ``campaign_instances``: instances of the campaign types of CAMPAIGN_TYPES
+    (types written only when > 0), targeting ``campaign_share`` of the
+    contacts in total.  ``followup_initials``: that many sent or delivered
+    initial emails (one per contact) in [as_of - 35, as_of], with clicks and
+    health answers; email_schedules then gains the scheduler's
+    ``occurrence_key`` column, set on most of them.  With the defaults the
+    database is exactly what it was before these options existed.
     """
     started = time.perf_counter()
     if contacts < 0:
         raise ValueError("contacts must not be negative")
+    if campaign_instances < 0:
+        raise ValueError("campaign_instances must not be negative")
+    if not 0.0 <= campaign_share <= 1.0:
+        raise ValueError("campaign_share must be between 0 and 1")
+    if not 0 <= followup_initials <= contacts:
+        raise ValueError("followup_initials must be between 0 and the number of contacts")
     as_of = as_of or DEFAULT_AS_OF
     target = Path(path)
     if target.exists():
@@ -577,6 +1230,7 @@ def generate_database(
     statements = legacy_ddl()
     stats = {"invalid": 0}
     history_rows = 0
+    due = _DueDates(as_of) if followup_initials > 0 else None
     if contacts >= PARALLEL_MIN_CONTACTS:
         chunks = _chunks_from_process(contacts, seed, as_of, stats)
     else:
@@ -600,9 +1254,22 @@ def generate_database(
             f" VALUES ({', '.join('?' * len(SCHEDULE_COLUMNS))})"
         )
         for contact_chunk, history_chunk in chunks:
+            if due is not None:
+                due.scan(contact_chunk)
             conn.executemany(insert_contact, contact_chunk)
             conn.executemany(insert_schedule, history_chunk)
             history_rows += len(history_chunk)
+        extra = _add_campaigns_and_followups(
+            conn,
+            contacts,
+            seed,
+            as_of,
+            campaign_instances,
+            campaign_share,
+            followup_initials,
+            first_schedule_id=history_rows + 1,
+            due=due,
+        )
         # Indexes built once over the loaded rows are far cheaper than
         # maintained row by row.
         for s in statements:
@@ -623,4 +1290,10 @@ def generate_database(
         invalid_contacts=stats["invalid"],
         history_rows=history_rows,
         elapsed_s=time.perf_counter() - started,
+        campaign_instances=extra["instances"],
+        campaign_targets=extra["targets"],
+        followup_initials=extra["initials"],
+        existing_followups=extra["followups"],
+        tracking_clicks=extra["clicks"],
+        contact_events=extra["events"],
     )

@@ -527,7 +527,7 @@ class _ChunkDecider:
         lb = context.config.load_balancing
         self.limit, self.period = lb.max_emails_per_contact_per_period, lb.period_days
         self.campaigns = context.campaigns
-        self.instances = {i.id: i for i in context.campaigns.active_instances()}
+        self.instances = {i.id: i for i in context.campaigns.active_instances}
         self.behaviour_since = behaviour_since(self.as_of)
 
     def decide_chunk(self, store: Store, ids: Sequence[int]) -> ChunkResult:
@@ -857,7 +857,7 @@ class _Sweep:
             plan = prefilter_plan(self.config, self.horizon)
             first, last = self.horizon.lookback_start, self.horizon.range_end
             everyone = [
-                i for i in self.campaigns.targets_all()
+                i for i in self.campaigns.targets_all
                 if i.active_start_date is not None and first <= i.active_start_date <= last
             ]
             ids = array("q")
