@@ -3,6 +3,8 @@ peak memory for generated agencies of several sizes.
 
     .venv/bin/python bench/sweep.py                      # 100k, 1M, 3M
     .venv/bin/python bench/sweep.py --sizes 100000       # one size
+    .venv/bin/python bench/sweep.py --scenario campaigns # 1M, with campaigns and follow-ups
+    .venv/bin/python bench/sweep.py --scenario campaigns --sizes 20000   # a quick check
 
 Each measured sweep runs in a fresh process, so its peak RSS is its own.
 Scenarios per size:
@@ -10,6 +12,11 @@ Scenarios per size:
 - ``next day``: the sweep of 2026-03-11 on the same database;
 - ``AEP``: first sweep on 2026-09-01 (every valid contact gets its AEP email)
   of another fresh copy.
+With ``--scenario campaigns`` the agency also has 20 campaign instances
+targeting 10% of the contacts, and 10% of the contacts have an initial email
+sent in the 35 days before 2026-03-10 awaiting its follow-up (with clicks and
+health answers); it runs the ``outside AEP`` and ``next day`` sweeps and also
+prints the emails per type (``summary.per_type``).
 Generated databases are cached in --workdir (default var/bench) and reused.
 Not part of the test suite: figures depend on the machine.
 """
@@ -27,9 +34,15 @@ import sys
 import time
 from datetime import date
 from pathlib import Path
+from typing import cast
 
 ROOT = Path(__file__).resolve().parent.parent
 GEN_AS_OF = date(2026, 3, 10)
+# --scenario campaigns: campaign and follow-up data on top of the contacts.
+CAMPAIGN_INSTANCES = 20
+CAMPAIGN_SHARE = 0.10
+FOLLOWUP_SHARE = 0.10  # initial emails awaiting follow-ups, per contact
+DEFAULT_SIZES = {"standard": "100000,1000000,3000000", "campaigns": "1000000"}
 
 
 def _one(db: str, as_of: str, full_scan: bool) -> None:
@@ -62,6 +75,7 @@ def _one(db: str, as_of: str, full_scan: bool) -> None:
                 "moved_smoothing": s.moved_by_smoothing,
                 "peak_mb": round(peak_mb),
                 "worker_peak_mb": round(worker_peak_mb),
+                "per_type": s.per_type,
             }
         )
     )
@@ -77,20 +91,38 @@ def _measure(db: Path, as_of: str, full_scan: bool = False) -> dict[str, object]
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def _generated(workdir: Path, n: int) -> tuple[Path, float | None]:
+def _generated(workdir: Path, n: int, scenario: str = "standard") -> tuple[Path, float | None]:
     sys.path.insert(0, str(ROOT))
     from streams.generate import generate_database
 
-    path = workdir / f"agency-{n}.db"
+    name = f"agency-{n}" if scenario == "standard" else f"agency-{scenario}-{n}"
+    path = workdir / f"{name}.db"
     if path.exists():
         return path, None
-    tmp = workdir / f"agency-{n}.db.part"
+    tmp = workdir / f"{name}.db.part"
     for p in (tmp, Path(f"{tmp}-wal"), Path(f"{tmp}-shm")):
         p.unlink(missing_ok=True)
+    campaigns = scenario == "campaigns"
     started = time.perf_counter()
-    generate_database(str(tmp), n, seed=42, as_of=GEN_AS_OF)
+    summary = generate_database(
+        str(tmp),
+        n,
+        seed=42,
+        as_of=GEN_AS_OF,
+        campaign_instances=CAMPAIGN_INSTANCES if campaigns else 0,
+        campaign_share=CAMPAIGN_SHARE,
+        followup_initials=round(n * FOLLOWUP_SHARE) if campaigns else 0,
+    )
     elapsed = time.perf_counter() - started
     tmp.rename(path)
+    if campaigns:
+        print(
+            f"(campaigns: {summary.campaign_instances} instances, {summary.campaign_targets:,} targets;"
+            f" {summary.followup_initials:,} follow-up initials, {summary.existing_followups:,} with"
+            f" a follow-up already, {summary.tracking_clicks:,} clicks,"
+            f" {summary.contact_events:,} contact events)",
+            file=sys.stderr,
+        )
     return path, elapsed
 
 
@@ -103,7 +135,8 @@ def _copy(src: Path, dst: Path) -> Path:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--sizes", default="100000,1000000,3000000")
+    ap.add_argument("--sizes", help="contacts per agency, comma-separated (default: 100000,1000000,3000000; campaigns: 1000000)")
+    ap.add_argument("--scenario", choices=sorted(DEFAULT_SIZES), default="standard")
     ap.add_argument("--workdir", default=str(ROOT / "var" / "bench"))
     ap.add_argument("--one", nargs=2, metavar=("DB", "AS_OF"), help=argparse.SUPPRESS)
     ap.add_argument("--full-scan", action="store_true", help=argparse.SUPPRESS)
@@ -117,8 +150,9 @@ def main() -> None:
     header = "| contacts | scenario | sweep s | processed / scanned | rows written | unchanged | moved (cap / ED) | peak RSS MB (main / largest worker) |"
     print(header)
     print("|---" * (header.count("|") - 1) + "|")
-    for n in (int(x) for x in args.sizes.split(",")):
-        source, gen_s = _generated(workdir, n)
+    per_type: list[tuple[int, str, dict[str, dict[str, int]]]] = []
+    for n in (int(x) for x in (args.sizes or DEFAULT_SIZES[args.scenario]).split(",")):
+        source, gen_s = _generated(workdir, n, args.scenario)
         if gen_s is not None:
             print(f"(generated {n:,} contacts in {gen_s:.1f} s)", file=sys.stderr)
         db = _copy(source, workdir / "run.db")
@@ -126,14 +160,25 @@ def main() -> None:
             ("outside AEP (2026-03-10)", _measure(db, "2026-03-10")),
             ("next day (2026-03-11)", _measure(db, "2026-03-11")),
         ]
-        db = _copy(source, workdir / "run.db")
-        rows.append(("AEP season (2026-09-01)", _measure(db, "2026-09-01")))
+        if args.scenario == "standard":
+            db = _copy(source, workdir / "run.db")
+            rows.append(("AEP season (2026-09-01)", _measure(db, "2026-09-01")))
+        else:
+            rows = [(f"campaigns, {name}", r) for name, r in rows]
+            per_type += [(n, name, cast(dict[str, dict[str, int]], r["per_type"])) for name, r in rows]
         for name, r in rows:
             print(
                 f"| {n:,} | {name} | {r['wall_s']} | {r['processed']:,} / {r['scanned']:,} | "
                 f"{r['written']:,} | {r['unchanged']:,} | {r['moved_cap']:,} / {r['moved_smoothing']:,} | {r['peak_mb']} / {r.get('worker_peak_mb', '?')} |",
                 flush=True,
             )
+    if per_type:
+        print()
+        print("| contacts | scenario | email type | pre-scheduled | skipped |")
+        print("|---|---|---|---|---|")
+        for n, name, counts in per_type:
+            for kind, c in sorted(counts.items()):
+                print(f"| {n:,} | {name} | {kind} | {c.get('pre-scheduled', 0):,} | {c.get('skipped', 0):,} |")
     for p in workdir.glob("run.db*"):
         p.unlink()
 

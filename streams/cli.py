@@ -66,6 +66,9 @@ def _parser() -> argparse.ArgumentParser:
     g.add_argument("--contacts", required=True, type=_non_negative)
     g.add_argument("--seed", type=int, default=1)
     g.add_argument("--as-of", help="date the synthetic history is anchored on (default 2026-03-10)")
+    g.add_argument("--campaign-instances", type=_non_negative, default=0, help="campaign instances to create")
+    g.add_argument("--campaign-share", type=float, default=0.10, help="share of contacts targeted (default 0.10)")
+    g.add_argument("--followups", type=_non_negative, default=0, help="sent emails awaiting follow-ups")
 
     c = sub.add_parser("checksum", help="digest of the scheduler's decisions, to compare databases")
     c.add_argument("--db", required=True)
@@ -159,8 +162,12 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
         f"({s.contacts_invalid:,} invalid)"
     )
     print(f"  emails: {s.emails_scheduled:,} pre-scheduled, {s.emails_skipped:,} skipped")
+    width = max((len(t) for t in s.per_type), default=0)
     for email_type, counts in sorted(s.per_type.items()):
-        print(f"    {email_type:<16} {counts.get('pre-scheduled', 0):>9,} pre-scheduled {counts.get('skipped', 0):>9,} skipped")
+        print(
+            f"    {email_type:<{width}} {counts.get('pre-scheduled', 0):>9,} pre-scheduled "
+            f"{counts.get('skipped', 0):>9,} skipped"
+        )
     print(
         f"  rows: {s.rows_inserted:,} inserted, {s.rows_updated:,} updated, "
         f"{s.rows_deleted:,} deleted, {s.rows_unchanged:,} unchanged"
@@ -247,10 +254,27 @@ def _cmd_gen(args: argparse.Namespace) -> int:
     from streams.generate import generate_database
 
     as_of = _as_of(args.as_of) if args.as_of else None
-    summary = generate_database(args.db, args.contacts, seed=args.seed, as_of=as_of)
+    if not 0.0 <= args.campaign_share <= 1.0:
+        raise UsageError(f"--campaign-share {args.campaign_share} is not between 0 and 1")
+    summary = generate_database(
+        args.db,
+        args.contacts,
+        seed=args.seed,
+        as_of=as_of,
+        campaign_instances=args.campaign_instances,
+        campaign_share=args.campaign_share,
+        followup_initials=args.followups,
+    )
+    extra = (
+        f", {summary.campaign_instances} campaign instances, {summary.campaign_targets:,} targets, "
+        f"{summary.followup_initials:,} emails awaiting follow-ups, {summary.tracking_clicks:,} clicks, "
+        f"{summary.contact_events:,} events"
+        if summary.campaign_instances or summary.followup_initials
+        else ""
+    )
     print(
         f"created {args.db}: {summary.contacts:,} contacts ({summary.invalid_contacts:,} invalid), "
-        f"{summary.history_rows:,} history rows in {summary.elapsed_s:.1f} s"
+        f"{summary.history_rows:,} history rows{extra} in {summary.elapsed_s:.1f} s"
     )
     return 0
 
