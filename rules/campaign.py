@@ -31,8 +31,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from functools import cached_property
 from datetime import date, timedelta
+from functools import cached_property
 from types import MappingProxyType
 from typing import Protocol
 

@@ -370,14 +370,21 @@ class _Planner:
         followups = [e for e in email_rows if e.is_followup]
         by_id = {r.id: r for r in self.rows}
         fresh_from = t - timedelta(days=INITIAL_LOOKBACK_DAYS)
-        answered: set[int] = set()  # a follow-up row answers one initial only
-        for candidate in sorted(email_rows, key=lambda e: e.id):
-            initial = initial_email(candidate, book.types, self.config, t, any_age=True)
-            if initial is None:
-                continue
+        # A follow-up row is decided for one initial only; a legacy row (no key,
+        # no metadata) may also answer later initials (SPEC: "any follow-up row
+        # ... within 35 days"): they already have their follow-up.
+        answered: set[int] = set()
+        initials = [
+            i
+            for i in (initial_email(e, book.types, self.config, t, any_age=True) for e in email_rows)
+            if i is not None
+        ]
+        for initial in sorted(initials, key=lambda i: (i.send_at, i.row_id)):
             fresh = initial.send_date >= fresh_from
-            found = existing_followup(initial, (f for f in followups if f.id not in answered))
+            found = existing_followup(initial, followups)
             if found is None and not fresh:
+                continue
+            if found is not None and found.id in answered:
                 continue
             row = by_id[found.id] if found is not None else None
             kind, evidence = followup_type(initial.send_at, behaviour.clicks, behaviour.answers)
@@ -509,7 +516,7 @@ def schedule_contact(
         deletes=deletes,
         not_written=tuple(planner.not_written.values()),
         fixed_counted_dates=planner.fixed_counted_dates(deletes),
-        warnings=(*contact.warnings, *problems, *planner.problems),
+        warnings=tuple(dict.fromkeys((*contact.warnings, *problems, *planner.problems))),
         windows=planner.windows,
     )
 
