@@ -98,6 +98,32 @@ class CampaignBook:
         )
 
     @cached_property
+    def active_by_id(self) -> Mapping[int, CampaignInstance]:
+        return MappingProxyType({i.id: i for i in self.active_instances})
+
+    def instances_for(
+        self, targets: Iterable[CampaignTarget], first: date, last: date
+    ) -> list[CampaignInstance]:
+        """The active instances that can matter to a contact with these targets, by id.
+
+        An all-contacts instance matters when its default email (on its start
+        date) is in view ``[first, last]``, or when it respects windows: its
+        date can make one of the contact's windows block, in any year.
+        """
+        by_id = self.active_by_id
+        found = {
+            i.id: i
+            for i in self.targets_all
+            if self.types[i.campaign_type].respect_exclusion_windows
+            or (i.active_start_date is not None and first <= i.active_start_date <= last)
+        }
+        for target in targets:
+            instance = by_id.get(target.instance_id)
+            if instance is not None:
+                found[instance.id] = instance
+        return [found[i] for i in sorted(found)]
+
+    @cached_property
     def targets_all(self) -> tuple[CampaignInstance, ...]:
         """Active instances whose type targets every valid contact."""
         return tuple(i for i in self.active_instances if self.types[i.campaign_type].target_all_contacts)

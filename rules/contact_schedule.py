@@ -498,9 +498,11 @@ def schedule_contact(
     campaign_occs: list[Occurrence] = []
     problems: list[str] = []
     if targets or campaigns.targets_all:
-        campaign_occs, problems = campaign_occurrences(
-            contact, campaigns.active_instances, targets, campaigns.types, config
-        )
+        instances = campaigns.instances_for(targets, horizon.lookback_start, horizon.range_end)
+        if instances:
+            campaign_occs, problems = campaign_occurrences(
+                contact, instances, targets, campaigns.types, config
+            )
     campaign_dates = [o.ideal_send_date for o in campaign_occs if o.respects_windows]
     planner = _Planner(contact, rows, config, horizon, failed_runs, campaign_dates)
     for occ in _occurrences_in_view(
