@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import json
 from datetime import datetime, timedelta
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from rules.config import DEFAULT_CONFIG
-from rules.contact import Contact
 from rules.followup import (
     FOLLOWUP_TYPES,
     Click,
@@ -25,27 +23,14 @@ from rules.followup import (
     place_followup,
     upgrade,
 )
+from tests.builders import health_metadata, make_contact
 
 PROPS = settings(max_examples=200, deadline=None)
 SENT_AT = datetime(2025, 6, 5, 8, 30)
-CONTACT = Contact(42, "a@b.com", "TX", None, None)
+CONTACT = make_contact(email="a@b.com")
 
 times = st.datetimes(datetime(2025, 5, 1), datetime(2025, 7, 31))
-metadata = st.one_of(
-    st.none(),
-    st.text(max_size=20),
-    st.builds(
-        lambda flag, count: json.dumps(
-            {
-                k: v
-                for k, v in (("has_medical_conditions", flag), ("main_questions_yes_count", count))
-                if v is not None
-            }
-        ),
-        st.one_of(st.none(), st.booleans()),
-        st.one_of(st.none(), st.integers(0, 5)),
-    ),
-)
+metadata = st.one_of(st.none(), st.text(max_size=20), health_metadata(max_yes_count=5))
 clicks = st.lists(st.builds(Click, times), max_size=5)
 answers = st.lists(st.builds(HealthAnswer, times, metadata), max_size=5)
 behaviour = st.one_of(st.builds(Click, times), st.builds(HealthAnswer, times, metadata))

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 from datetime import date, datetime, time, timedelta
-from types import MappingProxyType
 
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
@@ -16,7 +15,7 @@ from rules_oracle import excluded
 from rules.campaign import CampaignBook, CampaignInstance, CampaignTarget
 from rules.config import DEFAULT_CONFIG, CampaignType
 from rules.contact import Contact
-from rules.contact_schedule import ContactSchedule, Decision, ExistingRow, schedule_contact
+from rules.contact_schedule import ContactSchedule, ExistingRow, schedule_contact
 from rules.followup import (
     FOLLOWUP_TYPES,
     NO_BEHAVIOUR,
@@ -27,25 +26,28 @@ from rules.followup import (
 )
 from rules.placement import Horizon
 from rules.statuses import PRE_SCHEDULED, SKIPPED
+from tests.builders import (
+    CID,
+    FOLLOWED_UP_TYPES,
+    FU_KEY,
+    PAUSED,
+    PLAN_NEWS,
+    RATE_INCREASE,
+    REGULATORY,
+    TX,
+    WELCOME,
+    T,
+    as_stored,
+    campaign_types,
+    followup_row,
+    health_metadata,
+    initial_row,
+    schedule_on,
+)
 
 PROPS = settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
-T = date(2025, 6, 10)
-CID = 42
-TYPES = MappingProxyType(
-    {
-        t.name: t
-        for t in (
-            CampaignType("rate_increase", days_before_event=14, priority=4),
-            CampaignType(
-                "regulatory_notice",
-                respect_exclusion_windows=False,
-                enable_followups=False,
-                priority=1,
-            ),
-        )
-    }
-)
+TYPES = campaign_types(RATE_INCREASE, REGULATORY)
 BOOK = CampaignBook(TYPES, ())
 OWNED = ("pre-scheduled", "skipped")
 NOT_OWNED = (
@@ -62,16 +64,7 @@ NOT_OWNED = (
     "SKIPPED",
     "Pre-Scheduled",
 )
-INITIAL_TYPES = (
-    "birthday",
-    "effective_date",
-    "aep",
-    "post_window",
-    "BIRTHDAY",
-    "POST_WINDOW_BIRTHDAY",
-    "campaign_rate_increase",
-    "campaign_regulatory_notice",
-)
+INITIAL_TYPES = (*FOLLOWED_UP_TYPES, "campaign_regulatory_notice")
 FOLLOWUP_ROW_TYPES = (*FOLLOWUP_TYPES, "FOLLOWUP_COLD", "followup_legacy")
 
 
@@ -81,14 +74,13 @@ def schedule(
     contact: Contact | None = None,
     as_of: date = T,
 ) -> ContactSchedule:
-    return schedule_contact(
-        contact or Contact(CID, "pat@example.com", "TX", None, None),
+    return schedule_on(
+        as_of,
+        contact or TX,
         rows,
-        DEFAULT_CONFIG,
-        Horizon(as_of),
-        frozenset({"run-failed"}),
         campaigns=BOOK,
         behaviour=behaviour,
+        failed_runs=frozenset({"run-failed"}),
     )
 
 
@@ -98,37 +90,14 @@ times = st.datetimes(datetime(2025, 5, 25), datetime(2025, 6, 12))
 answer_metadata = st.one_of(
     st.none(),
     st.sampled_from(["{not json", "[1]", "null", '{"has_medical_conditions": "yes"}']),
-    st.builds(
-        lambda flag, count: json.dumps(
-            {
-                k: v
-                for k, v in (("has_medical_conditions", flag), ("main_questions_yes_count", count))
-                if v is not None
-            }
-        ),
-        st.one_of(st.none(), st.booleans()),
-        st.one_of(st.none(), st.integers(0, 3)),
-    ),
+    health_metadata(max_yes_count=3),
 )
 clicks = st.lists(st.builds(Click, times), max_size=4)
 answers = st.lists(st.builds(HealthAnswer, times, answer_metadata), max_size=4)
 more_behaviour = st.one_of(st.builds(Click, times), st.builds(HealthAnswer, times, answer_metadata))
 
-SENT_AT = datetime(2025, 6, 5, 8, 31)
-INITIAL = ExistingRow(
-    100,
-    "birthday",
-    SENT_AT.date(),
-    "sent",
-    occurrence_key=f"{CID}:birthday:2025",
-    ideal_send_date=SENT_AT.date(),
-    event_year=2025,
-    send_time=time(8, 30),
-    actual_send_at=SENT_AT,
-    priority=5,
-    event_date=date(2025, 6, 19),
-)
-FU_KEY = f"{CID}:followup:{CID}:birthday:2025"
+# the birthday email sent on 2025-06-05 at 08:31 (its event 2025-06-19), placed by no run
+INITIAL = initial_row(placed_run_id=None)
 
 
 def followup_type_of(plan: ContactSchedule) -> str:
@@ -154,18 +123,7 @@ def test_more_behaviour_never_lowers_the_decided_type(
 ) -> None:
     rows = [INITIAL]
     if pending_type is not None:  # a follow-up already pending, of some type
-        rows.append(
-            ExistingRow(
-                200,
-                pending_type,
-                date(2025, 6, 11),
-                PRE_SCHEDULED,
-                occurrence_key=FU_KEY,
-                ideal_send_date=date(2025, 6, 7),
-                event_year=2025,
-                placed_run_id="run-1",
-            )
-        )
+        rows.append(followup_row(email_type=pending_type, priority=None, event_date=None))
     before = Behaviour(tuple(some_clicks), tuple(some_answers))
     if isinstance(more, Click):
         after = Behaviour((*some_clicks, more), tuple(some_answers))
@@ -447,26 +405,6 @@ def test_followup_skips_call_for_no_post_window_email(
 # --- day after day ---------------------------------------------------------------------------
 
 
-def written(d_row_id: int, d: Decision, run_id: str) -> ExistingRow:
-    occ = d.occurrence
-    return ExistingRow(
-        d_row_id,
-        occ.email_type,
-        d.send_date,
-        d.status,
-        occurrence_key=occ.key,
-        ideal_send_date=occ.ideal_send_date,
-        event_year=occ.event_date.year,
-        placed_run_id=run_id,
-        skip_reason=d.skip_reason,
-        send_time=time(8, 30),
-        priority=occ.priority,
-        campaign_instance_id=occ.campaign_instance_id,
-        event_date=occ.event_date,
-        metadata=occ.metadata,
-    )
-
-
 @st.composite
 def histories(
     draw: st.DrawFn,
@@ -566,7 +504,7 @@ def test_daily_sweeps_one_followup_per_initial_kept_and_never_lowered(
                 row_id = d.existing_row_id
                 assert rows[row_id].status in OWNED
             old = rows.get(row_id)
-            new = written(row_id, d, f"run-{day}")
+            new = as_stored(d, row_id, f"run-{day}", send_time=time(8, 30))
             rows[row_id] = new
             if d.occurrence.is_followup and new.status == PRE_SCHEDULED and old is not None:
                 assert followup_rank(new.email_type) >= seen_type.get(row_id, 0), (as_of, old, new)
@@ -608,26 +546,14 @@ def test_daily_sweeps_one_followup_per_initial_kept_and_never_lowered(
 
 # --- campaigns: which emails, and one campaign email a day -------------------------------------
 
-CAMPAIGN_TYPES = MappingProxyType(
-    {
-        t.name: t
-        for t in (
-            CampaignType("rate_increase", days_before_event=14, priority=4),
-            CampaignType("plan_news", priority=2),
-            CampaignType("plan_tips", priority=2),
-            CampaignType(
-                "regulatory_notice",
-                respect_exclusion_windows=False,
-                enable_followups=False,
-                priority=1,
-            ),
-            CampaignType("welcome", days_before_event=-7, priority=6),
-            CampaignType(
-                "annual_review", target_all_contacts=True, days_before_event=3, priority=7
-            ),
-            CampaignType("paused_promo", active=False),
-        )
-    }
+CAMPAIGN_TYPES = campaign_types(
+    RATE_INCREASE,
+    PLAN_NEWS,
+    CampaignType("plan_tips", priority=2),
+    REGULATORY,
+    WELCOME,
+    CampaignType("annual_review", target_all_contacts=True, days_before_event=3, priority=7),
+    PAUSED,
 )
 TARGET_STATUSES = ("pending", "scheduled", "skipped", "cancelled", "CANCELLED", "canceled")
 

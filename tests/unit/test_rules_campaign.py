@@ -17,32 +17,19 @@ from rules.campaign import (
 from rules.config import DEFAULT_CONFIG, CampaignType
 from rules.contact import Contact
 from rules.occurrence import Occurrence
-
-CONTACT = Contact(42, "a@b.com", "TX", date(1950, 6, 1), None)
-WITH_PHONE = Contact(42, "a@b.com", "TX", date(1950, 6, 1), None, phone_number="555-0100")
-
-RATE_INCREASE = CampaignType("rate_increase", days_before_event=14, priority=4)
-REGULATORY = CampaignType(
-    "regulatory_notice", respect_exclusion_windows=False, enable_followups=False, priority=1
+from tests.builders import (
+    RATE_INCREASE,
+    REGULATORY,
+    campaign_types,
+    instance,
+    make_contact,
+    target,
 )
-TYPES = MappingProxyType({t.name: t for t in (RATE_INCREASE, REGULATORY)})
 
+CONTACT = make_contact(birth=date(1950, 6, 1), email="a@b.com")
+WITH_PHONE = make_contact(birth=date(1950, 6, 1), email="a@b.com", phone="555-0100")
 
-def instance(
-    id: int,
-    campaign_type: str = "rate_increase",
-    start: date | None = None,
-    end: date | None = None,
-    email: str | None = "rate_increase_v1",
-    sms: str | None = "rate_increase_sms_v1",
-) -> CampaignInstance:
-    return CampaignInstance(id, campaign_type, f"instance {id}", email, sms, start, end, None)
-
-
-def target(
-    instance_id: int, trigger: date | None, status: str = "pending", contact_id: int = 42
-) -> CampaignTarget:
-    return CampaignTarget(contact_id, instance_id, trigger, status, None)
+TYPES = campaign_types(RATE_INCREASE, REGULATORY)
 
 
 def occurrences(

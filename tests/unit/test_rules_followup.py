@@ -4,12 +4,10 @@ from __future__ import annotations
 
 import json
 from datetime import date, datetime, time
-from types import MappingProxyType
 
 import pytest
 
 from rules.config import DEFAULT_CONFIG, CampaignType, Config, Timing
-from rules.contact import Contact
 from rules.followup import (
     FOLLOWUP_CLICKED,
     FOLLOWUP_COLD,
@@ -33,17 +31,21 @@ from rules.followup import (
     place_followup,
     upgrade,
 )
-
-T = date(2025, 6, 10)
-SENT_AT = datetime(2025, 6, 5, 8, 31)
-TYPES = MappingProxyType(
-    {
-        "rate_increase": CampaignType("rate_increase", priority=4),
-        "regulatory_notice": CampaignType("regulatory_notice", enable_followups=False),
-    }
+from tests.builders import (
+    FOLLOWED_UP_TYPES,
+    SENT_AT,
+    T,
+    answer,
+    campaign_types,
+    make_contact,
 )
-CONTACT = Contact(42, "a@b.com", "TX", date(1950, 6, 1), None)
-WITH_PHONE = Contact(42, "a@b.com", "TX", date(1950, 6, 1), None, phone_number="555-0100")
+
+TYPES = campaign_types(
+    CampaignType("rate_increase", priority=4),
+    CampaignType("regulatory_notice", enable_followups=False),
+)
+CONTACT = make_contact(birth=date(1950, 6, 1), email="a@b.com")
+WITH_PHONE = make_contact(birth=date(1950, 6, 1), email="a@b.com", phone="555-0100")
 
 INITIAL = InitialEmail(
     row_id=100,
@@ -92,25 +94,10 @@ def row(
     )
 
 
-def answer(at: datetime, **fields: object) -> HealthAnswer:
-    return HealthAnswer(at, json.dumps(fields))
-
-
 # --- initial emails -----------------------------------------------------------
 
 
-@pytest.mark.parametrize(
-    "email_type",
-    [
-        "birthday",
-        "effective_date",
-        "aep",
-        "post_window",
-        "BIRTHDAY",
-        "POST_WINDOW_BIRTHDAY",
-        "campaign_rate_increase",
-    ],
-)
+@pytest.mark.parametrize("email_type", FOLLOWED_UP_TYPES)
 def test_types_that_get_followups(email_type: str) -> None:
     assert is_initial_email(row(email_type), TYPES, T)
 

@@ -21,45 +21,33 @@ from rules.contact import Contact, ContactRecord, validate_contact
 from rules.contact_schedule import ContactSchedule, Decision, ExistingRow, schedule_contact
 from rules.placement import Horizon
 from rules.statuses import PRE_SCHEDULED, SKIPPED
-
-# TX has no windows; no birth or effective date: only campaign emails (AEP 2025-09-15 is
-# outside every range used below unless said so).
-TX = Contact(42, "pat@example.com", "TX", None, None)
-TX_PHONE = Contact(42, "pat@example.com", "TX", None, None, phone_number="555-0100")
-NY = Contact(42, "pat@example.com", "NY", date(1950, 6, 1), None)
-# CA born 1955-05-01: birthday window 2025-01-31..2025-06-30 (SPEC section 4 example).
-CA = Contact(42, "pat@example.com", "CA", date(1955, 5, 1), None)
-
-RATE_INCREASE = CampaignType("rate_increase", days_before_event=14, priority=4)
-REGULATORY = CampaignType(
-    "regulatory_notice", respect_exclusion_windows=False, enable_followups=False, priority=1
+from tests.builders import (
+    PAUSED,
+    PLAN_NEWS,
+    RATE_INCREASE,
+    REGULATORY,
+    TX,
+    TX_PHONE,
+    WELCOME,
+    campaign_types,
+    instance,
+    make_contact,
+    schedule_on,
+    target,
 )
-WELCOME = CampaignType("welcome", days_before_event=-7, priority=6)
-PLAN_NEWS = CampaignType("plan_news", priority=2)
+
+# TX (tests.builders) has no windows; no birth or effective date: only campaign emails (AEP
+# 2025-09-15 is outside every range used below unless said so).
+NY = make_contact("NY", date(1950, 6, 1))
+# CA born 1955-05-01: birthday window 2025-01-31..2025-06-30 (SPEC section 4 example).
+CA = make_contact("CA", date(1955, 5, 1))
+
 ANNUAL_REVIEW = CampaignType("annual_review", target_all_contacts=True, priority=7)
-PAUSED = CampaignType("paused_promo", active=False)
 ALL_TYPES = (RATE_INCREASE, REGULATORY, WELCOME, PLAN_NEWS, ANNUAL_REVIEW, PAUSED)
 
 
-def instance(
-    id: int,
-    campaign_type: str = "rate_increase",
-    start: date | None = None,
-    end: date | None = None,
-    email: str | None = "rate_increase_v1",
-    sms: str | None = "rate_increase_sms_v1",
-) -> CampaignInstance:
-    return CampaignInstance(id, campaign_type, f"instance {id}", email, sms, start, end, None)
-
-
-def target(
-    instance_id: int, trigger: date | None, status: str = "pending", contact_id: int = 42
-) -> CampaignTarget:
-    return CampaignTarget(contact_id, instance_id, trigger, status, None)
-
-
 def book(*instances: CampaignInstance, types: Sequence[CampaignType] = ALL_TYPES) -> CampaignBook:
-    return CampaignBook(MappingProxyType({t.name: t for t in types}), tuple(instances))
+    return CampaignBook(campaign_types(*types), tuple(instances))
 
 
 def run(
@@ -70,13 +58,8 @@ def run(
     rows: Sequence[ExistingRow] = (),
     config: Config = DEFAULT_CONFIG,
 ) -> ContactSchedule:
-    return schedule_contact(
-        contact,
-        rows,
-        config,
-        Horizon(as_of),
-        campaigns=book(*instances),
-        targets=targets,
+    return schedule_on(
+        as_of, contact, rows, campaigns=book(*instances), targets=targets, config=config
     )
 
 

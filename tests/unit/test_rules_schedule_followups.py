@@ -8,14 +8,13 @@ import json
 from collections.abc import Sequence
 from dataclasses import replace
 from datetime import date, datetime, time, timedelta
-from types import MappingProxyType
 
 import pytest
 
 from rules.campaign import CampaignBook, CampaignInstance, CampaignTarget
 from rules.config import DEFAULT_CONFIG, CampaignType, Config
 from rules.contact import Contact
-from rules.contact_schedule import ContactSchedule, Decision, ExistingRow, schedule_contact
+from rules.contact_schedule import ContactSchedule, Decision, ExistingRow
 from rules.followup import (
     FOLLOWUP_CLICKED,
     FOLLOWUP_COLD,
@@ -26,98 +25,54 @@ from rules.followup import (
     Click,
     HealthAnswer,
 )
-from rules.placement import Horizon
 from rules.statuses import PRE_SCHEDULED, SKIPPED
-
-T = date(2025, 6, 10)
-# The initial email: a birthday email sent on 2025-06-05 at 08:31 (its event 2025-06-19).
-SENT_AT = datetime(2025, 6, 5, 8, 31)
-INITIAL_KEY = "42:birthday:2025"
-FU_KEY = "42:followup:42:birthday:2025"
-# TX has no windows; no dates of its own, so the only emails are follow-ups.
-CONTACT = Contact(42, "pat@example.com", "TX", None, None)
-WITH_PHONE = Contact(42, "pat@example.com", "TX", None, None, phone_number="555-0100")
-
-RATE_INCREASE = CampaignType("rate_increase", days_before_event=14, priority=4)
-REGULATORY = CampaignType(
-    "regulatory_notice", respect_exclusion_windows=False, enable_followups=False, priority=1
+from tests.builders import (
+    FU_KEY,
+    INITIAL_KEY,
+    PLAN_NEWS,
+    RATE_INCREASE,
+    REGULATORY,
+    SENT_AT,
+    TX,
+    TX_PHONE,
+    T,
+    answer,
+    as_stored,
+    campaign_types,
+    followup_row,
+    initial_row,
+    make_contact,
+    schedule_on,
+    target,
 )
+
+# The initial email (``initial_row()``): a birthday email sent on 2025-06-05 at 08:31 (its
+# event 2025-06-19); T = 2025-06-10.
+# The contact: TX (tests.builders) has no windows; no dates of its own, so the only emails
+# are follow-ups.
+
 # sent through windows (a notice) but followed up: its follow-up respects the windows
 PLAN_CHANGE = CampaignType("plan_change", respect_exclusion_windows=False, priority=3)
-PLAN_NEWS = CampaignType("plan_news", priority=2)
-TYPES = MappingProxyType({t.name: t for t in (RATE_INCREASE, REGULATORY, PLAN_CHANGE, PLAN_NEWS)})
-
-
-def initial(
-    id: int = 100,
-    sent_at: datetime = SENT_AT,
-    *,
-    email_type: str = "birthday",
-    status: str = "sent",
-    key: str | None = INITIAL_KEY,
-    priority: int | None = 5,
-    instance_id: int | None = None,
-    event_date: date | None = date(2025, 6, 19),
-) -> ExistingRow:
-    return ExistingRow(
-        id,
-        email_type,
-        sent_at.date(),
-        status,
-        occurrence_key=key,
-        ideal_send_date=sent_at.date(),
-        event_year=event_date.year if event_date else None,
-        placed_run_id="run-0",
-        send_time=time(8, 30),
-        actual_send_at=sent_at,
-        priority=priority,
-        campaign_instance_id=instance_id,
-        event_date=event_date,
-    )
-
-
-def followup_row(
-    id: int = 200,
-    *,
-    email_type: str = FOLLOWUP_COLD,
-    send: date = date(2025, 6, 11),
-    status: str = PRE_SCHEDULED,
-    key: str | None = FU_KEY,
-    ideal: date | None = date(2025, 6, 7),
-    metadata: str | None = None,
-) -> ExistingRow:
-    return ExistingRow(
-        id,
-        email_type,
-        send,
-        status,
-        occurrence_key=key,
-        ideal_send_date=ideal,
-        event_year=2025,
-        placed_run_id="run-1",
-        priority=5,
-        event_date=date(2025, 6, 19),
-        metadata=metadata,
-    )
+TYPES = campaign_types(RATE_INCREASE, REGULATORY, PLAN_CHANGE, PLAN_NEWS)
 
 
 def run(
     rows: Sequence[ExistingRow],
     as_of: date = T,
     behaviour: Behaviour = NO_BEHAVIOUR,
-    contact: Contact = CONTACT,
+    contact: Contact = TX,
     instances: Sequence[CampaignInstance] = (),
     targets: Sequence[CampaignTarget] = (),
     config: Config = DEFAULT_CONFIG,
 ) -> ContactSchedule:
-    return schedule_contact(
+    return schedule_on(
+        as_of,
         contact,
         rows,
-        config,
-        Horizon(as_of),
         campaigns=CampaignBook(TYPES, tuple(instances)),
         targets=targets,
         behaviour=behaviour,
+        config=config,
     )
 
 
@@ -136,30 +91,6 @@ def meta(d: Decision) -> dict[str, object]:
     data = json.loads(d.occurrence.metadata)
     assert isinstance(data, dict)
     return data
-
-
-def answer(at: datetime, **fields: object) -> HealthAnswer:
-    return HealthAnswer(at, json.dumps(fields))
-
-
-def as_stored(d: Decision, row_id: int, run_id: str = "run-1") -> ExistingRow:
-    """The row a sweep writes for a decision, as the next sweep reads it."""
-    occ = d.occurrence
-    return ExistingRow(
-        row_id,
-        occ.email_type,
-        d.send_date,
-        d.status,
-        occurrence_key=occ.key,
-        ideal_send_date=occ.ideal_send_date,
-        event_year=occ.event_date.year,
-        placed_run_id=run_id,
-        skip_reason=d.skip_reason,
-        priority=occ.priority,
-        campaign_instance_id=occ.campaign_instance_id,
-        event_date=occ.event_date,
-        metadata=occ.metadata,
-    )
 
 
 AFTER = datetime(2025, 6, 6, 10, 0)
@@ -199,7 +130,7 @@ AFTER = datetime(2025, 6, 6, 10, 0)
     ],
 )
 def test_type_from_behaviour(behaviour: Behaviour, kind: str, template: str) -> None:
-    plan = run([initial()], behaviour=behaviour)
+    plan = run([initial_row()], behaviour=behaviour)
     d = the_followup(plan)
     assert d.occurrence.email_type == kind
     assert d.occurrence.email_template == template
@@ -212,7 +143,7 @@ def test_type_from_behaviour(behaviour: Behaviour, kind: str, template: str) -> 
 def test_malformed_answer_metadata_counts_as_no_condition_and_is_reported(
     metadata: str | None,
 ) -> None:
-    plan = run([initial()], behaviour=Behaviour(answers=(HealthAnswer(AFTER, metadata),)))
+    plan = run([initial_row()], behaviour=Behaviour(answers=(HealthAnswer(AFTER, metadata),)))
     assert the_followup(plan).occurrence.email_type == FOLLOWUP_HEALTHY
     assert len(plan.warnings) == 1
     assert plan.warnings[0].startswith("contact 42:") and "without a condition" in plan.warnings[0]
@@ -220,7 +151,7 @@ def test_malformed_answer_metadata_counts_as_no_condition_and_is_reported(
 
 def test_malformed_answer_before_the_initial_is_not_reported() -> None:
     early = HealthAnswer(datetime(2025, 6, 1), "{not json")
-    plan = run([initial()], behaviour=Behaviour(answers=(early,)))
+    plan = run([initial_row()], behaviour=Behaviour(answers=(early,)))
     assert the_followup(plan).occurrence.email_type == FOLLOWUP_COLD
     assert plan.warnings == ()
 
@@ -231,7 +162,7 @@ def test_behaviour_before_the_initial_send_time_does_not_count() -> None:
         clicks=(Click(a_minute_before),),
         answers=(answer(datetime(2025, 6, 4, 12), has_medical_conditions=True),),
     )
-    d = the_followup(run([initial()], behaviour=behaviour))
+    d = the_followup(run([initial_row()], behaviour=behaviour))
     assert d.occurrence.email_type == FOLLOWUP_COLD
     assert meta(d)["behaviour"] == {
         "clicks": 0,
@@ -240,12 +171,12 @@ def test_behaviour_before_the_initial_send_time_does_not_count() -> None:
         "decided_by": "no click or health answer since the initial email",
     }
     # a click at the send time itself counts
-    d = the_followup(run([initial()], behaviour=Behaviour(clicks=(Click(SENT_AT),))))
+    d = the_followup(run([initial_row()], behaviour=Behaviour(clicks=(Click(SENT_AT),))))
     assert d.occurrence.email_type == FOLLOWUP_CLICKED
 
 
 def test_without_actual_send_time_the_scheduled_send_time_is_the_initial_moment() -> None:
-    legacy = replace(initial(), actual_send_at=None)  # scheduled 2025-06-05 at 08:30
+    legacy = replace(initial_row(), actual_send_at=None)  # scheduled 2025-06-05 at 08:30
     before = Behaviour(clicks=(Click(datetime(2025, 6, 5, 8, 29)),))
     at = Behaviour(clicks=(Click(datetime(2025, 6, 5, 8, 30)),))
     assert the_followup(run([legacy], behaviour=before)).occurrence.email_type == FOLLOWUP_COLD
@@ -268,24 +199,24 @@ def test_ideal_is_send_plus_two_or_tomorrow_once_passed(
     sent_on: date, ideal: date, placed: date
 ) -> None:
     sent_at = datetime.combine(sent_on, time(8, 31))
-    d = the_followup(run([initial(sent_at=sent_at)]))
+    d = the_followup(run([initial_row(sent_at=sent_at)]))
     assert d.occurrence.ideal_send_date == ideal
     assert d.send_date == placed and d.status == PRE_SCHEDULED
 
 
 def test_initial_older_than_35_days_gets_none() -> None:
-    plan = run([initial(sent_at=datetime(2025, 5, 5, 8, 31))])  # T - 36
+    plan = run([initial_row(sent_at=datetime(2025, 5, 5, 8, 31))])  # T - 36
     assert followups(plan) == [] and plan.not_written == ()
 
 
 @pytest.mark.parametrize("status", ["scheduled", "pre-scheduled", "failed", "bounced", "skipped"])
 def test_only_sent_or_delivered_initials_get_one(status: str) -> None:
-    assert followups(run([initial(status=status)])) == []
-    assert len(followups(run([initial(status="DELIVERED")]))) == 1
+    assert followups(run([initial_row(status=status)])) == []
+    assert len(followups(run([initial_row(status="DELIVERED")]))) == 1
 
 
 def test_initial_dated_after_t_gets_none() -> None:
-    assert followups(run([initial(sent_at=datetime(2025, 6, 11, 8, 31))])) == []
+    assert followups(run([initial_row(sent_at=datetime(2025, 6, 11, 8, 31))])) == []
 
 
 # --- key, metadata, inheritance ----------------------------------------------------------------
@@ -293,7 +224,7 @@ def test_initial_dated_after_t_gets_none() -> None:
 
 def test_key_and_metadata_name_the_initial_and_the_behaviour() -> None:
     behaviour = Behaviour(clicks=(Click(datetime(2025, 6, 7, 9)), Click(AFTER)))
-    d = the_followup(run([initial()], behaviour=behaviour))
+    d = the_followup(run([initial_row()], behaviour=behaviour))
     assert d.occurrence.key == FU_KEY
     data = meta(d)
     assert data["initial_key"] == INITIAL_KEY
@@ -311,7 +242,7 @@ def test_key_and_metadata_name_the_initial_and_the_behaviour() -> None:
 
 
 def test_legacy_initial_without_key_is_named_by_its_row_id() -> None:
-    legacy = initial(7, email_type="BIRTHDAY", status="SENT", key=None, priority=None)
+    legacy = initial_row(7, email_type="BIRTHDAY", status="SENT", key=None, priority=None)
     d = the_followup(run([legacy]))
     assert d.occurrence.key == "42:followup:row7"
     data = meta(d)
@@ -321,14 +252,14 @@ def test_legacy_initial_without_key_is_named_by_its_row_id() -> None:
 
 
 def test_legacy_post_window_initial_takes_post_window_priority() -> None:
-    legacy = initial(8, email_type="POST_WINDOW_BIRTHDAY", key=None, priority=None)
+    legacy = initial_row(8, email_type="POST_WINDOW_BIRTHDAY", key=None, priority=None)
     d = the_followup(run([legacy]))
     assert d.occurrence.key == "42:followup:row8" and d.occurrence.priority == 8
     assert meta(d)["initial_type"] == "post_window"
 
 
 def test_priority_and_campaign_instance_are_inherited() -> None:
-    parent = initial(
+    parent = initial_row(
         101,
         email_type="campaign_rate_increase",
         status="delivered",
@@ -336,7 +267,7 @@ def test_priority_and_campaign_instance_are_inherited() -> None:
         priority=4,
         instance_id=3,
     )
-    d = the_followup(run([parent], contact=WITH_PHONE))
+    d = the_followup(run([parent], contact=TX_PHONE))
     assert d.occurrence.key == "42:followup:42:campaign:3:2025-06-19"
     assert (d.occurrence.priority, d.occurrence.campaign_instance_id) == (4, 3)
     assert (d.occurrence.email_template, d.occurrence.sms_template) == (
@@ -347,7 +278,7 @@ def test_priority_and_campaign_instance_are_inherited() -> None:
 
 
 def test_campaign_of_a_type_without_followups_gets_none() -> None:
-    notice = initial(
+    notice = initial_row(
         102,
         email_type="campaign_regulatory_notice",
         key="42:campaign:4:2025-06-05",
@@ -360,8 +291,8 @@ def test_campaign_of_a_type_without_followups_gets_none() -> None:
 
 def test_two_initials_get_two_followups() -> None:
     rows = [
-        initial(),
-        initial(
+        initial_row(),
+        initial_row(
             101,
             datetime(2025, 6, 9, 9),
             email_type="campaign_rate_increase",
@@ -378,7 +309,7 @@ def test_two_initials_get_two_followups() -> None:
 
 
 def test_followup_of_a_campaign_takes_no_part_in_campaign_conflicts() -> None:
-    parent = initial(
+    parent = initial_row(
         101,
         email_type="campaign_rate_increase",
         key="42:campaign:3:2025-06-19",
@@ -386,9 +317,7 @@ def test_followup_of_a_campaign_takes_no_part_in_campaign_conflicts() -> None:
         instance_id=3,
     )
     news = CampaignInstance(5, "plan_news", "news", "news_v1", None, None, None)
-    plan = run(
-        [parent], instances=[news], targets=[CampaignTarget(42, 5, date(2025, 6, 11), "pending")]
-    )
+    plan = run([parent], instances=[news], targets=[target(5, date(2025, 6, 11))])
     got = {d.occurrence.key: (d.send_date, d.status) for d in plan.decisions}
     assert got == {
         "42:campaign:5:2025-06-11": (date(2025, 6, 11), PRE_SCHEDULED),
@@ -402,8 +331,8 @@ def test_followup_of_a_campaign_takes_no_part_in_campaign_conflicts() -> None:
 def test_followup_in_an_exclusion_window_is_skipped_without_post_window() -> None:
     # CA born 1955-08-01: birthday window 2025-05-03..2025-09-30; a notice that ignores
     # windows went out on 2025-06-05, its follow-up does not
-    ca = Contact(42, "pat@example.com", "CA", date(1955, 8, 1), None)
-    notice = initial(
+    ca = make_contact("CA", date(1955, 8, 1))
+    notice = initial_row(
         103,
         email_type="campaign_plan_change",
         key="42:campaign:6:2025-06-05",
@@ -423,8 +352,8 @@ def test_followup_in_an_exclusion_window_is_skipped_without_post_window() -> Non
 
 
 def test_followup_in_a_year_round_state_is_skipped() -> None:
-    ny = Contact(42, "pat@example.com", "NY", None, None)
-    d = the_followup(run([initial()], contact=ny))
+    ny = make_contact("NY")
+    d = the_followup(run([initial_row()], contact=ny))
     assert (d.status, d.skip_reason) == (SKIPPED, "NY year-round")
 
 
@@ -444,7 +373,7 @@ def test_followup_in_a_year_round_state_is_skipped() -> None:
 def test_followup_row_held_by_the_sending_side_never_changes(status: str, send: date) -> None:
     held = followup_row(status=status, send=send)
     behaviour = Behaviour(answers=(answer(AFTER, has_medical_conditions=True),))
-    plan = run([initial(), held], behaviour=behaviour)
+    plan = run([initial_row(), held], behaviour=behaviour)
     assert followups(plan) == []
     assert [n.occurrence.key for n in plan.not_written] == [FU_KEY]
     assert plan.deletes == ()
@@ -453,10 +382,10 @@ def test_followup_row_held_by_the_sending_side_never_changes(status: str, send: 
 
 @pytest.mark.parametrize("as_of", [T, T + timedelta(days=1)])
 def test_decided_followup_fed_back_gives_the_same_single_followup(as_of: date) -> None:
-    first = the_followup(run([initial()]))
+    first = the_followup(run([initial_row()]))
     assert first.send_date == date(2025, 6, 11) and not first.kept
     stored = as_stored(first, 200)
-    plan = run([initial(), stored], as_of=as_of)
+    plan = run([initial_row(), stored], as_of=as_of)
     again = the_followup(plan)
     assert (again.occurrence.key, again.send_date, again.status) == (
         FU_KEY,
@@ -468,7 +397,7 @@ def test_decided_followup_fed_back_gives_the_same_single_followup(as_of: date) -
 
 
 def test_fed_back_followup_of_an_initial_sent_today_stays_put_over_the_days() -> None:
-    sent_today = initial(sent_at=datetime(2025, 6, 10, 8, 31))
+    sent_today = initial_row(sent_at=datetime(2025, 6, 10, 8, 31))
     first = the_followup(run([sent_today]))
     assert first.send_date == date(2025, 6, 12)
     rows = [sent_today, as_stored(first, 200)]
@@ -479,7 +408,7 @@ def test_fed_back_followup_of_an_initial_sent_today_stays_put_over_the_days() ->
 
 def test_pending_followup_is_upgraded_in_place_by_a_new_click() -> None:
     pending = followup_row(email_type=FOLLOWUP_COLD)
-    plan = run([initial(), pending], behaviour=Behaviour(clicks=(Click(AFTER),)))
+    plan = run([initial_row(), pending], behaviour=Behaviour(clicks=(Click(AFTER),)))
     d = the_followup(plan)
     assert (d.occurrence.key, d.existing_row_id, d.occurrence.email_type) == (
         FU_KEY,
@@ -494,7 +423,7 @@ def test_pending_followup_is_upgraded_in_place_by_a_new_click() -> None:
 
 def test_pending_followup_is_never_downgraded() -> None:
     pending = followup_row(email_type=FOLLOWUP_HEALTHY)
-    plan = run([initial(), pending], behaviour=Behaviour(clicks=(Click(AFTER),)))
+    plan = run([initial_row(), pending], behaviour=Behaviour(clicks=(Click(AFTER),)))
     d = the_followup(plan)
     assert (d.occurrence.email_type, d.existing_row_id, d.send_date) == (
         FOLLOWUP_HEALTHY,
@@ -503,11 +432,11 @@ def test_pending_followup_is_never_downgraded() -> None:
     )
     assert d.occurrence.email_template == "followup_healthy_v1"
     # nothing at all since the initial: still healthy, not cold
-    assert the_followup(run([initial(), pending])).occurrence.email_type == FOLLOWUP_HEALTHY
+    assert the_followup(run([initial_row(), pending])).occurrence.email_type == FOLLOWUP_HEALTHY
 
 
 def test_pending_followup_of_an_initial_sent_35_days_ago_survives_the_next_sweep() -> None:
-    old = initial(sent_at=datetime(2025, 5, 6, 8, 31))  # T - 35
+    old = initial_row(sent_at=datetime(2025, 5, 6, 8, 31))  # T - 35
     first = the_followup(run([old]))
     assert first.send_date == date(2025, 6, 11)
     tomorrow = T + timedelta(days=1)
@@ -530,9 +459,9 @@ def test_pending_followup_of_an_initial_sent_35_days_ago_survives_the_next_sweep
 
 
 def test_followups_take_no_part_in_balancing_nor_frequency_limit() -> None:
-    fresh = the_followup(run([initial()]))
+    fresh = the_followup(run([initial_row()]))
     assert not fresh.newly_placed and not fresh.frequency_candidate
-    plan = run([initial(), as_stored(fresh, 200)])
+    plan = run([initial_row(), as_stored(fresh, 200)])
     kept = the_followup(plan)
     assert kept.kept and not kept.frequency_candidate
     # a kept follow-up does not use up the contact's frequency budget
@@ -542,7 +471,7 @@ def test_followups_take_no_part_in_balancing_nor_frequency_limit() -> None:
 def test_owned_followup_row_skipped_by_the_frequency_limit_is_not_rechecked() -> None:
     # a follow-up never takes part in the frequency limit, whatever a row says
     stored = replace(followup_row(), status=SKIPPED, skip_reason="frequency limit")
-    d = the_followup(run([initial(), stored]))
+    d = the_followup(run([initial_row(), stored]))
     assert d.existing_row_id == 200 and d.status == PRE_SCHEDULED
     assert not d.frequency_candidate
 
@@ -557,7 +486,7 @@ def test_legacy_followup_row_held_by_the_sending_side_is_the_initials_followup(
     legacy = followup_row(
         50, email_type=email_type, status=status, send=date(2025, 6, 7), key=None, ideal=None
     )
-    plan = run([initial(), legacy], behaviour=Behaviour(clicks=(Click(AFTER),)))
+    plan = run([initial_row(), legacy], behaviour=Behaviour(clicks=(Click(AFTER),)))
     assert followups(plan) == []
     assert [n.occurrence.key for n in plan.not_written] == [FU_KEY]
     assert plan.deletes == ()
@@ -565,7 +494,7 @@ def test_legacy_followup_row_held_by_the_sending_side_is_the_initials_followup(
 
 def test_owned_legacy_followup_row_is_adopted_not_duplicated() -> None:
     legacy = followup_row(50, send=date(2025, 6, 12), key=None, ideal=None)
-    plan = run([initial(), legacy])
+    plan = run([initial_row(), legacy])
     d = the_followup(plan)
     assert (d.occurrence.key, d.existing_row_id) == (FU_KEY, 50)
     assert plan.deletes == ()
@@ -574,7 +503,7 @@ def test_owned_legacy_followup_row_is_adopted_not_duplicated() -> None:
 def test_legacy_followup_row_dated_36_days_after_is_another_initials() -> None:
     # 2025-07-11 is 36 days after the send date: not this initial's follow-up
     legacy = followup_row(50, send=date(2025, 7, 11), key=None, ideal=None, status="sent")
-    plan = run([initial(), legacy])
+    plan = run([initial_row(), legacy])
     d = the_followup(plan)
     assert d.existing_row_id is None and d.occurrence.key == FU_KEY
 
@@ -589,8 +518,8 @@ def test_one_legacy_followup_within_35_days_of_two_initials_answers_both(
     # metadata, "any follow-up row of the same contact dated within 35 days after its send
     # date" exists. The legacy row 50 lies within 35 days after both initials (AEP sent
     # 2025-06-01, birthday sent 2025-06-05), so neither gets a new follow-up.
-    aep = initial(100, datetime(2025, 6, 1, 8, 31), email_type="aep", key="42:aep:2025-06-01")
-    birthday = initial(101)
+    aep = initial_row(100, datetime(2025, 6, 1, 8, 31), email_type="aep", key="42:aep:2025-06-01")
+    birthday = initial_row(101)
     legacy = followup_row(50, send=send, status=status, key=None, ideal=None)
     plan = run([aep, birthday, legacy])
     fresh = [d for d in followups(plan) if d.existing_row_id is None]
