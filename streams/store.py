@@ -51,6 +51,28 @@ ADDED_COLUMNS: tuple[tuple[str, str, str], ...] = (
 
 ZIP_STATES_TABLE = "mw_zip_states"
 
+# The stream agents' own bookkeeping (not agency data): which events were
+# applied (at-least-once delivery made idempotent), the event time of each
+# contact's current version (last write wins by occurred_at), and events
+# parked until their contact arrives.
+MW_TABLES: tuple[tuple[str, str], ...] = (
+    (
+        "mw_applied_events",
+        "CREATE TABLE mw_applied_events (event_id TEXT PRIMARY KEY, topic TEXT NOT NULL, "
+        "occurred_at TEXT NOT NULL)",
+    ),
+    (
+        "mw_contact_versions",
+        "CREATE TABLE mw_contact_versions (contact_id INTEGER PRIMARY KEY, "
+        "occurred_at TEXT NOT NULL, event_id TEXT NOT NULL, deleted INTEGER NOT NULL DEFAULT 0)",
+    ),
+    (
+        "mw_parked_events",
+        "CREATE TABLE mw_parked_events (event_id TEXT PRIMARY KEY, contact_id INTEGER NOT NULL, "
+        "topic TEXT NOT NULL, occurred_at TEXT NOT NULL, payload BLOB NOT NULL)",
+    ),
+)
+
 # The contact fields the rules read (SPEC section 2); the rest may vary.
 CONTACT_COLUMNS = frozenset(
     {"id", "email", "zip_code", "state", "birth_date", "effective_date", "phone_number"}
@@ -129,6 +151,10 @@ MW_INDEXES: tuple[tuple[str, str], ...] = (
     (
         "mw_contact_campaigns_contact",
         "CREATE INDEX mw_contact_campaigns_contact ON contact_campaigns(contact_id)",
+    ),
+    (
+        "mw_parked_events_contact",
+        "CREATE INDEX mw_parked_events_contact ON mw_parked_events(contact_id, occurred_at)",
     ),
     (
         "mw_checkpoints_status",
@@ -369,6 +395,11 @@ class _SqliteMigration:
                 continue
             self._exec(dry, f"ALTER TABLE {table} ADD COLUMN {column} {sql_type}")
             done.append(f"added column {table}.{column} {sql_type}")
+
+        for name, sql in MW_TABLES:
+            if name not in tables:
+                self._exec(dry, sql)
+                done.append(f"created table {name}")
 
         indexes = self._names("index")
         if LEGACY_UNIQUE_INDEX in indexes:

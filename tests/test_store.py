@@ -20,6 +20,7 @@ from rules.zip_state import BLANKS, zip_states
 from streams.store import (
     LEGACY_UNIQUE_INDEX,
     MW_INDEXES,
+    MW_TABLES,
     Store,
     StoreError,
     legacy_ddl,
@@ -162,7 +163,9 @@ def test_migrate_keeps_every_existing_row_byte_identical(legacy_path: Path) -> N
         # Columns added by the migration are empty on existing rows.
         assert all(all(v == ("NoneType", None) for v in row[width:]) for row in after[table])
     assert len(before["email_schedules"]) == 12
-    assert set(after) - set(before) == {"mw_zip_states"}
+    # Only our own tables are new: the ZIP reference and the agents' (empty) bookkeeping.
+    assert set(after) - set(before) == {"mw_zip_states", *(name for name, _ in MW_TABLES)}
+    assert all(not after[name] for name, _ in MW_TABLES)
 
 
 def test_migrate_twice_changes_nothing_the_second_time(legacy_path: Path) -> None:

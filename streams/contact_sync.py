@@ -1,0 +1,204 @@
+"""One contact's schedule decided again and written: what the stream agents do per event.
+
+The agents (``streams/agents.py``) and replay call ``sync_contact`` after
+storing an event: it reads the contact's stored state (contact row, schedule
+rows, campaign targets, clicks, answers), runs the same rules as the sweep
+(``rules.contact_schedule.schedule_contact`` and the frequency limit), writes
+only the difference and returns it as schedule changes.
+
+What differs from the sweep, on purpose (ARCHITECTURE.md, "How the agents
+decide"): no load balancing across contacts (effective-date smoothing and the
+daily cap need every contact's placements, so they belong to the sweep);
+newly placed emails go out on their ideal or catch-up dates.  With load
+balancing switched off in config the sweep gives the same rows (tested).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date
+
+from sqlalchemy import Connection, text
+
+from rules.campaign import CampaignBook
+from rules.config import Config
+from rules.contact import ContactRecord, validate_contact
+from rules.contact_schedule import Decision, catchup_note, schedule_contact
+from rules.followup import NO_BEHAVIOUR
+from rules.frequency_limit import FREQUENCY_LIMIT_REASON, NewEmail, frequency_skips
+from rules.placement import Horizon
+from rules.statuses import OWNED_STATUSES, SKIPPED
+from streams.campaign_rows import behaviour_since, fetch_behaviour, fetch_targets
+from streams.schedule_rows import (
+    DECISION_COLUMNS,
+    RowValues,
+    StoredRow,
+    WriteBatch,
+    decision_values,
+    fetch_contact_fields,
+    fetch_rows,
+    placeholder,
+    rows_by_id,
+    stage_write,
+    write_batch,
+)
+
+_KEY = DECISION_COLUMNS.index("occurrence_key")
+_TYPE = DECISION_COLUMNS.index("email_type")
+_DATE = DECISION_COLUMNS.index("scheduled_send_date")
+_STATUS = DECISION_COLUMNS.index("status")
+_REASON = DECISION_COLUMNS.index("skip_reason")
+_CATCHUP_NOTE = DECISION_COLUMNS.index("catchup_note")
+_PLACED_RUN = DECISION_COLUMNS.index("placed_run_id")
+
+
+@dataclass(frozen=True)
+class ScheduleChange:
+    """A row created, changed or cancelled, as the ``schedule-changes`` topic announces it."""
+
+    contact_id: int
+    occurrence_key: str
+    change: str  # created | changed | cancelled
+    email_type: str
+    scheduled_send_date: str
+    status: str
+    skip_reason: str | None
+    previous: dict[str, object] | None
+
+
+def _summary(values: RowValues) -> dict[str, object]:
+    return {
+        "email_type": values[_TYPE],
+        "scheduled_send_date": values[_DATE],
+        "status": values[_STATUS],
+        "skip_reason": values[_REASON],
+    }
+
+
+def _change(contact_id: int, kind: str, values: RowValues, previous: RowValues | None) -> ScheduleChange:
+    return ScheduleChange(
+        contact_id=contact_id,
+        occurrence_key=str(values[_KEY]),
+        change=kind,
+        email_type=str(values[_TYPE]),
+        scheduled_send_date=str(values[_DATE]),
+        status=str(values[_STATUS]),
+        skip_reason=None if values[_REASON] is None else str(values[_REASON]),
+        previous=_summary(previous) if previous is not None else None,
+    )
+
+
+def _frequency_skipped(decisions: Sequence[Decision], fixed: Sequence[date], config: Config) -> set[str]:
+    lb = config.load_balancing
+    new = [
+        NewEmail(d.occurrence.key, d.send_date, d.occurrence.priority, d.occurrence.key)
+        for d in decisions
+        if d.frequency_candidate
+    ]
+    if not new:
+        return set()
+    skips = frequency_skips(fixed, new, lb.max_emails_per_contact_per_period, lb.period_days)
+    return {e.key for e in skips}
+
+
+def _values(d: Decision, stored: StoredRow | None, skipped: set[str], config: Config, run_id: str) -> RowValues:
+    status, reason = d.status, d.skip_reason
+    if d.occurrence.key in skipped:
+        status, reason = SKIPPED, FREQUENCY_LIMIT_REASON
+    if d.kept and stored is not None:
+        # A kept placement keeps what placed it and the note saying so (as in the sweep).
+        placed_run: str | None = stored.existing.placed_run_id
+        note = stored.values[_CATCHUP_NOTE]
+    else:
+        placed_run, note = run_id, catchup_note(d)
+    values = decision_values(d, config.timing.send_time, placed_run, note)  # type: ignore[arg-type]
+    if (status, reason) != (d.status, d.skip_reason):
+        values = (*values[:_STATUS], status, reason, *values[_REASON + 1 :])
+    return values
+
+
+def sync_contact(
+    conn: Connection,
+    config: Config,
+    campaigns: CampaignBook,
+    contact_id: int,
+    as_of: date,
+    run_id: str,
+    lookahead_days: int = 30,
+    lookback_days: int = 7,
+) -> list[ScheduleChange]:
+    """Decide one contact as of ``as_of``, write the difference, return it.
+
+    ``run_id`` names the writer (e.g. ``agent:contacts:0:42``) on the rows it places.
+    Call inside a transaction: the reads and writes are one unit.
+    """
+    horizon = Horizon(as_of, lookahead_days, lookback_days)
+    fields = fetch_contact_fields(conn, [contact_id])
+    stored_rows = fetch_rows(conn, [contact_id]).get(contact_id, [])
+    if not fields:
+        return []
+    targets, _ = fetch_targets(conn, [contact_id], (i.id for i in campaigns.active_instances))
+    behaviour = fetch_behaviour(conn, [contact_id], behaviour_since(as_of)).get(contact_id)
+    contact = validate_contact(ContactRecord(*fields[0]))
+    plan = schedule_contact(
+        contact,
+        [r.existing for r in stored_rows],
+        config,
+        horizon,
+        campaigns=campaigns,
+        targets=targets.get(contact_id, ()),
+        behaviour=behaviour or NO_BEHAVIOUR,
+    )
+    by_id = rows_by_id(stored_rows)
+    skipped = _frequency_skipped(plan.decisions, plan.fixed_counted_dates, config)
+    batch = WriteBatch.empty()
+    changes: list[ScheduleChange] = []
+    for d in plan.decisions:
+        stored = by_id.get(d.existing_row_id) if d.existing_row_id is not None else None
+        values = _values(d, stored, skipped, config, run_id)
+        outcome = stage_write(batch, values, stored)
+        if outcome == "inserted":
+            changes.append(_change(contact_id, "created", values, None))
+        elif outcome == "updated" and stored is not None and _summary(stored.values) != _summary(values):
+            changes.append(_change(contact_id, "changed", values, stored.values))
+    for row_id in plan.deletes:
+        row = by_id[row_id]
+        batch.deletes.append(row_id)
+        if row.values[_KEY] is not None:
+            changes.append(_change(contact_id, "cancelled", row.values, row.values))
+    write_batch(conn, batch, run_id)
+    return changes
+
+
+def cancel_owned_rows(conn: Connection, contact_id: int, from_date: date) -> list[ScheduleChange]:
+    """A deleted contact: its owned rows dated from ``from_date`` go, announced as cancellations.
+
+    Sending-side rows (history) stay (ARCHITECTURE.md).
+    """
+    stored_rows = fetch_rows(conn, [contact_id]).get(contact_id, [])
+    gone = [
+        r
+        for r in stored_rows
+        if r.existing.status in OWNED_STATUSES
+        and r.existing.send_date is not None
+        and r.existing.send_date >= from_date
+    ]
+    if gone:
+        ph = placeholder(conn)
+        conn.exec_driver_sql(
+            f"DELETE FROM email_schedules WHERE id = {ph} AND status IN ('pre-scheduled', 'skipped')",
+            [(r.existing.id,) for r in gone],
+        )
+    return [
+        _change(contact_id, "cancelled", r.values, r.values)
+        for r in gone
+        if r.values[_KEY] is not None
+    ]
+
+
+def contact_exists(conn: Connection, contact_id: int) -> bool:
+    return (
+        conn.execute(text("SELECT 1 FROM contacts WHERE id = :id"), {"id": contact_id}).first()
+        is not None
+    )
