@@ -189,6 +189,8 @@ class ContactSchedule:
     invalid_reasons: tuple[str, ...] = ()
     warnings: tuple[str, ...] = ()
     windows: ContactWindows | None = field(default=None, compare=False)
+    # Ideal dates of the contact's window-respecting campaign emails (they make windows block).
+    campaign_dates: tuple[date, ...] = ()
 
 
 def _legacy_handles(occ: Occurrence, row: ExistingRow) -> bool:
@@ -520,6 +522,7 @@ def schedule_contact(
         fixed_counted_dates=planner.fixed_counted_dates(deletes),
         warnings=tuple(dict.fromkeys((*contact.warnings, *problems, *planner.problems))),
         windows=planner.windows,
+        campaign_dates=tuple(campaign_dates),
     )
 
 

@@ -162,3 +162,31 @@ def post_windows_around(
         if occ is not None and first <= occ.ideal_send_date <= last:
             out.append(occ)
     return out
+
+
+def planned_post_window_holds(
+    key: str,
+    ideal_send_date: date | None,
+    contact: Contact,
+    windows: ContactWindows,
+    config: Config,
+    campaign_dates: Sequence[date] = (),
+) -> bool:
+    """Whether a stored post-window row (``{contact}:post_window:{window end}``) is still the plan.
+
+    It holds when the contact still has a window ending that day which blocks
+    and whose post-window email has that ideal date.  A contact's data changed
+    (new birthday, new state, a campaign dropped) can leave a planned email
+    beyond the range that no longer follows any window.
+    """
+    try:
+        end = date.fromisoformat(key.rsplit(":", 1)[-1])
+    except ValueError:
+        return False
+    for window in windows.windows_of_years(range(end.year - 1, end.year + 2)):
+        if window.end != end:
+            continue
+        occ = post_window_occurrence(window, contact, windows, config, campaign_dates)
+        if occ is not None and occ.key == key and occ.ideal_send_date == ideal_send_date:
+            return True
+    return False

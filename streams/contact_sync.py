@@ -11,6 +11,13 @@ decide"): no load balancing across contacts (effective-date smoothing and the
 daily cap need every contact's placements, so they belong to the sweep);
 newly placed emails go out on their ideal or catch-up dates.  With load
 balancing switched off in config the sweep gives the same rows (tested).
+
+One more difference, written down here: a contact decided again because its
+own data changed also loses the planned post-window emails beyond the range
+that no longer follow any of its windows (``planned_post_window_holds``).
+The sweep leaves rows beyond the range alone (SPEC section 9) and removes
+such a row once it enters the range; the agents remove it at once, so the
+result does not depend on how events were grouped into batches.
 """
 
 from __future__ import annotations
@@ -23,11 +30,13 @@ from sqlalchemy import Connection, text
 
 from rules.campaign import CampaignBook
 from rules.config import Config
-from rules.contact import ContactRecord, validate_contact
+from rules.contact import Contact, ContactRecord, validate_contact
 from rules.contact_schedule import Decision, catchup_note, schedule_contact
 from rules.followup import NO_BEHAVIOUR
 from rules.frequency_limit import FREQUENCY_LIMIT_REASON, NewEmail, frequency_skips
+from rules.occurrence import POST_WINDOW
 from rules.placement import Horizon
+from rules.post_window import planned_post_window_holds
 from rules.statuses import OWNED_STATUSES, SKIPPED
 from streams.campaign_rows import behaviour_since, fetch_behaviour, fetch_targets
 from streams.schedule_rows import (
@@ -162,7 +171,28 @@ def sync_contact(
             changes.append(_change(contact_id, "created", values, None))
         elif outcome == "updated" and stored is not None and _summary(stored.values) != _summary(values):
             changes.append(_change(contact_id, "changed", values, stored.values))
-    for row_id in plan.deletes:
+    claimed = {d.existing_row_id for d in plan.decisions}
+    stale = [
+        r.existing.id
+        for r in stored_rows
+        if r.existing.owned
+        and r.existing.id not in claimed
+        and r.existing.send_date is not None
+        and r.existing.send_date > horizon.range_end
+        and r.existing.occurrence_key is not None
+        and r.existing.email_type == POST_WINDOW
+        and plan.windows is not None
+        and isinstance(contact, Contact)
+        and not planned_post_window_holds(
+            r.existing.occurrence_key,
+            r.existing.ideal_send_date,
+            contact,
+            plan.windows,
+            config,
+            plan.campaign_dates,
+        )
+    ]
+    for row_id in (*plan.deletes, *stale):
         row = by_id[row_id]
         batch.deletes.append(row_id)
         if row.values[_KEY] is not None:

@@ -1,0 +1,297 @@
+"""What each agent does with a batch of messages: parse, store, decide, announce.
+
+``BatchProcessor.process`` is the whole per-batch step the Faust agents
+(``streams/app.py``) and ``mailwindow replay`` run, outside Faust so it can be
+tested directly and reused: it is synchronous (the agents run it in one
+database thread) and returns the records to publish.
+
+Per batch, in one transaction:
+1. each message is parsed and validated (``streams.events``); a bad one, or one
+   the database refuses, becomes a ``deadletter`` record (source topic,
+   partition, offset, raw value, error) and the others go on (each message's
+   writes sit in a savepoint, so a failure undoes only its own);
+2. the event's facts are stored (``streams.ingest``), once per event id;
+3. every contact the batch touched is decided again (``streams.contact_sync``)
+   as of the Central date of its latest event in the batch (event time, never
+   the wall clock), and the difference is announced on ``schedule-changes``.
+
+An event for a contact not known yet is parked and applied when the contact
+arrives (ARCHITECTURE.md).  A deleted contact's owned rows from the delete's
+date on are cancelled; events about it that arrive later are ignored, as a
+contact removed from the agency gets no email.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import Connection
+
+from rules.campaign import CampaignBook
+from rules.config import CampaignType, Config
+from streams.campaign_rows import load_campaign_book
+from streams.contact_sync import ScheduleChange, cancel_owned_rows, contact_exists, sync_contact
+from streams.events import (
+    CampaignTypeUpsert,
+    ClickEvent,
+    ContactDelete,
+    ContactUpsert,
+    EmailStatusEvent,
+    Event,
+    EventError,
+    HealthEvent,
+    InstanceUpsert,
+    RowState,
+    TargetsEvent,
+    deadletter_record,
+    occurred_at_central_date,
+    parse_event,
+    schedule_change_record,
+)
+from streams.ingest import (
+    IngestError,
+    contact_deleted,
+    delete_contact,
+    instance_contacts,
+    mark_applied,
+    park_event,
+    record_email_status,
+    store_click,
+    store_health_answer,
+    take_parked_events,
+    type_contacts,
+    upsert_campaign_type,
+    upsert_contact,
+    upsert_instance,
+    upsert_targets,
+)
+from streams.store import Store, run_with_retry
+
+
+@dataclass(frozen=True)
+class Message:
+    """One Kafka message as the agents see it (``topic_kind``: the topic's name without prefix)."""
+
+    topic_kind: str
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes | None
+
+
+@dataclass
+class BatchResult:
+    changes: list[tuple[str, dict[str, Any]]] = field(default_factory=list)  # (key, record)
+    deadletters: list[dict[str, Any]] = field(default_factory=list)
+    applied: int = 0
+    duplicates: int = 0
+    parked: int = 0
+
+
+@dataclass
+class _Touched:
+    as_of: date
+    cause_topic: str
+    cause_event_id: str
+    occurred_at: datetime
+
+
+class BatchProcessor:
+    """The agents' per-batch work over one store, with the config and campaign data it needs."""
+
+    def __init__(self, store: Store, config: Config, lookahead_days: int = 30, lookback_days: int = 7) -> None:
+        self.store = store
+        self.config = config
+        self.lookahead_days = lookahead_days
+        self.lookback_days = lookback_days
+        self.campaigns = self._load_book()
+
+    def _load_book(self) -> CampaignBook:
+        with self.store.engine.connect() as conn:
+            return load_campaign_book(conn, self.config).book
+
+    def process(self, messages: Sequence[Message]) -> BatchResult:
+        return run_with_retry(lambda: self._process_once(messages))
+
+    def _process_once(self, messages: Sequence[Message]) -> BatchResult:
+        result = BatchResult()
+        touched: dict[int, _Touched] = {}
+        campaigns_changed = False
+        with self.store.engine.begin() as conn:
+            for m in messages:
+                try:
+                    event = parse_event(m.topic_kind, m.value or b"")
+                except EventError as exc:
+                    result.deadletters.append(self._dead(m, str(exc)))
+                    continue
+                try:
+                    with conn.begin_nested():
+                        if not mark_applied(conn, event.event_id, m.topic_kind, event.occurred_at):
+                            result.duplicates += 1
+                            continue
+                        campaigns_changed |= self._apply(conn, m, event, touched, result)
+                        result.applied += 1
+                except IngestError as exc:
+                    result.deadletters.append(self._dead(m, str(exc)))
+            if campaigns_changed:
+                self.campaigns = load_campaign_book(conn, self.config).book
+            for contact_id in sorted(touched):
+                t = touched[contact_id]
+                if contact_deleted(conn, contact_id) or not contact_exists(conn, contact_id):
+                    continue
+                changes = sync_contact(
+                    conn,
+                    self.config,
+                    self.campaigns,
+                    contact_id,
+                    t.as_of,
+                    f"agent:{t.cause_topic}:{t.cause_event_id}",
+                    self.lookahead_days,
+                    self.lookback_days,
+                )
+                result.changes.extend((str(contact_id), self._announce(c, t)) for c in changes)
+        return result
+
+    # -- storing one event's facts ------------------------------------------------
+
+    def _touch(self, touched: dict[int, _Touched], contact_id: int, topic: str, event: Event) -> None:
+        day = occurred_at_central_date(event.occurred_at)
+        old = touched.get(contact_id)
+        if old is None or (event.occurred_at, event.event_id) >= (old.occurred_at, old.cause_event_id):
+            touched[contact_id] = _Touched(max(day, old.as_of) if old else day, topic, event.event_id, event.occurred_at)
+
+    def _apply(
+        self, conn: Connection, m: Message, event: Event, touched: dict[int, _Touched], result: BatchResult
+    ) -> bool:
+        """Store the event; True when campaign data changed (the book is read again)."""
+        kind = m.topic_kind
+        if isinstance(event, ContactUpsert):
+            fields = {
+                "email": event.contact.email,
+                "zip_code": event.contact.zip_code,
+                "state": event.contact.state,
+                "birth_date": event.contact.birth_date,
+                "effective_date": event.contact.effective_date,
+                "phone_number": event.contact.phone_number,
+                "first_name": event.contact.first_name,
+                "last_name": event.contact.last_name,
+            }
+            if upsert_contact(conn, event.contact_id, fields, event.occurred_at, event.event_id):
+                for topic, payload in take_parked_events(conn, event.contact_id):
+                    parked = parse_event(topic, payload)
+                    self._store_behaviour(conn, parked)
+                    self._touch(touched, event.contact_id, topic, parked)
+                self._touch(touched, event.contact_id, kind, event)
+            return False
+        if isinstance(event, ContactDelete):
+            if delete_contact(conn, event.contact_id, event.occurred_at, event.event_id):
+                touched.pop(event.contact_id, None)
+                day = occurred_at_central_date(event.occurred_at)
+                for c in cancel_owned_rows(conn, event.contact_id, day):
+                    t = _Touched(day, kind, event.event_id, event.occurred_at)
+                    result.changes.append((str(event.contact_id), self._announce(c, t)))
+            return False
+        if isinstance(event, (ClickEvent, HealthEvent, EmailStatusEvent)):
+            if contact_deleted(conn, event.contact_id):
+                return False
+            if not contact_exists(conn, event.contact_id):
+                park_event(conn, event.event_id, event.contact_id, kind, event.occurred_at, m.value or b"")
+                result.parked += 1
+                return False
+            self._store_behaviour(conn, event)
+            self._touch(touched, event.contact_id, kind, event)
+            return False
+        if isinstance(event, CampaignTypeUpsert):
+            base = self.campaigns.types.get(event.name, CampaignType(event.name))
+            upsert_campaign_type(conn, event.apply_to(base))
+            for cid in type_contacts(conn, event.name):
+                self._touch(touched, cid, kind, event)
+            return True
+        if isinstance(event, InstanceUpsert):
+            i = event.instance
+            upsert_instance(
+                conn,
+                i.id,
+                {
+                    "campaign_type": i.campaign_type,
+                    "instance_name": i.instance_name,
+                    "email_template": i.email_template,
+                    "sms_template": i.sms_template,
+                    "active_start_date": i.active_start_date,
+                    "active_end_date": i.active_end_date,
+                    "metadata": i.metadata,
+                },
+                event.occurred_at,
+                event.changed_by,
+            )
+            for cid in instance_contacts(conn, i.id):
+                self._touch(touched, cid, kind, event)
+            return True
+        if isinstance(event, TargetsEvent):
+            rows = [
+                {
+                    "contact_id": t.contact_id,
+                    "trigger_date": t.trigger_date,
+                    "status": t.status,
+                    "metadata": None if t.metadata is None else _json_value(t.metadata),
+                }
+                for t in event.targets
+            ]
+            for cid in upsert_targets(conn, event.instance_id, rows):
+                self._touch(touched, cid, kind, event)
+            return True
+        raise IngestError(f"{kind}: {type(event).__name__} events are not taken by the agents")
+
+    def _store_behaviour(self, conn: Connection, event: Event) -> None:
+        if isinstance(event, ClickEvent):
+            store_click(conn, event.contact_id, event.tracking_id, event.quote_id, event.occurred_at)
+        elif isinstance(event, HealthEvent):
+            store_health_answer(conn, event.contact_id, event.answers, event.occurred_at)
+        elif isinstance(event, EmailStatusEvent):
+            if not record_email_status(
+                conn, event.contact_id, event.occurrence_key, event.status, event.actual_send_datetime
+            ):
+                raise IngestError(
+                    f"email-status: contact {event.contact_id} has no schedule row with key "
+                    f"{event.occurrence_key!r}"
+                )
+
+    # -- output records -----------------------------------------------------------
+
+    def _dead(self, m: Message, error: str) -> dict[str, Any]:
+        return deadletter_record(m.topic_kind, m.partition, m.offset, m.key, m.value, error)
+
+    def _announce(self, c: ScheduleChange, t: _Touched) -> dict[str, Any]:
+        prev = c.previous
+        previous = (
+            None
+            if prev is None
+            else RowState(
+                email_type=str(prev["email_type"]),
+                scheduled_send_date=date.fromisoformat(str(prev["scheduled_send_date"])),
+                status=str(prev["status"]),
+                skip_reason=None if prev["skip_reason"] is None else str(prev["skip_reason"]),
+            )
+        )
+        return schedule_change_record(
+            contact_id=c.contact_id,
+            occurrence_key=c.occurrence_key,
+            change=c.change,
+            email_type=c.email_type,
+            scheduled_send_date=date.fromisoformat(c.scheduled_send_date),
+            status=c.status,
+            skip_reason=c.skip_reason,
+            previous=previous,
+            cause_topic=t.cause_topic,
+            cause_event_id=t.cause_event_id,
+            occurred_at=t.occurred_at,
+        )
+
+
+def _json_value(text: str) -> Any:
+    import orjson
+
+    return orjson.loads(text)
