@@ -77,10 +77,20 @@ def resolve_state(zip_code: str | None, state_column: str | None) -> tuple[str |
     return from_zip, None
 
 
+# Dates a contact's birth or policy can have.  Outside them a date is junk (9999-12-31 is a
+# common "unknown" filler), and anniversaries of year 9999 cannot even be computed.
+FIRST_YEAR, LAST_YEAR = 1850, 2200
+
+
 def _date_field(raw: str | None, name: str, warnings: list[str]) -> date | None:
     parsed = parse_iso_date(raw)
     if parsed is None and raw is not None and raw.strip(BLANKS):
         warnings.append(f"{name} {raw!r} is not a date (YYYY-MM-DD); treated as missing")
+    if parsed is not None and not FIRST_YEAR <= parsed.year <= LAST_YEAR:
+        warnings.append(
+            f"{name} {raw!r} is outside {FIRST_YEAR}..{LAST_YEAR}; treated as missing"
+        )
+        return None
     return parsed
 
 

@@ -212,3 +212,20 @@ def test_invalid_contact_without_state_is_reported_with_reason() -> None:
     plan = schedule_contact(bad, [], DEFAULT_CONFIG, Horizon(date(2025, 1, 1)))
     assert plan.decisions == () and plan.deletes == ()
     assert any("state" in r for r in plan.invalid_reasons)
+
+
+def test_filler_dates_far_in_the_future_are_treated_as_missing_not_a_crash() -> None:
+    from datetime import date
+
+    from rules.config import DEFAULT_CONFIG
+    from rules.contact import ContactRecord, validate_contact
+    from rules.contact_schedule import schedule_contact
+    from rules.placement import Horizon
+
+    contact = validate_contact(
+        ContactRecord(1, "a@b.com", "75201", "TX", "9999-12-31", "0001-01-01", None)
+    )
+    assert contact.birth_date is None and contact.effective_date is None  # type: ignore[union-attr]
+    assert any("outside" in w for w in contact.warnings)
+    plan = schedule_contact(contact, [], DEFAULT_CONFIG, Horizon(date(2026, 3, 10)))
+    assert [d.occurrence.email_type for d in plan.decisions] == []
