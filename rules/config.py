@@ -152,9 +152,20 @@ class Config:
         return by_state.get(state, ())
 
     def to_dict(self) -> dict[str, Any]:
-        """A JSON-ready form of the whole config, for sweep-run records and audits."""
+        """The whole config in the YAML file's shape: ``config_from_mapping`` reads it back
+        to an equal config.  For sweep-run records (replay) and audits."""
+        timing = self.timing
+        email_names = {kind: name for name, kind in _ANNIVERSARY_TEMPLATE_NAMES.items()}
+        followup_names = {kind: name for name, kind in _FOLLOWUP_TEMPLATE_NAMES.items()}
+        sms_names = {kind: kind for kind in _SMS_TEMPLATE_NAMES.values()}
         return {
-            "timing_constants": _dataclass_dict(self.timing),
+            "timing_constants": {
+                "send_time": timing.send_time,
+                "birthday_email_days_before": timing.birthday_days_before,
+                "effective_date_days_before": timing.effective_date_days_before,
+                "pre_window_exclusion_days": timing.pre_window_days,
+                "followup_days_after": timing.followup_days_after,
+            },
             "aep_config": {"default_dates": [{"month": m, "day": d} for m, d in self.aep_dates]},
             "load_balancing": _dataclass_dict(self.load_balancing),
             "priorities": _dataclass_dict(self.priorities),
@@ -167,8 +178,17 @@ class Config:
                 name: {k: v for k, v in _dataclass_dict(ct).items() if k != "name"}
                 for name, ct in sorted(self.campaign_types.items())
             },
-            "email_templates": dict(sorted(self.email_templates.items())),
-            "sms_templates": dict(sorted(self.sms_templates.items())),
+            "email_templates": {
+                "anniversary": {
+                    email_names[k]: v for k, v in sorted(self.email_templates.items()) if k in email_names
+                },
+                "followups": {
+                    followup_names[k]: v
+                    for k, v in sorted(self.email_templates.items())
+                    if k in followup_names
+                },
+                "sms": {sms_names[k]: v for k, v in sorted(self.sms_templates.items()) if k in sms_names},
+            },
         }
 
 

@@ -246,3 +246,30 @@ def test_several_aep_dates() -> None:
         {"aep_config": {"default_dates": [{"month": 10, "day": 1}, {"month": 9, "day": 15}]}}
     )
     assert set(config.aep_dates) == {(9, 15), (10, 1)}
+
+
+def test_to_dict_reads_back_to_the_same_config() -> None:
+    """Replay rebuilds each sweep's config from its record: to_dict must read back exactly."""
+    from pathlib import Path
+
+    import yaml
+
+    from rules.config import DEFAULT_CONFIG, config_from_mapping
+
+    legacy = Path(__file__).resolve().parents[1] / "data" / "legacy_scheduler_config.yaml"
+    custom, _ = config_from_mapping(
+        {
+            "timing_constants": {"send_time": "07:15:00", "birthday_email_days_before": 10},
+            "load_balancing": {"enabled": False, "period_days": 9},
+            "state_rules": {"birthday_windows": {"TX": {"window_before_days": 3, "window_after_days": 4}}},
+            "campaign_types": {"welcome": {"priority": 4, "days_before_event": -2}},
+            "email_templates": {"followups": {"cold": "cold_v9"}, "sms": {"aep": "aep_sms_v2"}},
+        }
+    )
+    for config in (DEFAULT_CONFIG, config_from_mapping(yaml.safe_load(legacy.read_text()))[0], custom):
+        back, warnings = config_from_mapping(config.to_dict())
+        assert warnings == []
+        assert back.to_dict() == config.to_dict()
+        for part in ("timing", "aep_dates", "load_balancing", "priorities", "year_round_states",
+                     "window_rules", "campaign_types", "email_templates", "sms_templates"):
+            assert getattr(back, part) == getattr(config, part), part
