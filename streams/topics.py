@@ -1,0 +1,180 @@
+"""The Kafka topics of one deployment, and their creation.
+
+Every name is prefixed (``org206.contacts``) so several agencies can share a
+cluster. Topics keyed by contact are co-partitioned: they must all have the same
+partition count, so one worker sees every event of a contact. Input topics and
+``sweep-runs`` are the audit record: kept forever, never compacted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Mapping
+
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import TopicAlreadyExistsError, for_code
+
+TOPICS: tuple[str, ...] = (
+    "contacts",
+    "clicks",
+    "health",
+    "email-status",
+    "campaigns",
+    "sweep-runs",
+    "schedule-changes",
+    "deadletter",
+)
+INPUT_TOPICS: tuple[str, ...] = ("contacts", "clicks", "health", "email-status", "campaigns")
+CONTACT_KEYED_TOPICS: tuple[str, ...] = (
+    "contacts",
+    "clicks",
+    "health",
+    "email-status",
+    "schedule-changes",
+)
+KEPT_FOREVER_TOPICS: tuple[str, ...] = (*INPUT_TOPICS, "sweep-runs")
+
+# One partition: replay reads the sweep runs in the order they happened; people
+# read the dead letters in the order they came.
+SINGLE_PARTITION_TOPICS: tuple[str, ...] = ("sweep-runs", "deadletter")
+
+KEPT_FOREVER_CONFIG: Mapping[str, str] = {
+    "retention.ms": "-1",
+    "retention.bytes": "-1",
+    "cleanup.policy": "delete",
+}
+
+
+METADATA_TIMEOUT = 30.0  # seconds for a new topic to show in the broker's metadata
+
+
+class CoPartitioningError(RuntimeError):
+    """The contact-keyed topics do not all have the expected partition count."""
+
+
+class TopicCreationError(RuntimeError):
+    """The broker refused to create a topic."""
+
+
+def topic_name(prefix: str, name: str) -> str:
+    """The full name of one of ``TOPICS`` in a deployment with this prefix."""
+    if name not in TOPICS:
+        raise ValueError(f"unknown topic {name!r}: expected one of {', '.join(TOPICS)}")
+    return f"{prefix}{name}"
+
+
+def partition_count(name: str, partitions: int) -> int:
+    """How many partitions topic ``name`` gets when ``partitions`` is the contact-keyed count."""
+    return 1 if name in SINGLE_PARTITION_TOPICS else partitions
+
+
+def topic_config(name: str) -> dict[str, str]:
+    """The topic-level config ``name`` is created with (empty: the broker's defaults)."""
+    return dict(KEPT_FOREVER_CONFIG) if name in KEPT_FOREVER_TOPICS else {}
+
+
+async def ensure_topics(
+    bootstrap: str,
+    prefix: str,
+    partitions: int,
+    *,
+    replication_factor: int = 1,
+    timeout: float = METADATA_TIMEOUT,
+) -> None:
+    """Create every topic of ``TOPICS`` that is missing; leave existing ones alone.
+
+    Returns once the broker's metadata shows every topic, so consumers that
+    subscribe next are assigned their partitions. Raises ``CoPartitioningError``
+    (before creating anything) when an existing contact-keyed topic has another
+    partition count than ``partitions``, and ``TopicCreationError`` when the
+    broker refuses a topic or does not show it within ``timeout`` seconds.
+    """
+    if partitions < 1:
+        raise ValueError(f"partitions must be at least 1, not {partitions}")
+    names = {topic_name(prefix, n): n for n in TOPICS}
+    contact_keyed = [topic_name(prefix, n) for n in CONTACT_KEYED_TOPICS]
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, client_id="mailwindow-topics")
+    await admin.start()
+    try:
+        # The controller knows which topics exist; the broker's metadata can lag
+        # behind it (a topic created a moment ago may not be listed yet).
+        existing = await _create(admin, names, partitions, replication_factor, validate_only=True)
+        counts = await _partition_counts(
+            admin, [t for t in contact_keyed if t in existing], timeout
+        )
+        _check_co_partitioning(counts, contact_keyed, partitions)
+        missing = {t: n for t, n in names.items() if t not in existing}
+        if missing:
+            await _create(admin, missing, partitions, replication_factor, validate_only=False)
+        counts = await _partition_counts(admin, list(names), timeout)
+        _check_co_partitioning(counts, contact_keyed, partitions)  # a concurrent creator's too
+    finally:
+        await admin.close()
+
+
+async def _create(
+    admin: AIOKafkaAdminClient,
+    names: Mapping[str, str],
+    partitions: int,
+    replication_factor: int,
+    *,
+    validate_only: bool,
+) -> set[str]:
+    """Create (or, validating only, pretend to create) topics; return those that exist."""
+    response = await admin.create_topics(
+        [
+            NewTopic(
+                topic,
+                partition_count(name, partitions),
+                replication_factor,
+                topic_configs=topic_config(name),
+            )
+            for topic, name in names.items()
+        ],
+        validate_only=validate_only,
+    )
+    existing: set[str] = set()
+    for error in response.to_object()["topic_errors"]:
+        code = error["error_code"]
+        if code == TopicAlreadyExistsError.errno:
+            existing.add(error["topic"])
+        elif code != 0:
+            reason = error.get("error_message") or for_code(code).__name__
+            raise TopicCreationError(f"could not create topic {error['topic']}: {reason}")
+    return existing
+
+
+async def _partition_counts(
+    admin: AIOKafkaAdminClient, topics: list[str], timeout: float
+) -> dict[str, int]:
+    """Partition count per topic, once the broker's metadata shows them all."""
+    if not topics:
+        return {}
+    deadline = time.monotonic() + timeout
+    while True:
+        # Listing names no topic, so a broker with auto.create.topics.enable
+        # creates nothing; a metadata request naming a missing topic would.
+        listed = set(await admin.list_topics())
+        if listed.issuperset(topics):
+            described = await admin.describe_topics(topics)
+            counts = {t["topic"]: len(t["partitions"]) for t in described if t["error_code"] == 0}
+            if len(counts) == len(topics) and all(counts.values()):
+                return counts
+        if time.monotonic() >= deadline:
+            late = ", ".join(sorted(set(topics) - listed)) or ", ".join(topics)
+            raise TopicCreationError(
+                f"the broker's metadata does not show {late} after {timeout:g} s"
+            )
+        await asyncio.sleep(0.1)
+
+
+def _check_co_partitioning(
+    counts: Mapping[str, int], contact_keyed: list[str], partitions: int
+) -> None:
+    if any(counts[t] != partitions for t in contact_keyed if t in counts):
+        found = ", ".join(f"{t}={counts[t]}" for t in contact_keyed if t in counts)
+        raise CoPartitioningError(
+            f"co-partitioning broken: contact-keyed topics must all have {partitions} "
+            f"partitions, found {found}"
+        )
