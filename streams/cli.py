@@ -74,7 +74,41 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("--db", required=True)
 
     _campaign_parser(sub)
+    _event_parsers(sub)
     return p
+
+
+def _event_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    def kafka(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--broker", required=True, help="Kafka bootstrap host:port")
+        p.add_argument("--prefix", default="", help="topic prefix of the agency, e.g. 'org206.'")
+
+    w = sub.add_parser("worker", help="run the stream worker: agents on the input topics, daily sweep")
+    kafka(w)
+    w.add_argument("--db", required=True, help="SQLite path or SQLAlchemy URL")
+    w.add_argument("--config")
+    w.add_argument("--partitions", type=_non_negative, default=4, help="of the contact-keyed topics")
+    w.add_argument("--sweep-cron", default="30 3 * * *", help="when the sweep runs (cron, default 03:30)")
+    w.add_argument("--timezone", default="America/Chicago", help="of --sweep-cron (default Central)")
+    w.add_argument("--sweep-interval", type=float, help="also sweep every N seconds (demos, tests)")
+    w.add_argument("--app-id", default="mailwindow", help="Faust app id (consumer group)")
+    w.add_argument("--datadir", default="var/faust", help="Faust's local state directory")
+
+    r = sub.add_parser("replay", help="rebuild a fresh database from the topics; print its checksum")
+    kafka(r)
+    r.add_argument("--db", required=True, help="a new SQLite file")
+    r.add_argument("--config", help="config of the agents when no sweep was recorded")
+    r.add_argument("--until", help="apply events up to this time (RFC 3339)")
+
+    t = sub.add_parser("send-test-events", help="publish synthetic contact, click and health events")
+    kafka(t)
+    t.add_argument("--count", type=_non_negative, default=1000)
+    t.add_argument("--seed", type=int, default=1)
+    t.add_argument("--malformed-share", type=float, default=0.01)
+
+    u = sub.add_parser("publish", help="publish an existing database's contacts into the topics")
+    kafka(u)
+    u.add_argument("--db", required=True)
 
 
 def _campaign_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -303,12 +337,75 @@ def _cmd_campaign(args: argparse.Namespace) -> int:
         raise UsageError(str(exc)) from None  # main's one-line error, exit code 2
 
 
+def _cmd_worker(args: argparse.Namespace) -> int:
+    from streams.app import WorkerSettings, run_worker
+    from streams.config_file import load_config_file
+    from streams.store import open_store
+
+    config, _ = load_config_file(args.config)
+    store = open_store(args.db)
+    try:
+        store.migrate()
+        os.makedirs(args.datadir, exist_ok=True)
+        settings = WorkerSettings(
+            broker=args.broker,
+            store=store,
+            config=config,
+            prefix=args.prefix,
+            partitions=args.partitions or 1,
+            sweep_cron=args.sweep_cron,
+            sweep_timezone=args.timezone,
+            app_id=args.app_id,
+            extra={"datadir": args.datadir},
+        )
+        run_worker(settings, args.sweep_interval)
+    finally:
+        store.close()
+    return 0
+
+
+def _cmd_replay(args: argparse.Namespace) -> int:
+    from streams.config_file import load_config_file
+    from streams.events import EventError, parse_datetime
+    from streams.replay import replay
+
+    config, _ = load_config_file(args.config)
+    until = None
+    if args.until:
+        try:
+            until = parse_datetime(args.until)
+        except EventError:
+            raise UsageError(f"--until {args.until!r} is not an RFC 3339 time with offset") from None
+    print(replay(args.broker, args.prefix, args.db, config, until))
+    return 0
+
+
+def _cmd_send_test_events(args: argparse.Namespace) -> int:
+    from streams.publish import send_test_events
+
+    sent = send_test_events(args.broker, args.prefix, args.count, args.seed, args.malformed_share)
+    print(f"sent {sent:,} events to {args.broker} (prefix {args.prefix!r})")
+    return 0
+
+
+def _cmd_publish(args: argparse.Namespace) -> int:
+    from streams.publish import publish_database
+
+    sent = publish_database(args.broker, args.prefix, args.db)
+    print(f"published {sent:,} events from {args.db} to {args.broker} (prefix {args.prefix!r})")
+    return 0
+
+
 COMMANDS = {
     "sweep": _cmd_sweep,
     "explain": _cmd_explain,
     "gen": _cmd_gen,
     "checksum": _cmd_checksum,
     "campaign": _cmd_campaign,
+    "worker": _cmd_worker,
+    "replay": _cmd_replay,
+    "send-test-events": _cmd_send_test_events,
+    "publish": _cmd_publish,
 }
 
 

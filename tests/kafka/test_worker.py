@@ -1,0 +1,253 @@
+"""The worker (``mailwindow worker``) against the real broker: agents, dead letters,
+SIGKILL and restart, replay.  Waits are generous; speed belongs to bench/stream.py."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import orjson
+import pytest
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+
+from rules.config import DEFAULT_CONFIG
+from streams.agents import BatchProcessor, Message
+from streams.checksum import schedule_checksum
+from streams.replay import replay
+from streams.sample_events import SampleEvent, mixed_events
+from streams.store import open_store
+from streams.topics import ensure_topics, topic_name
+from tests.integration.conftest import make_legacy_db
+
+ROOT = Path(__file__).resolve().parents[2]
+WAIT = 180.0
+PARTITIONS = 2
+
+
+class WorkerProcess:
+    def __init__(self, broker: str, prefix: str, db: Path, tmp: Path, *extra: str) -> None:
+        self.args = [
+            sys.executable, "-m", "streams.cli", "worker", "--broker", broker, "--db", str(db),
+            "--prefix", prefix, "--partitions", str(PARTITIONS), "--app-id", f"{prefix}app",
+            "--datadir", str(tmp / "faust"), *extra,
+        ]
+        self.log = tmp / "worker.log"
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        out = self.log.open("ab")
+        self.proc = subprocess.Popen(self.args, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + WAIT
+        while b"ready" not in self.log.read_bytes():
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                raise AssertionError(f"worker did not start:\n{self.log.read_text()[-3000:]}")
+            time.sleep(0.2)
+
+    def kill(self) -> None:
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait(30)
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(60)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(30)
+
+
+@pytest.fixture
+def worker_factory(tmp_path: Path) -> Iterator[Callable[..., WorkerProcess]]:
+    started: list[WorkerProcess] = []
+
+    def make(broker: str, prefix: str, db: Path, *extra: str) -> WorkerProcess:
+        w = WorkerProcess(broker, prefix, db, tmp_path, *extra)
+        started.append(w)
+        return w
+
+    yield make
+    for w in started:
+        w.stop()
+
+
+def fresh_db(path: Path) -> Path:
+    make_legacy_db(path)
+    store = open_store(str(path))
+    store.migrate()
+    store.close()
+    return path
+
+
+def produce(broker: str, prefix: str, events: list[tuple[str, bytes, bytes]]) -> None:
+    async def go() -> None:
+        producer = AIOKafkaProducer(bootstrap_servers=broker, acks="all", linger_ms=5)
+        await producer.start()
+        try:
+            futures = [await producer.send(topic_name(prefix, t), value=v, key=k) for t, k, v in events]
+            await asyncio.gather(*futures)
+        finally:
+            await producer.stop()
+
+    asyncio.run(go())
+
+
+def read_until(broker: str, topic: str, done: Callable[[list[dict[str, object]]], bool]) -> list[dict[str, object]]:
+    async def go() -> list[dict[str, object]]:
+        consumer = AIOKafkaConsumer(topic, bootstrap_servers=broker, auto_offset_reset="earliest")
+        await consumer.start()
+        seen: list[dict[str, object]] = []
+        try:
+            deadline = time.monotonic() + WAIT
+            while not done(seen):
+                if time.monotonic() > deadline:
+                    raise AssertionError(f"timed out on {topic}; got {len(seen)} records: {seen[-3:]}")
+                batches = await consumer.getmany(timeout_ms=500)
+                for messages in batches.values():
+                    seen.extend(orjson.loads(m.value) for m in messages)
+        finally:
+            await consumer.stop()
+        return seen
+
+    return asyncio.run(go())
+
+
+def count(db: Path, sql: str) -> int:
+    con = sqlite3.connect(db)
+    try:
+        return int(con.execute(sql).fetchone()[0])
+    finally:
+        con.close()
+
+
+def checksum(db: Path) -> str:
+    store = open_store(str(db))
+    try:
+        with store.engine.connect() as conn:
+            return schedule_checksum(conn)
+    finally:
+        store.close()
+
+
+def test_click_upgrades_pending_cold_followup(
+    kafka_broker: str, topic_prefix: str, tmp_path: Path, worker_factory: Callable[..., WorkerProcess]
+) -> None:
+    asyncio.run(ensure_topics(kafka_broker, topic_prefix, PARTITIONS))
+    db = fresh_db(tmp_path / "live.db")
+    worker_factory(kafka_broker, topic_prefix, db).start()
+    changes = topic_name(topic_prefix, "schedule-changes")
+
+    def ev(topic: str, value: dict[str, object]) -> tuple[str, bytes, bytes]:
+        return topic, b"1", orjson.dumps(value)
+
+    produce(kafka_broker, topic_prefix, [ev("contacts", {
+        "event_id": "c1", "occurred_at": "2026-03-10T12:00:00Z", "op": "upsert", "contact_id": 1,
+        "contact": {"email": "a@example.com", "zip_code": "75201", "state": "TX",
+                    "birth_date": "1950-03-24", "effective_date": None}})])
+    read_until(kafka_broker, changes, lambda s: any(r["occurrence_key"] == "1:birthday:2026" for r in s))
+    produce(kafka_broker, topic_prefix, [ev("email-status", {
+        "event_id": "s1", "occurred_at": "2026-03-10T14:00:00Z", "contact_id": 1,
+        "occurrence_key": "1:birthday:2026", "status": "sent",
+        "actual_send_datetime": "2026-03-10T13:30:00Z"})])
+    read_until(kafka_broker, changes, lambda s: any(r["email_type"] == "followup_1_cold" for r in s))
+    produce(kafka_broker, topic_prefix, [ev("clicks", {
+        "event_id": "k1", "occurred_at": "2026-03-11T09:00:00Z", "contact_id": 1, "tracking_id": "t"})])
+    seen = read_until(
+        kafka_broker, changes, lambda s: any(r["email_type"] == "followup_2_clicked_no_hq" for r in s)
+    )
+    upgrade = next(r for r in seen if r["email_type"] == "followup_2_clicked_no_hq")
+    assert upgrade["change"] == "changed"
+    assert upgrade["previous"]["email_type"] == "followup_1_cold"  # type: ignore[index]
+    assert upgrade["cause"] == {"topic": "clicks", "event_id": "k1"}
+    assert upgrade["occurrence_key"] == "1:followup:1:birthday:2026"
+
+
+def _messages(events: list[SampleEvent]) -> list[tuple[str, bytes, bytes]]:
+    return [(e.topic, e.key, e.value) for e in events]
+
+
+def _offline_checksum(events: list[SampleEvent], path: Path) -> str:
+    """The same events through the agents' step without Kafka, in one go: the expected result."""
+    db = fresh_db(path)
+    store = open_store(str(db))
+    p = BatchProcessor(store, DEFAULT_CONFIG)
+    p.process([Message(e.topic, 0, i, e.key, e.value) for i, e in enumerate(events)])
+    store.close()
+    return checksum(db)
+
+
+def _wait_applied(db: Path, good: int, parked_ok: bool = True) -> None:
+    deadline = time.monotonic() + WAIT
+    while count(db, "SELECT count(*) FROM mw_applied_events") < good:
+        if time.monotonic() > deadline:
+            raise AssertionError(
+                f"applied {count(db, 'SELECT count(*) FROM mw_applied_events')} of {good} events"
+            )
+        time.sleep(0.5)
+
+
+def test_ten_thousand_mixed_events_with_malformed_ones(
+    kafka_broker: str, topic_prefix: str, tmp_path: Path, worker_factory: Callable[..., WorkerProcess]
+) -> None:
+    asyncio.run(ensure_topics(kafka_broker, topic_prefix, PARTITIONS))
+    events = list(mixed_events(10_000, seed=4, malformed_share=0.01))
+    bad = [e for e in events if e.malformed]
+    good = len(events) - len(bad)
+    assert len(bad) > 50
+    db = fresh_db(tmp_path / "live.db")
+    worker = worker_factory(kafka_broker, topic_prefix, db)
+    worker.start()
+    produce(kafka_broker, topic_prefix, _messages(events))
+    dead = read_until(kafka_broker, topic_name(topic_prefix, "deadletter"), lambda s: len(s) >= len(bad))
+    assert len(dead) == len(bad)
+    assert sorted(bytes(d["raw_text"], "utf-8") for d in dead) == sorted(e.value for e in bad)  # type: ignore[arg-type]
+    assert all(d["error"] for d in dead)
+    _wait_applied(db, good)
+    assert worker.proc is not None and worker.proc.poll() is None  # never stopped
+    assert count(db, "SELECT count(*) FROM mw_applied_events") == good
+    # Behaviour that came before its contact is applied once the contact came.
+    assert count(
+        db, "SELECT count(*) FROM mw_parked_events p JOIN contacts c ON c.id = p.contact_id"
+    ) == 0
+    assert checksum(db) == _offline_checksum(events, tmp_path / "offline.db")
+
+
+def test_sigkill_and_restart_gives_the_uninterrupted_result_and_replay_agrees(
+    kafka_broker: str, topic_prefix: str, tmp_path: Path, worker_factory: Callable[..., WorkerProcess]
+) -> None:
+    asyncio.run(ensure_topics(kafka_broker, topic_prefix, PARTITIONS))
+    events = list(mixed_events(6_000, seed=8, malformed_share=0.0))
+    db = fresh_db(tmp_path / "live.db")
+    first = worker_factory(kafka_broker, topic_prefix, db)
+    first.start()
+    produce(kafka_broker, topic_prefix, _messages(events[:3000]))
+    # Kill it in the middle of the stream: once it has applied some, not all.
+    deadline = time.monotonic() + WAIT
+    while count(db, "SELECT count(*) FROM mw_applied_events") < 500:
+        assert time.monotonic() < deadline, "worker applied nothing"
+        time.sleep(0.05)
+    produce(kafka_broker, topic_prefix, _messages(events[3000:]))
+    first.kill()
+    assert count(db, "SELECT count(*) FROM mw_applied_events") < len(events)
+    second = worker_factory(kafka_broker, topic_prefix, db, "--sweep-interval", "3600")
+    second.start()
+    _wait_applied(db, len(events))
+    live = checksum(db)
+    assert live == _offline_checksum(events, tmp_path / "offline.db")
+    # No duplicate rows, no lost events.
+    assert count(db, "SELECT count(*) FROM mw_applied_events") == len(events)
+    assert count(
+        db,
+        "SELECT count(*) FROM (SELECT occurrence_key FROM email_schedules "
+        "WHERE occurrence_key IS NOT NULL GROUP BY 1 HAVING count(*) > 1)",
+    ) == 0
+    second.stop()
+    # The audit: a fresh database from the topics gives the live checksum.
+    assert replay(kafka_broker, topic_prefix, str(tmp_path / "replayed.db"), DEFAULT_CONFIG) == live
