@@ -129,7 +129,9 @@ class BatchProcessor:
                     continue
                 try:
                     with conn.begin_nested():
-                        if not mark_applied(conn, event.event_id, m.topic_kind, event.occurred_at):
+                        if not mark_applied(
+                            conn, event.event_id, m.topic_kind, event.occurred_at, m.partition, m.offset
+                        ):
                             result.duplicates += 1
                             continue
                         campaigns_changed |= self._apply(conn, m, event, touched, result)

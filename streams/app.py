@@ -1,5 +1,10 @@
-"""The Faust app: topics, one short agent per input topic, the engagement table,
-and the sweep as a crontab on the leader (ARCHITECTURE.md).
+"""The Faust app: topics, one short agent per input topic, and the sweep as a
+crontab on the leader (ARCHITECTURE.md).
+
+Not done yet: the windowed engagement table.  A Faust table written from these
+batching agents stalled the stream in this version (faust-streaming 0.15.3):
+behaviour is read from the database, which the agents write first and which
+holds the same facts with their event times.
 
 The agents hand each batch of messages to ``streams.agents.BatchProcessor``
 (parse, dead-letter, store, decide, announce) in a single database thread:
@@ -18,7 +23,7 @@ import asyncio
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -27,19 +32,16 @@ import faust
 from rules.config import Config
 from streams.agents import BatchProcessor, BatchResult, Message
 from streams.events import (
-    CLICKS,
     DEADLETTER,
-    HEALTH,
     SCHEDULE_CHANGES,
     SWEEP_RUNS,
     dumps_event,
     format_datetime,
 )
+from streams.ingest import applied_offsets
 from streams.store import Store
 from streams.sweep import SweepOptions, SweepSummary, run_sweep
 from streams.topics import INPUT_TOPICS, topic_name
-
-ENGAGEMENT_DAYS = 35  # behaviour older than an initial email's 35 days never counts
 
 
 @dataclass(frozen=True)
@@ -64,8 +66,6 @@ class Worker:
         self.settings = settings
         self.processor = BatchProcessor(settings.store, settings.config)
         self.db_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="mailwindow-db")
-        # (topic, partition) -> next offset not yet applied: what a sweep "saw".
-        self.applied_offsets: dict[tuple[str, int], int] = {}
         self.app = faust.App(
             settings.app_id,
             broker=",".join(f"kafka://{b}" for b in settings.broker.split(",")),
@@ -80,10 +80,6 @@ class Worker:
         self.changes = self._topic(SCHEDULE_CHANGES)
         self.deadletter = self._topic(DEADLETTER)
         self.sweep_runs = self._topic(SWEEP_RUNS)
-        # The fast path of behaviour (ARCHITECTURE.md): per contact, the event
-        # times of its clicks and answers of the last 35 days.  Decisions read the
-        # database, which holds the same facts and survives a lost table.
-        self.engagement = self.app.Table("engagement", default=list, partitions=settings.partitions)
         for kind in INPUT_TOPICS:
             self.app.agent(self._topic(kind), name=f"mailwindow-{kind}")(self._agent_for(kind))
         self.app.crontab(
@@ -106,19 +102,12 @@ class Worker:
                 ]
                 result = await self.run_in_db_thread(self._process, messages)
                 await self.publish(result)
-                if kind in (CLICKS, HEALTH):
-                    self._remember_engagement(kind, messages, result)
 
         agent.__name__ = f"mailwindow_{kind.replace('-', '_')}"
         return agent
 
     def _process(self, messages: Sequence[Message]) -> BatchResult:
-        result = self.processor.process(messages)
-        topic = messages[0].topic_kind if messages else ""
-        for m in messages:
-            key = (topic, m.partition)
-            self.applied_offsets[key] = max(self.applied_offsets.get(key, 0), m.offset + 1)
-        return result
+        return self.processor.process(messages)
 
     async def run_in_db_thread(self, fn: Any, *args: Any) -> Any:
         return await asyncio.get_running_loop().run_in_executor(self.db_thread, fn, *args)
@@ -130,23 +119,6 @@ class Worker:
             await self.deadletter.send(
                 key=str(record["event_id"]).encode(), value=dumps_event(record)
             )
-
-    def _remember_engagement(self, kind: str, messages: Sequence[Message], result: BatchResult) -> None:
-        import orjson
-
-        dead = {(d["partition"], d["offset"]) for d in result.deadletters}
-        for m in messages:
-            if (m.partition, m.offset) in dead or m.value is None:
-                continue
-            value = orjson.loads(m.value)
-            at = datetime.fromisoformat(str(value["occurred_at"]).replace("Z", "+00:00"))
-            cid = str(value["contact_id"])
-            kept = [
-                (k, t)
-                for k, t in self.engagement[cid]
-                if datetime.fromisoformat(t) >= at - timedelta(days=ENGAGEMENT_DAYS)
-            ]
-            self.engagement[cid] = [*kept, (kind, at.isoformat())]
 
     async def sweep(self) -> None:
         """The daily sweep (leader only), then its ``sweep-runs`` record for replay."""
@@ -160,9 +132,8 @@ class Worker:
         One process (``workers=1``): forking a process that runs Kafka clients in
         threads is not safe, and the result is the same for any number of workers.
         """
-        offsets: dict[str, dict[str, int]] = {}
-        for (topic, partition), offset in sorted(self.applied_offsets.items()):
-            offsets.setdefault(topic, {})[str(partition)] = offset
+        with self.settings.store.engine.connect() as conn:
+            offsets = applied_offsets(conn)
         summary: SweepSummary = run_sweep(self.settings.store, self.settings.config, SweepOptions(as_of=as_of, workers=1))
         return sweep_run_record(summary, self.settings.config, offsets, now)
 

@@ -166,7 +166,7 @@ def _write(store: Store, fn: Callable[[Connection], T]) -> T:
     def attempt() -> T:
         with store.engine.connect() as conn:
             # The write lock first: what fn reads stays true until it commits.
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
+            conn.execution_options(sqlite_begin="IMMEDIATE")
             result = fn(conn)
             conn.commit()
             return result

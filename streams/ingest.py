@@ -39,14 +39,21 @@ def stored_time(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S")
 
 
-def mark_applied(conn: Connection, event_id: str, topic: str, occurred_at: datetime) -> bool:
-    """Record the event as applied; False when it already was (a redelivery)."""
+def mark_applied(
+    conn: Connection,
+    event_id: str,
+    topic: str,
+    occurred_at: datetime,
+    partition: int | None = None,
+    offset: int | None = None,
+) -> bool:
+    """Record the event as applied (and where it was read); False when it already was."""
     result = conn.execute(
         text(
-            "INSERT INTO mw_applied_events (event_id, topic, occurred_at) VALUES (:e, :t, :o) "
-            "ON CONFLICT (event_id) DO NOTHING"
+            "INSERT INTO mw_applied_events (event_id, topic, occurred_at, source_partition, "
+            "source_offset) VALUES (:e, :t, :o, :p, :n) ON CONFLICT (event_id) DO NOTHING"
         ),
-        {"e": event_id, "t": topic, "o": stored_time(occurred_at)},
+        {"e": event_id, "t": topic, "o": stored_time(occurred_at), "p": partition, "n": offset},
     )
     return result.rowcount == 1
 
@@ -403,3 +410,20 @@ def type_contacts(conn: Connection, type_name: str) -> list[int]:
             {"t": type_name, "e": f"campaign_{type_name}"},
         )
     ]
+
+
+def applied_offsets(conn: Connection) -> dict[str, dict[str, int]]:
+    """Per topic and partition, the next offset after the last event this database applied.
+
+    Each partition is read in order, one batch after another, so every message
+    before that offset has been applied (or dead-lettered): what a sweep "saw".
+    """
+    out: dict[str, dict[str, int]] = {}
+    for topic, partition, last in conn.execute(
+        text(
+            "SELECT topic, source_partition, max(source_offset) FROM mw_applied_events "
+            "WHERE source_partition IS NOT NULL GROUP BY 1, 2 ORDER BY 1, 2"
+        )
+    ):
+        out.setdefault(str(topic), {})[str(partition)] = int(last) + 1
+    return out

@@ -59,8 +59,10 @@ async def read_topic(broker: str, topic: str, kind: str) -> list[Recorded]:
     consumer = AIOKafkaConsumer(bootstrap_servers=broker, enable_auto_commit=False)
     await consumer.start()
     try:
-        await consumer.topics()  # fetches the cluster's metadata
-        partitions = consumer.partitions_for_topic(topic) or set()
+        # The consumer tracks metadata of the topics it uses only: ask for this one.
+        consumer._client.add_topic(topic)
+        await consumer._client.force_metadata_update()
+        partitions = consumer._client.cluster.partitions_for_topic(topic) or set()
         tps = [TopicPartition(topic, p) for p in sorted(partitions)]
         if not tps:
             return []

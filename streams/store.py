@@ -59,7 +59,7 @@ MW_TABLES: tuple[tuple[str, str], ...] = (
     (
         "mw_applied_events",
         "CREATE TABLE mw_applied_events (event_id TEXT PRIMARY KEY, topic TEXT NOT NULL, "
-        "occurred_at TEXT NOT NULL)",
+        "occurred_at TEXT NOT NULL, source_partition INTEGER, source_offset INTEGER)",
     ),
     (
         "mw_contact_versions",
@@ -322,7 +322,7 @@ class Store:
         with self.engine.connect() as conn:
             # Take the write lock first so two workers starting together
             # cannot both decide to create the same table.
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
+            conn.execution_options(sqlite_begin="IMMEDIATE")
             migration = _SqliteMigration(conn, self.target)
             done = migration.apply()
             conn.commit()
@@ -451,6 +451,12 @@ def _declared_columns(create_table_sql: str) -> list[str]:
 
 def _on_sqlite_connect(busy_timeout_ms: int) -> Callable[[Any, Any], None]:
     def set_pragmas(dbapi_connection: Any, _record: Any) -> None:
+        # pysqlite's own transaction handling issues BEGIN only before the first
+        # INSERT/UPDATE/DELETE, so a SAVEPOINT coming first starts the transaction
+        # itself and its RELEASE commits: writes meant to be one transaction were
+        # committed piecemeal (found by the SIGKILL test of the stream worker).
+        # SQLAlchemy drives BEGIN instead (``_on_sqlite_begin``).
+        dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
         try:
             # The timeout first: switching to WAL waits for other connections.
@@ -466,13 +472,21 @@ def _on_sqlite_connect(busy_timeout_ms: int) -> Callable[[Any, Any], None]:
     return set_pragmas
 
 
+def _on_sqlite_begin(conn: Connection) -> None:
+    """Every transaction starts with an explicit BEGIN; ``sqlite_begin="IMMEDIATE"``
+    (an execution option) takes the write lock at once."""
+    mode = conn.get_execution_options().get("sqlite_begin", "")
+    conn.exec_driver_sql(f"BEGIN {mode}".strip())
+
+
 def open_store(target: str, *, create: bool = False, busy_timeout_ms: int = 30000) -> Store:
     """Open the database at a filesystem path or SQLAlchemy URL.
 
     A missing SQLite file is an error unless ``create``.  Every SQLite
     connection gets WAL journaling, a busy timeout, synchronous=NORMAL and
-    foreign keys off.  pysqlite's own transaction handling is kept, so
-    ``engine.begin()`` blocks commit or roll back as a whole.
+    foreign keys off.  Transactions begin with an explicit BEGIN (pysqlite's
+    own handling is off), so ``engine.begin()`` blocks, savepoints included,
+    commit or roll back as a whole.
     """
     path: Path | None = None
     if "://" in target:
@@ -498,6 +512,7 @@ def open_store(target: str, *, create: bool = False, busy_timeout_ms: int = 3000
         raise StoreError(f"cannot open {label}: {exc}") from exc
     if engine.dialect.name == "sqlite":
         event.listen(engine, "connect", _on_sqlite_connect(int(busy_timeout_ms)))
+        event.listen(engine, "begin", _on_sqlite_begin)
 
     probe = "SELECT count(*) FROM sqlite_master" if engine.dialect.name == "sqlite" else "SELECT 1"
 

@@ -236,7 +236,7 @@ def test_sigkill_and_restart_gives_the_uninterrupted_result_and_replay_agrees(
     produce(kafka_broker, topic_prefix, _messages(events[3000:]))
     first.kill()
     assert count(db, "SELECT count(*) FROM mw_applied_events") < len(events)
-    second = worker_factory(kafka_broker, topic_prefix, db, "--sweep-interval", "3600")
+    second = worker_factory(kafka_broker, topic_prefix, db)
     second.start()
     _wait_applied(db, len(events))
     live = checksum(db)
@@ -249,5 +249,48 @@ def test_sigkill_and_restart_gives_the_uninterrupted_result_and_replay_agrees(
         "WHERE occurrence_key IS NOT NULL GROUP BY 1 HAVING count(*) > 1)",
     ) == 0
     second.stop()
+    # A worker that sweeps (every 2 s here, daily at 03:30 in production) records its runs.
+    third = worker_factory(kafka_broker, topic_prefix, db, "--sweep-interval", "2")
+    third.start()
+    runs = read_until(kafka_broker, topic_name(topic_prefix, "sweep-runs"), lambda s: len(s) >= 1)
+    assert runs[0]["offsets"] and runs[0]["config"]
+    third.stop()
+    live = checksum(db)
     # The audit: a fresh database from the topics gives the live checksum.
     assert replay(kafka_broker, topic_prefix, str(tmp_path / "replayed.db"), DEFAULT_CONFIG) == live
+
+
+def test_agents_and_sweep_agree_without_load_balancing(
+    kafka_broker: str, topic_prefix: str, tmp_path: Path, worker_factory: Callable[..., WorkerProcess]
+) -> None:
+    config_file = tmp_path / "config.yaml"
+    config_file.write_text("load_balancing:\n  enabled: false\n")
+    asyncio.run(ensure_topics(kafka_broker, topic_prefix, PARTITIONS))
+    events = list(mixed_events(3000, seed=12, malformed_share=0.0))
+    db = fresh_db(tmp_path / "live.db")
+    worker_factory(kafka_broker, topic_prefix, db, "--config", str(config_file)).start()
+    produce(kafka_broker, topic_prefix, _messages(events))
+    _wait_applied(db, len(events))
+    by_agents = checksum(db)
+    assert count(db, "SELECT count(*) FROM email_schedules") > 100
+    # The same contacts, their rows removed, through the sweep as of the events' day.
+    swept = tmp_path / "swept.db"
+    con = sqlite3.connect(db)
+    con.execute(f"VACUUM INTO '{swept}'")
+    con.close()
+    con = sqlite3.connect(swept)
+    con.execute("DELETE FROM email_schedules")
+    con.commit()
+    con.close()
+    from datetime import date
+
+    from streams.config_file import load_config_file
+    from streams.sweep import SweepOptions, run_sweep
+
+    config, _ = load_config_file(str(config_file))
+    store = open_store(str(swept))
+    try:
+        run_sweep(store, config, SweepOptions(as_of=date(2026, 3, 10)))
+    finally:
+        store.close()
+    assert checksum(swept) == by_agents
