@@ -1,0 +1,230 @@
+"""Stream benchmark: one worker (``mailwindow worker``) on a real local Kafka broker.
+
+    .venv/bin/python bench/stream.py                       # starts its own broker
+    .venv/bin/python bench/stream.py --broker 127.0.0.1:19092
+
+1. Throughput: N mixed events (contacts, clicks, health answers) are produced
+   first, then a worker is started; events per second = N / time until the
+   database has applied them all (from the worker's first read, its start-up
+   excluded).
+2. Latency: contact upserts are produced at a fixed rate (default 1,000/s);
+   each one places a birthday email, so each has a schedule change; latency
+   is the time from its produce call to the arrival of the change that names
+   it as cause (p50, p99, max).
+Peak memory of the worker (VmHWM) is printed too.  Not part of the tests.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import platform
+import socket
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+
+import orjson
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from streams.sample_events import mixed_events  # noqa: E402
+from streams.topics import ensure_topics, topic_name  # noqa: E402
+
+PARTITIONS = 2
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def start_broker(state: Path) -> tuple[str, dict[str, str]]:
+    port, cport = free_port(), free_port()
+    env = {**os.environ, "KAFKA_STATE": str(state), "KAFKA_PORT": str(port), "KAFKA_CONTROLLER_PORT": str(cport)}
+    subprocess.run([str(ROOT / "scripts" / "kafka-local"), "start"], env=env, check=True)
+    return f"127.0.0.1:{port}", env
+
+
+def fresh_db(path: Path) -> None:
+    from streams.store import legacy_ddl, open_store
+
+    con = sqlite3.connect(path)
+    for s in legacy_ddl():
+        con.execute(s.sql)
+    con.commit()
+    con.close()
+    store = open_store(str(path))
+    store.migrate()
+    store.close()
+
+
+def start_worker(broker: str, prefix: str, db: Path, tmp: Path) -> subprocess.Popen[bytes]:
+    log = (tmp / f"{prefix}worker.log").open("wb")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "streams.cli", "worker", "--broker", broker, "--db", str(db),
+         "--prefix", prefix, "--partitions", str(PARTITIONS), "--app-id", f"{prefix}app",
+         "--datadir", str(tmp / "faust")],
+        cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
+    )
+    while b"ready" not in (tmp / f"{prefix}worker.log").read_bytes():
+        if proc.poll() is not None:
+            raise SystemExit((tmp / f"{prefix}worker.log").read_text()[-2000:])
+        time.sleep(0.1)
+    return proc
+
+
+def peak_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def applied(db: Path) -> int:
+    con = sqlite3.connect(db)
+    try:
+        return int(con.execute("SELECT count(*) FROM mw_applied_events").fetchone()[0])
+    finally:
+        con.close()
+
+
+async def produce_all(broker: str, prefix: str, count: int) -> None:
+    producer = AIOKafkaProducer(bootstrap_servers=broker, linger_ms=10, acks="all")
+    await producer.start()
+    try:
+        futures = [
+            await producer.send(topic_name(prefix, e.topic), value=e.value, key=e.key)
+            for e in mixed_events(count, seed=21, malformed_share=0.0)
+        ]
+        await asyncio.gather(*futures)
+    finally:
+        await producer.stop()
+
+
+def throughput(broker: str, tmp: Path, count: int) -> None:
+    prefix = f"bt{int(time.time())}."
+    asyncio.run(ensure_topics(broker, prefix, PARTITIONS))
+    asyncio.run(produce_all(broker, prefix, count))
+    db = tmp / "throughput.db"
+    fresh_db(db)
+    proc = start_worker(broker, prefix, db, tmp)
+    try:
+        while applied(db) == 0:
+            time.sleep(0.01)
+        started = time.perf_counter()
+        while applied(db) < count:
+            time.sleep(0.05)
+        elapsed = time.perf_counter() - started
+        print(f"throughput: {count:,} events in {elapsed:.1f} s = {count / elapsed:,.0f} events/s "
+              f"(worker peak RSS {peak_mb(proc.pid):.0f} MB)")
+    finally:
+        proc.terminate()
+        proc.wait(60)
+
+
+def upsert(cid: int, at: datetime, day: date) -> bytes:
+    birth = (day + timedelta(days=14)).replace(year=1950)  # ideal send date = that day
+    return orjson.dumps({
+        "event_id": f"lat-{cid}", "occurred_at": at.isoformat().replace("+00:00", "Z"),
+        "op": "upsert", "contact_id": cid,
+        "contact": {"email": f"l{cid}@example.com", "zip_code": "75201", "state": "TX",
+                    "birth_date": birth.isoformat(), "effective_date": None},
+    })
+
+
+async def latency_run(broker: str, prefix: str, rate: int, seconds: int) -> list[float]:
+    changes = topic_name(prefix, "schedule-changes")
+    consumer = AIOKafkaConsumer(changes, bootstrap_servers=broker, auto_offset_reset="latest")
+    await consumer.start()
+    await asyncio.sleep(2)  # the consumer's partitions assigned before the first produce
+    producer = AIOKafkaProducer(bootstrap_servers=broker, linger_ms=0, acks=1)
+    await producer.start()
+    sent: dict[str, float] = {}
+    got: dict[str, float] = {}
+    total = rate * seconds
+    day = date(2026, 3, 10)
+    at = datetime(2026, 3, 10, 15, 0, tzinfo=UTC)
+
+    async def receive() -> None:
+        while len(got) < total:
+            batches = await consumer.getmany(timeout_ms=200)
+            now = time.perf_counter()
+            for messages in batches.values():
+                for m in messages:
+                    cause = orjson.loads(m.value)["cause"]["event_id"]
+                    got.setdefault(cause, now)
+
+    receiver = asyncio.create_task(receive())
+    begin = time.perf_counter()
+    for i in range(total):
+        due = begin + i / rate
+        delay = due - time.perf_counter()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        event_id = f"lat-{i + 1}"
+        sent[event_id] = time.perf_counter()
+        await producer.send(topic_name(prefix, "contacts"), value=upsert(i + 1, at, day), key=str(i + 1).encode())
+    await producer.flush()
+    try:
+        await asyncio.wait_for(receiver, timeout=120)
+    except TimeoutError:
+        pass
+    await producer.stop()
+    await consumer.stop()
+    return sorted((got[k] - sent[k]) * 1000 for k in sent if k in got)
+
+
+def latency(broker: str, tmp: Path, rate: int, seconds: int) -> None:
+    prefix = f"bl{int(time.time())}."
+    asyncio.run(ensure_topics(broker, prefix, PARTITIONS))
+    db = tmp / "latency.db"
+    fresh_db(db)
+    proc = start_worker(broker, prefix, db, tmp)
+    try:
+        ms = asyncio.run(latency_run(broker, prefix, rate, seconds))
+        total = rate * seconds
+        if not ms:
+            print("latency: no schedule change arrived")
+            return
+        p = lambda q: ms[min(len(ms) - 1, int(q * len(ms)))]  # noqa: E731
+        print(f"latency at {rate:,} events/s for {seconds} s: {len(ms):,}/{total:,} changes seen; "
+              f"p50 {p(0.50):.1f} ms, p99 {p(0.99):.1f} ms, max {ms[-1]:.1f} ms "
+              f"(worker peak RSS {peak_mb(proc.pid):.0f} MB)")
+    finally:
+        proc.terminate()
+        proc.wait(60)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--broker", help="use a running broker instead of starting one")
+    ap.add_argument("--events", type=int, default=20000)
+    ap.add_argument("--rate", type=int, default=1000)
+    ap.add_argument("--seconds", type=int, default=10)
+    args = ap.parse_args()
+    print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}")
+    with tempfile.TemporaryDirectory() as tmpdir:
+        tmp = Path(tmpdir)
+        env = None
+        broker = args.broker
+        if broker is None:
+            broker, env = start_broker(tmp / "kafka")
+        try:
+            throughput(broker, tmp, args.events)
+            latency(broker, tmp, args.rate, args.seconds)
+        finally:
+            if env is not None:
+                subprocess.run([str(ROOT / "scripts" / "kafka-local"), "stop"], env=env, check=False)
+
+
+if __name__ == "__main__":
+    main()
