@@ -300,6 +300,30 @@ def campaign_occurrences(
     return [found[k] for k in sorted(found)], problems
 
 
+def written_targets(
+    contact_id: int,
+    targets: Iterable[CampaignTarget],
+    book: CampaignBook,
+    decided_keys: Iterable[str],
+) -> list[tuple[int, str]]:
+    """(target row id, occurrence key) of the targets whose email was decided.
+
+    SPEC section 8: the scheduler writes back the status of the targets it
+    wrote (``scheduled`` / ``skipped``); cancelled ones and those whose email
+    is not in play are left as they are.
+    """
+    decided = set(decided_keys)
+    out: list[tuple[int, str]] = []
+    for target in targets:
+        instance = book.active_by_id.get(target.instance_id)
+        if instance is None or target.row_id is None or target.cancelled:
+            continue
+        trigger = target_trigger(target, instance, book.types[instance.campaign_type])
+        if trigger is not None and (key := campaign_key(contact_id, instance.id, trigger)) in decided:
+            out.append((target.row_id, key))
+    return out
+
+
 def blocking_campaign_dates(
     occurrences: Iterable[Occurrence], start: date, end: date
 ) -> list[tuple[str, date]]:

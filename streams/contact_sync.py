@@ -28,7 +28,7 @@ from datetime import date
 
 from sqlalchemy import Connection, text
 
-from rules.campaign import CampaignBook
+from rules.campaign import CampaignBook, written_targets
 from rules.config import Config
 from rules.contact import Contact, ContactRecord, validate_contact
 from rules.contact_schedule import Decision, catchup_note, schedule_contact
@@ -38,7 +38,12 @@ from rules.occurrence import POST_WINDOW
 from rules.placement import Horizon
 from rules.post_window import planned_post_window_holds
 from rules.statuses import OWNED_STATUSES, SKIPPED
-from streams.campaign_rows import behaviour_since, fetch_behaviour, fetch_targets
+from streams.campaign_rows import (
+    behaviour_since,
+    fetch_behaviour,
+    fetch_targets,
+    write_target_statuses,
+)
 from streams.schedule_rows import (
     DECISION_COLUMNS,
     RowValues,
@@ -198,6 +203,10 @@ def sync_contact(
         if row.values[_KEY] is not None:
             changes.append(_change(contact_id, "cancelled", row.values, row.values))
     write_batch(conn, batch, run_id)
+    written = written_targets(
+        contact_id, targets.get(contact_id, ()), campaigns, (d.occurrence.key for d in plan.decisions)
+    )
+    write_target_statuses(conn, written)  # SPEC 8: the target's status follows what was written
     return changes
 
 

@@ -77,6 +77,17 @@ def _version(conn: Connection, contact_id: int, occurred_at: str, event_id: str,
     )
 
 
+def _upsert_by_id_sql(table: str, fields: tuple[str, ...], stamp: str) -> str:
+    """Insert or update the row of ``:id`` (names are constants of this module, values bound)."""
+    columns = ", ".join(fields)
+    marks = ", ".join(f":{c}" for c in fields)
+    updates = ", ".join(f"{c} = excluded.{c}" for c in fields)
+    return (
+        f"INSERT INTO {table} (id, {columns}, updated_at) VALUES (:id, {marks}, {stamp}) "
+        f"ON CONFLICT (id) DO UPDATE SET {updates}, updated_at = excluded.updated_at"
+    )
+
+
 CONTACT_FIELDS = (
     "email",
     "zip_code",
@@ -105,16 +116,10 @@ def upsert_contact(
     values["first_name"] = values["first_name"] or ""
     values["last_name"] = values["last_name"] or ""
     values = {k: (v.isoformat() if isinstance(v, date) else v) for k, v in values.items()}
-    columns = ", ".join(CONTACT_FIELDS)
-    marks = ", ".join(f":{c}" for c in CONTACT_FIELDS)
-    updates = ", ".join(f"{c} = excluded.{c}" for c in CONTACT_FIELDS)
     try:
         with conn.begin_nested():
             conn.execute(
-                text(
-                    f"INSERT INTO contacts (id, {columns}, updated_at) VALUES (:id, {marks}, :ts) "
-                    f"ON CONFLICT (id) DO UPDATE SET {updates}, updated_at = excluded.updated_at"
-                ),
+                text(_upsert_by_id_sql("contacts", CONTACT_FIELDS, ":ts")),
                 {"id": contact_id, "ts": when, **values},
             )
     except IntegrityError as exc:
@@ -302,16 +307,10 @@ def upsert_instance(
         text("SELECT active_start_date, active_end_date FROM campaign_instances WHERE id = :id"),
         {"id": instance_id},
     ).first()
-    columns = ", ".join(_INSTANCE_FIELDS)
-    marks = ", ".join(f":{c}" for c in _INSTANCE_FIELDS)
-    updates = ", ".join(f"{c} = excluded.{c}" for c in _INSTANCE_FIELDS)
     try:
         with conn.begin_nested():
             conn.execute(
-                text(
-                    f"INSERT INTO campaign_instances (id, {columns}) VALUES (:id, {marks}) "
-                    f"ON CONFLICT (id) DO UPDATE SET {updates}, updated_at = CURRENT_TIMESTAMP"
-                ),
+                text(_upsert_by_id_sql("campaign_instances", _INSTANCE_FIELDS, "CURRENT_TIMESTAMP")),
                 {"id": instance_id, **values},
             )
     except IntegrityError as exc:

@@ -47,9 +47,8 @@ from rules.campaign import (
     EMPTY_BOOK,
     CampaignBook,
     CampaignTarget,
-    campaign_key,
     instance_problems,
-    target_trigger,
+    written_targets,
 )
 from rules.catch_up import stable_hash
 from rules.config import EFFECTIVE_DATE, Config
@@ -575,20 +574,6 @@ class _ChunkDecider:
             campaign_targets=chunk.campaign_targets,
         )
 
-    def _note_targets(
-        self, contact_id: int, targets: Sequence[CampaignTarget], decided: set[str], chunk: _Chunk
-    ) -> None:
-        for target in targets:
-            instance = self.instances.get(target.instance_id)
-            if instance is None or target.row_id is None or target.cancelled:
-                continue
-            trigger = target_trigger(target, instance, self.campaigns.types[instance.campaign_type])
-            if trigger is None:
-                continue
-            key = campaign_key(contact_id, instance.id, trigger)
-            if key in decided:
-                chunk.campaign_targets.append((target.row_id, key))
-
     def _uncount(self, chunk: _Chunk, row: ExistingRow) -> None:
         """A stored row this contact's decisions replace or delete leaves its day's volume."""
         if (
@@ -619,7 +604,11 @@ class _ChunkDecider:
             behaviour=behaviour,
         )
         if targets and plan.decisions:
-            self._note_targets(contact.id, targets, {d.occurrence.key for d in plan.decisions}, chunk)
+            chunk.campaign_targets.extend(
+                written_targets(
+                    contact.id, targets, self.campaigns, (d.occurrence.key for d in plan.decisions)
+                )
+            )
         if plan.warnings:
             chunk.warnings += len(plan.warnings)
             for w in plan.warnings:

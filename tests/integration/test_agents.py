@@ -104,3 +104,40 @@ def test_batch_size_does_not_change_the_result(tmp_path: Path) -> None:
         p.store.close()
         sums.append(checksum(db))
     assert sums[0] == sums[1] == sums[2]
+
+
+def test_campaign_events_schedule_and_reschedule_targets(tmp_path: Path) -> None:
+    db = make_legacy_db(tmp_path / "a.db")
+    p = processor(db)
+    at = "2026-03-10T10:00:00-05:00"
+    contact = {
+        "event_id": "c7", "occurred_at": at, "op": "upsert", "contact_id": 7,
+        "contact": {"email": "g@example.com", "zip_code": "75201", "state": "TX",
+                    "birth_date": "1950-12-01", "effective_date": None},
+    }
+    campaign = [
+        {"event_id": "a1", "occurred_at": at, "op": "type_upsert",
+         "campaign_type": {"name": "rate_increase", "days_before_event": 14, "priority": 1}},
+        {"event_id": "a2", "occurred_at": at, "op": "instance_upsert", "changed_by": "ops",
+         "instance": {"id": 3, "campaign_type": "rate_increase", "instance_name": "Q2",
+                      "email_template": "ri_q2", "sms_template": None,
+                      "active_start_date": "2026-03-01", "active_end_date": "2026-06-30", "metadata": None}},
+        {"event_id": "a3", "occurred_at": at, "op": "targets", "instance_id": 3,
+         "targets": [{"contact_id": 7, "trigger_date": "2026-03-30"}]},
+    ]
+    p.process([msg("contacts", 0, contact, "7")])
+    r = p.process([msg("campaigns", i, v, "3") for i, v in enumerate(campaign)])
+    assert [(c["email_type"], c["change"], c["scheduled_send_date"]) for _, c in r.changes] == [
+        ("campaign_rate_increase", "created", "2026-03-16")
+    ]
+    assert dump(db, "SELECT status FROM contact_campaigns") == [("scheduled",)]
+    # The instance now starts later: the email no longer belongs to it; the change is logged.
+    later = dict(campaign[1], event_id="a4")
+    later["instance"] = dict(campaign[1]["instance"], active_start_date="2026-03-20")  # type: ignore[arg-type]
+    r = p.process([msg("campaigns", 3, later, "3")])
+    assert [(c["occurrence_key"], c["change"]) for _, c in r.changes] == [
+        ("7:campaign:3:2026-03-30", "cancelled")
+    ]
+    assert dump(
+        db, "SELECT field_changed, old_value, new_value, changed_by FROM campaign_change_log"
+    ) == [("active_start_date", "2026-03-01", "2026-03-20", "ops")]

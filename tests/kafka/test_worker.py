@@ -18,12 +18,12 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from rules.config import DEFAULT_CONFIG
 from streams.agents import BatchProcessor, Message
-from streams.checksum import schedule_checksum
 from streams.replay import replay
 from streams.sample_events import SampleEvent, mixed_events
 from streams.store import open_store
 from streams.topics import ensure_topics, topic_name
 from tests.integration.conftest import make_legacy_db
+from tests.integration.test_sweep import checksum
 
 ROOT = Path(__file__).resolve().parents[2]
 WAIT = 180.0
@@ -125,15 +125,6 @@ def count(db: Path, sql: str) -> int:
         return int(con.execute(sql).fetchone()[0])
     finally:
         con.close()
-
-
-def checksum(db: Path) -> str:
-    store = open_store(str(db))
-    try:
-        with store.engine.connect() as conn:
-            return schedule_checksum(conn)
-    finally:
-        store.close()
 
 
 def test_click_upgrades_pending_cold_followup(
