@@ -31,7 +31,7 @@ from sqlalchemy import Connection, text
 from rules.campaign import CampaignBook, written_targets
 from rules.config import Config
 from rules.contact import Contact, ContactRecord, validate_contact
-from rules.contact_schedule import Decision, catchup_note, schedule_contact
+from rules.contact_schedule import Decision, schedule_contact
 from rules.followup import NO_BEHAVIOUR
 from rules.frequency_limit import FREQUENCY_LIMIT_REASON, NewEmail, frequency_skips
 from rules.occurrence import POST_WINDOW
@@ -49,9 +49,9 @@ from streams.schedule_rows import (
     RowValues,
     StoredRow,
     WriteBatch,
-    decision_values,
     fetch_contact_fields,
     fetch_rows,
+    placed_values,
     placeholder,
     rows_by_id,
     stage_write,
@@ -63,8 +63,6 @@ _TYPE = DECISION_COLUMNS.index("email_type")
 _DATE = DECISION_COLUMNS.index("scheduled_send_date")
 _STATUS = DECISION_COLUMNS.index("status")
 _REASON = DECISION_COLUMNS.index("skip_reason")
-_CATCHUP_NOTE = DECISION_COLUMNS.index("catchup_note")
-_PLACED_RUN = DECISION_COLUMNS.index("placed_run_id")
 
 
 @dataclass(frozen=True)
@@ -117,18 +115,9 @@ def _frequency_skipped(decisions: Sequence[Decision], fixed: Sequence[date], con
 
 
 def _values(d: Decision, stored: StoredRow | None, skipped: set[str], config: Config, run_id: str) -> RowValues:
-    status, reason = d.status, d.skip_reason
+    values = placed_values(d, stored, config.timing.send_time, run_id)
     if d.occurrence.key in skipped:
-        status, reason = SKIPPED, FREQUENCY_LIMIT_REASON
-    if d.kept and stored is not None:
-        # A kept placement keeps what placed it and the note saying so (as in the sweep).
-        placed_run: str | None = stored.existing.placed_run_id
-        note = stored.values[_CATCHUP_NOTE]
-    else:
-        placed_run, note = run_id, catchup_note(d)
-    values = decision_values(d, config.timing.send_time, placed_run, note)  # type: ignore[arg-type]
-    if (status, reason) != (d.status, d.skip_reason):
-        values = (*values[:_STATUS], status, reason, *values[_REASON + 1 :])
+        values = (*values[:_STATUS], SKIPPED, FREQUENCY_LIMIT_REASON, *values[_REASON + 1 :])
     return values
 
 

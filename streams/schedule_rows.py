@@ -17,7 +17,7 @@ from sqlalchemy.exc import IntegrityError
 
 from rules.anniversary import parse_iso_date
 from rules.contact import ContactRecord
-from rules.contact_schedule import Decision, ExistingRow
+from rules.contact_schedule import Decision, ExistingRow, catchup_note
 from rules.statuses import OWNED_STATUSES
 
 # The columns a decision writes, in this order everywhere (comparison, insert, update).
@@ -121,6 +121,18 @@ def decision_values(
         occ.ideal_send_date.isoformat(),
         placed_run_id,
     )
+
+
+def placed_values(
+    d: Decision, stored: StoredRow | None, send_time: str, run_id: str
+) -> RowValues:
+    """A decision's row values: a kept placement keeps the run that placed it and its note."""
+    if d.kept and stored is not None:
+        placed_run = stored.existing.placed_run_id
+        note = stored.values[_COL["catchup_note"] - 1]
+    else:
+        placed_run, note = run_id, catchup_note(d)
+    return decision_values(d, send_time, placed_run, note)  # type: ignore[arg-type]
 
 
 def _to_int(value: object) -> int | None:

@@ -53,7 +53,7 @@ from rules.campaign import (
 from rules.catch_up import stable_hash
 from rules.config import EFFECTIVE_DATE, Config
 from rules.contact import Contact, ContactRecord, validate_contact
-from rules.contact_schedule import Decision, ExistingRow, catchup_note, schedule_contact
+from rules.contact_schedule import Decision, ExistingRow, schedule_contact
 from rules.exclusion_window import contact_windows
 from rules.followup import NO_BEHAVIOUR, Behaviour
 from rules.frequency_limit import FREQUENCY_LIMIT_REASON, NewEmail, could_break, frequency_skips
@@ -96,9 +96,9 @@ from streams.schedule_rows import (
     RowValues,
     StoredRow,
     WriteBatch,
-    decision_values,
     fetch_contact_fields,
     fetch_rows,
+    placed_values,
     row_values,
     rows_by_id,
     stage_values,
@@ -526,14 +526,13 @@ class _ChunkDecider:
         lb = context.config.load_balancing
         self.limit, self.period = lb.max_emails_per_contact_per_period, lb.period_days
         self.campaigns = context.campaigns
-        self.instances = {i.id: i for i in context.campaigns.active_instances}
         self.behaviour_since = behaviour_since(self.as_of)
 
     def decide_chunk(self, store: Store, ids: Sequence[int]) -> ChunkResult:
         with store.engine.connect() as conn:
             contacts = fetch_contact_fields(conn, ids)
             rows = fetch_rows(conn, ids)
-            targets, problems = fetch_targets(conn, ids, self.instances)
+            targets, problems = fetch_targets(conn, ids, self.campaigns.active_by_id)
             behaviour = fetch_behaviour(conn, ids, self.behaviour_since)
         return self.decide_contacts(contacts, rows, targets, behaviour, problems)
 
@@ -634,13 +633,7 @@ class _ChunkDecider:
             if d.frequency_candidate:
                 movables.add(contact, d, stored.values if stored is not None else None)
                 continue
-            if d.kept and stored is not None:
-                # A kept placement keeps what it was placed by, and the note saying so.
-                placed_run = stored.existing.placed_run_id
-                note = stored.values[_CATCHUP_NOTE]
-            else:
-                placed_run, note = self.run_id, catchup_note(d)
-            values = decision_values(d, self.send_time, placed_run, note)  # type: ignore[arg-type]
+            values = placed_values(d, stored, self.send_time, self.run_id)
             if stage_write(chunk.batch, values, stored) == "unchanged":
                 chunk.unchanged += 1
             email_type = d.occurrence.email_type
