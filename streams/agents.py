@@ -24,7 +24,7 @@ contact removed from the agency gets no email.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import date, datetime
 from typing import Any
 
@@ -142,8 +142,7 @@ class BatchProcessor:
                 self.campaigns = load_campaign_book(conn, self.config).book
             for contact_id in sorted(touched):
                 t = touched[contact_id]
-                if contact_deleted(conn, contact_id) or not contact_exists(conn, contact_id):
-                    continue
+                # A contact deleted meanwhile has no row: sync_contact decides nothing.
                 changes = sync_contact(
                     conn,
                     self.config,
@@ -171,16 +170,7 @@ class BatchProcessor:
         """Store the event; True when campaign data changed (the book is read again)."""
         kind = m.topic_kind
         if isinstance(event, ContactUpsert):
-            fields = {
-                "email": event.contact.email,
-                "zip_code": event.contact.zip_code,
-                "state": event.contact.state,
-                "birth_date": event.contact.birth_date,
-                "effective_date": event.contact.effective_date,
-                "phone_number": event.contact.phone_number,
-                "first_name": event.contact.first_name,
-                "last_name": event.contact.last_name,
-            }
+            fields = asdict(event.contact)
             if upsert_contact(conn, event.contact_id, fields, event.occurred_at, event.event_id):
                 for topic, payload in take_parked_events(conn, event.contact_id):
                     parked = parse_event(topic, payload)
@@ -214,35 +204,12 @@ class BatchProcessor:
             return True
         if isinstance(event, InstanceUpsert):
             i = event.instance
-            upsert_instance(
-                conn,
-                i.id,
-                {
-                    "campaign_type": i.campaign_type,
-                    "instance_name": i.instance_name,
-                    "email_template": i.email_template,
-                    "sms_template": i.sms_template,
-                    "active_start_date": i.active_start_date,
-                    "active_end_date": i.active_end_date,
-                    "metadata": i.metadata,
-                },
-                event.occurred_at,
-                event.changed_by,
-            )
+            upsert_instance(conn, i.id, asdict(i), event.occurred_at, event.changed_by)
             for cid in instance_contacts(conn, i.id):
                 self._touch(touched, cid, kind, event)
             return True
         if isinstance(event, TargetsEvent):
-            rows = [
-                {
-                    "contact_id": t.contact_id,
-                    "trigger_date": t.trigger_date,
-                    "status": t.status,
-                    "metadata": None if t.metadata is None else _json_value(t.metadata),
-                }
-                for t in event.targets
-            ]
-            for cid in upsert_targets(conn, event.instance_id, rows):
+            for cid in upsert_targets(conn, event.instance_id, [asdict(t) for t in event.targets]):
                 self._touch(touched, cid, kind, event)
             return True
         raise IngestError(f"{kind}: {type(event).__name__} events are not taken by the agents")
@@ -292,8 +259,3 @@ class BatchProcessor:
             occurred_at=t.occurred_at,
         )
 
-
-def _json_value(text: str) -> Any:
-    import orjson
-
-    return orjson.loads(text)

@@ -24,7 +24,13 @@ from datetime import date, timedelta
 from sqlalchemy import Connection, text
 
 from rules.anniversary import parse_iso_date
-from rules.campaign import CampaignBook, CampaignInstance, CampaignTarget, merge_campaign_types
+from rules.campaign import (
+    CampaignBook,
+    CampaignInstance,
+    CampaignTarget,
+    default_trigger,
+    merge_campaign_types,
+)
 from rules.config import CampaignType, Config
 from rules.followup import INITIAL_LOOKBACK_DAYS, Behaviour, Click, HealthAnswer
 from streams.schedule_rows import parse_stored_datetime, placeholder
@@ -232,11 +238,9 @@ def campaign_candidate_ids(
         if str(status or "").strip().lower() in ("cancelled", "canceled"):
             continue
         ctype = book.types[instance.campaign_type]
-        day = parse_iso_date(None if trigger is None else str(trigger))
+        day = parse_iso_date(None if trigger is None else str(trigger)) or default_trigger(instance, ctype)
         if day is None:
-            if instance.active_start_date is None:
-                continue
-            day = instance.active_start_date + timedelta(days=ctype.days_before_event)
+            continue
         ideal = day - timedelta(days=ctype.days_before_event)
         if first <= ideal <= last:
             found.add(int(cid))

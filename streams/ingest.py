@@ -349,9 +349,10 @@ def upsert_targets(
         trigger = target.get("trigger_date")
         trigger_text = trigger.isoformat() if isinstance(trigger, date) else trigger
         metadata = target.get("metadata")
+        # JSON text as the events give it, or a value to write as JSON.
         meta_text = (
-            None
-            if metadata is None
+            metadata
+            if metadata is None or isinstance(metadata, str)
             else orjson.dumps(metadata, option=orjson.OPT_SORT_KEYS).decode()
         )
         status = str(target.get("status") or "pending")
