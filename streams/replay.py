@@ -21,7 +21,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import datetime
 from pathlib import Path
 
 import orjson
@@ -30,7 +30,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from rules.config import Config, config_from_mapping
 from streams.agents import BatchProcessor, Message
 from streams.checksum import schedule_checksum
-from streams.events import SWEEP_RUNS, EventError, parse_datetime, parse_event
+from streams.events import SWEEP_RUNS, EventError, SweepRun, parse_datetime, parse_event
 from streams.store import Store, StoreError, legacy_ddl, open_store
 from streams.sweep import SweepOptions, run_sweep
 from streams.topics import INPUT_TOPICS, topic_name
@@ -118,19 +118,21 @@ def replay(broker: str, prefix: str, db: str, config: Config, until: datetime | 
     inputs: list[Recorded] = []
     for kind in INPUT_TOPICS:
         inputs.extend(asyncio.run(read_topic(broker, topic_name(prefix, kind), kind)))
-    runs = []
+    runs: list[SweepRun] = []
     for r in asyncio.run(read_topic(broker, topic_name(prefix, SWEEP_RUNS), SWEEP_RUNS)):
         try:
-            runs.append(parse_event(SWEEP_RUNS, r.value or b""))
+            run = parse_event(SWEEP_RUNS, r.value or b"")
         except EventError:
             continue  # a sweep-runs record the worker did not write: nothing to replay
+        if isinstance(run, SweepRun):
+            runs.append(run)
     if until is not None:
         inputs = [m for m in inputs if (t := m.event_time()) is None or t <= until]
     store = _fresh_store(db)
     try:
         agent_config = config
         if runs:
-            agent_config, _ = config_from_mapping(dict(runs[0].config), "sweep-runs record")  # type: ignore[union-attr]
+            agent_config, _ = config_from_mapping(dict(runs[0].config), "sweep-runs record")
         processor = BatchProcessor(store, agent_config)
         applied: set[tuple[str, int, int]] = set()
 
@@ -142,17 +144,12 @@ def replay(broker: str, prefix: str, db: str, config: Config, until: datetime | 
                 applied.update((m.kind, m.partition, m.offset) for m in part)
 
         for run in runs:
-            offsets = run.offsets  # type: ignore[union-attr]
-            seen = [
-                m for m in inputs if m.offset < int(offsets.get(m.kind, {}).get(m.partition, 0))
-            ]
-            apply(seen)
-            run_config, _ = config_from_mapping(dict(run.config), "sweep-runs record")  # type: ignore[union-attr]
-            as_of: date = run.as_of  # type: ignore[union-attr]
-            if until is not None and as_of > until.date():
+            offsets = run.offsets
+            apply([m for m in inputs if m.offset < offsets.get(m.kind, {}).get(m.partition, 0)])
+            run_config, _ = config_from_mapping(dict(run.config), "sweep-runs record")
+            if until is not None and run.as_of > until.date():
                 break
-            run_sweep(store, run_config, SweepOptions(as_of=as_of))
-            processor.campaigns = processor._load_book()
+            run_sweep(store, run_config, SweepOptions(as_of=run.as_of))
         apply(inputs)
         with store.engine.connect() as conn:
             return schedule_checksum(conn)
