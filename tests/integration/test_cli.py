@@ -123,6 +123,9 @@ def _start_sweep(db: Path, as_of: str) -> subprocess.Popen[str]:
         [*CLI, "sweep", "--db", str(db), "--as-of", as_of],
         cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        # A test run started in the background (nohup, `&`) ignores SIGINT, and a
+        # child inherits that: the sweep must get Ctrl-C as a terminal gives it.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
 
 
