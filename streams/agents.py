@@ -1,19 +1,25 @@
 """What each agent does with a batch of messages: parse, store, decide, announce.
 
 ``BatchProcessor.process`` is the whole per-batch step the Faust agents
-(``streams/app.py``) and ``mailwindow replay`` run, outside Faust so it can be
-tested directly and reused: it is synchronous (the agents run it in one
-database thread) and returns the records to publish.
+(``streams/app.py``, through the decider process of ``streams/decider.py``)
+and ``mailwindow replay`` run, outside Faust so it can be tested directly and
+reused: it is synchronous and returns the records to publish.
 
 Per batch, in one transaction:
 1. each message is parsed and validated (``streams.events``); a bad one, or one
    the database refuses, becomes a ``deadletter`` record (source topic,
-   partition, offset, raw value, error) and the others go on (each message's
-   writes sit in a savepoint, so a failure undoes only its own);
+   partition, offset, raw value, error) and the others go on;
 2. the event's facts are stored (``streams.ingest``), once per event id;
 3. every contact the batch touched is decided again (``streams.contact_sync``)
    as of the Central date of its latest event in the batch (event time, never
    the wall clock), and the difference is announced on ``schedule-changes``.
+
+The cost is per batch, not per event: what the batch's contacts are is read
+in a few statements (``BatchState``), writes go out together, and the touched
+contacts are decided per chunk (``sync_contacts``).  A refusal by the database
+(e.g. an email address another contact has) undoes that whole attempt; the
+batch is then applied again with a savepoint per event, so the refusal undoes
+its own event only.  Both ways give the same database (tested).
 
 An event for a contact not known yet is parked and applied when the contact
 arrives (ARCHITECTURE.md).  A deleted contact's owned rows from the delete's
@@ -23,17 +29,26 @@ contact removed from the agency gets no email.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
+from contextlib import nullcontext
 from dataclasses import asdict, dataclass, field
 from datetime import date, datetime
-from typing import Any
+from typing import Any, NoReturn
 
 from sqlalchemy import Connection
+from sqlalchemy.exc import DBAPIError, OperationalError
 
 from rules.campaign import CampaignBook
 from rules.config import CampaignType, Config
 from streams.campaign_rows import load_campaign_book
-from streams.contact_sync import ScheduleChange, cancel_owned_rows, contact_exists, sync_contact
+from streams.contact_sync import (
+    ScheduleChange,
+    SyncRequest,
+    cancel_owned_rows,
+    contact_exists,
+    sync_contacts,
+)
 from streams.events import (
     CampaignTypeUpsert,
     ClickEvent,
@@ -52,10 +67,13 @@ from streams.events import (
     schedule_change_record,
 )
 from streams.ingest import (
+    BatchState,
     IngestError,
+    applied_already,
     contact_deleted,
     delete_contact,
     instance_contacts,
+    mark_all_applied,
     mark_applied,
     park_event,
     record_email_status,
@@ -68,7 +86,9 @@ from streams.ingest import (
     upsert_instance,
     upsert_targets,
 )
-from streams.store import Store, run_with_retry
+from streams.store import Store, is_lock_error, run_with_retry
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -99,6 +119,22 @@ class _Touched:
     occurred_at: datetime
 
 
+class _RetryGuarded(Exception):
+    """An event of the batch failed while the batch was applied unguarded."""
+
+
+def _retry_guarded(exc: Exception) -> NoReturn:
+    """Give up the unguarded attempt, unless the database is only locked (then retry it as is)."""
+    if isinstance(exc, OperationalError) and is_lock_error(exc):
+        raise exc
+    raise _RetryGuarded from exc
+
+
+def _contact_of(event: Event) -> int | None:
+    contact_id = getattr(event, "contact_id", None)
+    return contact_id if isinstance(contact_id, int) else None
+
+
 class BatchProcessor:
     """The agents' per-batch work over one store, with the config and campaign data it needs."""
 
@@ -114,46 +150,102 @@ class BatchProcessor:
             return load_campaign_book(conn, self.config).book
 
     def process(self, messages: Sequence[Message]) -> BatchResult:
-        return run_with_retry(lambda: self._process_once(messages))
+        """The batch in one transaction; a batch where any event fails is done again, guarded.
 
-    def _process_once(self, messages: Sequence[Message]) -> BatchResult:
+        First the whole batch with a few statements per batch (``BatchState``,
+        bulk bookkeeping, ``sync_contacts``).  If any event's storing fails, that
+        attempt is undone whole and the batch is applied again with one
+        savepoint per event, so the failure undoes that event alone and goes to
+        ``deadletter``: the same result, paid for only by batches holding a bad event.
+        """
+        try:
+            try:
+                return run_with_retry(lambda: self._process_once(messages, guarded=False))
+            except _RetryGuarded:
+                return run_with_retry(lambda: self._process_once(messages, guarded=True))
+        except OperationalError:
+            raise  # the database, not the batch: the caller tries again later
+        except Exception as exc:  # a bug, or data no check foresaw
+            return self._one_by_one(messages, exc)
+
+    def _one_by_one(self, messages: Sequence[Message], exc: Exception) -> BatchResult:
+        """A batch that failed with no event to blame (e.g. the rules failing on some
+        contact): each message alone, and one that still fails goes to ``deadletter``
+        with the error, so it never holds up the others."""
+        if len(messages) == 1:
+            logger.exception("%s message at offset %s cannot be processed", messages[0].topic_kind, messages[0].offset)
+            return BatchResult(
+                deadletters=[self._dead(messages[0], f"cannot be processed: {type(exc).__name__}: {exc}")]
+            )
+        total = BatchResult()
+        for m in messages:
+            r = self.process([m])
+            total.changes.extend(r.changes)
+            total.deadletters.extend(r.deadletters)
+            total.applied += r.applied
+            total.duplicates += r.duplicates
+            total.parked += r.parked
+        return total
+
+    def _process_once(self, messages: Sequence[Message], *, guarded: bool) -> BatchResult:
         result = BatchResult()
         touched: dict[int, _Touched] = {}
         campaigns_changed = False
+        parsed: list[tuple[Message, Event]] = []
+        for m in messages:
+            try:
+                parsed.append((m, parse_event(m.topic_kind, m.value or b"")))
+            except EventError as exc:
+                result.deadletters.append(self._dead(m, str(exc)))
         with self.store.engine.begin() as conn:
-            for m in messages:
+            book = self.campaigns
+            known: BatchState | None = None
+            seen: set[str] = set()
+            new: list[tuple[str, str, datetime, int | None, int | None]] = []
+            if not guarded:
+                known = BatchState(conn, [cid for _, e in parsed if (cid := _contact_of(e)) is not None])
+                seen = applied_already(conn, [e.event_id for _, e in parsed])
+            for m, event in parsed:
                 try:
-                    event = parse_event(m.topic_kind, m.value or b"")
-                except EventError as exc:
-                    result.deadletters.append(self._dead(m, str(exc)))
-                    continue
-                try:
-                    with conn.begin_nested():
-                        if not mark_applied(
-                            conn, event.event_id, m.topic_kind, event.occurred_at, m.partition, m.offset
-                        ):
+                    with conn.begin_nested() if guarded else nullcontext():
+                        if guarded:
+                            fresh = mark_applied(
+                                conn, event.event_id, m.topic_kind, event.occurred_at, m.partition, m.offset
+                            )
+                        else:
+                            fresh = event.event_id not in seen
+                            seen.add(event.event_id)
+                        if not fresh:
                             result.duplicates += 1
                             continue
-                        campaigns_changed |= self._apply(conn, m, event, touched, result)
+                        new.append((event.event_id, m.topic_kind, event.occurred_at, m.partition, m.offset))
+                        campaigns_changed |= self._apply(conn, m, event, touched, result, book, known)
                         result.applied += 1
-                except IngestError as exc:
+                except (IngestError, DBAPIError) as exc:
+                    if not guarded:
+                        _retry_guarded(exc)
+                    if not isinstance(exc, IngestError):
+                        raise
                     result.deadletters.append(self._dead(m, str(exc)))
+            if known is not None:
+                try:
+                    known.flush(conn)
+                    mark_all_applied(conn, new)
+                except DBAPIError as exc:  # e.g. a deferred contact with another's email
+                    _retry_guarded(exc)
             if campaigns_changed:
-                self.campaigns = load_campaign_book(conn, self.config).book
-            for contact_id in sorted(touched):
-                t = touched[contact_id]
-                # A contact deleted meanwhile has no row: sync_contact decides nothing.
-                changes = sync_contact(
-                    conn,
-                    self.config,
-                    self.campaigns,
-                    contact_id,
-                    t.as_of,
-                    f"agent:{t.cause_topic}:{t.cause_event_id}",
-                    self.lookahead_days,
-                    self.lookback_days,
-                )
-                result.changes.extend((str(contact_id), self._announce(c, t)) for c in changes)
+                book = load_campaign_book(conn, self.config).book
+            requests = {
+                cid: SyncRequest(t.as_of, f"agent:{t.cause_topic}:{t.cause_event_id}")
+                for cid, t in touched.items()
+            }
+            # A contact deleted meanwhile has no row: nothing is decided for it.
+            decided = sync_contacts(
+                conn, self.config, book, requests, self.lookahead_days, self.lookback_days
+            )
+            for cid in sorted(decided):
+                result.changes.extend((str(cid), self._announce(c, touched[cid])) for c in decided[cid])
+        self.campaigns = book  # only once committed
         return result
 
     # -- storing one event's facts ------------------------------------------------
@@ -165,21 +257,28 @@ class BatchProcessor:
             touched[contact_id] = _Touched(max(day, old.as_of) if old else day, topic, event.event_id, event.occurred_at)
 
     def _apply(
-        self, conn: Connection, m: Message, event: Event, touched: dict[int, _Touched], result: BatchResult
+        self,
+        conn: Connection,
+        m: Message,
+        event: Event,
+        touched: dict[int, _Touched],
+        result: BatchResult,
+        book: CampaignBook,
+        known: BatchState | None,
     ) -> bool:
         """Store the event; True when campaign data changed (the book is read again)."""
         kind = m.topic_kind
         if isinstance(event, ContactUpsert):
-            fields = asdict(event.contact)
-            if upsert_contact(conn, event.contact_id, fields, event.occurred_at, event.event_id):
-                for topic, payload in take_parked_events(conn, event.contact_id):
+            fields = vars(event.contact)  # flat: asdict's deep copy costs more than the write
+            if upsert_contact(conn, event.contact_id, fields, event.occurred_at, event.event_id, known):
+                for topic, payload in take_parked_events(conn, event.contact_id, known):
                     parked = parse_event(topic, payload)
-                    self._store_behaviour(conn, parked)
+                    self._store_behaviour(conn, parked, known)
                     self._touch(touched, event.contact_id, topic, parked)
                 self._touch(touched, event.contact_id, kind, event)
             return False
         if isinstance(event, ContactDelete):
-            if delete_contact(conn, event.contact_id, event.occurred_at, event.event_id):
+            if delete_contact(conn, event.contact_id, event.occurred_at, event.event_id, known):
                 touched.pop(event.contact_id, None)
                 day = occurred_at_central_date(event.occurred_at)
                 for c in cancel_owned_rows(conn, event.contact_id, day):
@@ -187,17 +286,20 @@ class BatchProcessor:
                     result.changes.append((str(event.contact_id), self._announce(c, t)))
             return False
         if isinstance(event, (ClickEvent, HealthEvent, EmailStatusEvent)):
-            if contact_deleted(conn, event.contact_id):
+            if contact_deleted(conn, event.contact_id, known):
                 return False
-            if not contact_exists(conn, event.contact_id):
-                park_event(conn, event.event_id, event.contact_id, kind, event.occurred_at, m.value or b"")
+            exists = event.contact_id in known.present if known is not None else contact_exists(conn, event.contact_id)
+            if not exists:
+                park_event(conn, event.event_id, event.contact_id, kind, event.occurred_at, m.value or b"", known)
                 result.parked += 1
                 return False
-            self._store_behaviour(conn, event)
+            self._store_behaviour(conn, event, known)
             self._touch(touched, event.contact_id, kind, event)
             return False
+        if known is not None:
+            known.flush(conn)  # campaign targeting reads contacts
         if isinstance(event, CampaignTypeUpsert):
-            base = self.campaigns.types.get(event.name, CampaignType(event.name))
+            base = book.types.get(event.name, CampaignType(event.name))
             upsert_campaign_type(conn, event.apply_to(base))
             for cid in type_contacts(conn, event.name):
                 self._touch(touched, cid, kind, event)
@@ -214,11 +316,11 @@ class BatchProcessor:
             return True
         raise IngestError(f"{kind}: {type(event).__name__} events are not taken by the agents")
 
-    def _store_behaviour(self, conn: Connection, event: Event) -> None:
+    def _store_behaviour(self, conn: Connection, event: Event, known: BatchState | None) -> None:
         if isinstance(event, ClickEvent):
-            store_click(conn, event.contact_id, event.tracking_id, event.quote_id, event.occurred_at)
+            store_click(conn, event.contact_id, event.tracking_id, event.quote_id, event.occurred_at, known)
         elif isinstance(event, HealthEvent):
-            store_health_answer(conn, event.contact_id, event.answers, event.occurred_at)
+            store_health_answer(conn, event.contact_id, event.answers, event.occurred_at, known)
         elif isinstance(event, EmailStatusEvent):
             if not record_email_status(
                 conn, event.contact_id, event.occurrence_key, event.status, event.actual_send_datetime

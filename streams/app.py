@@ -7,21 +7,22 @@ behaviour is read from the database, which the agents write first and which
 holds the same facts with their event times.
 
 The agents hand each batch of messages to ``streams.agents.BatchProcessor``
-(parse, dead-letter, store, decide, announce) in a single database thread:
-SQLite takes one writer at a time, and one thread keeps a contact's events in
-the order they were read.  Offsets are committed by Faust after the batch is
-processed; a message delivered again after a crash is recognised by its event
-id and changes nothing.
+(parse, dead-letter, store, decide, announce) in the decider, the worker's
+single database process (``streams/decider.py``): SQLite takes one writer at
+a time, one process keeps a contact's events in the order they were read, and
+a process of its own gives the database side a core of its own.  Offsets are
+committed by Faust after the batch is processed; a message delivered again
+after a crash is recognised by its event id and changes nothing.
 
-``build_app`` makes the app from ``WorkerSettings`` (broker, database, config,
+``Worker`` makes the app from ``WorkerSettings`` (broker, database, config,
 topic prefix, partitions, sweep time); ``mailwindow worker`` runs it.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
+import logging
+import os
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -30,18 +31,18 @@ from zoneinfo import ZoneInfo
 import faust
 
 from rules.config import Config
-from streams.agents import BatchProcessor, BatchResult, Message
+from streams.agents import BatchResult, Message
+from streams.decider import DatabaseUnavailable, Decider
 from streams.events import (
     DEADLETTER,
     SCHEDULE_CHANGES,
     SWEEP_RUNS,
     dumps_event,
-    format_datetime,
 )
-from streams.ingest import applied_offsets
 from streams.store import Store
-from streams.sweep import SweepOptions, SweepSummary, run_sweep
 from streams.topics import INPUT_TOPICS, topic_name
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -60,12 +61,11 @@ class WorkerSettings:
 
 
 class Worker:
-    """The app with what its agents share: the processor, its thread, the offsets it applied."""
+    """The app with what its agents share: the decider process that stores and decides."""
 
     def __init__(self, settings: WorkerSettings) -> None:
         self.settings = settings
-        self.processor = BatchProcessor(settings.store, settings.config)
-        self.db_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="mailwindow-db")
+        self.decider = Decider(settings.store.target, settings.config)
         self.app = faust.App(
             settings.app_id,
             broker=",".join(f"kafka://{b}" for b in settings.broker.split(",")),
@@ -75,6 +75,10 @@ class Worker:
             value_serializer="raw",
             web_enabled=False,
             consumer_auto_offset_reset="earliest",
+            # Fewer, larger fetches; the broker's CRC checks suffice on a local network.
+            broker_check_crcs=False,
+            broker_max_poll_records=2000,
+            stream_buffer_maxsize=16384,
             **settings.extra,
         )
         self.changes = self._topic(SCHEDULE_CHANGES)
@@ -100,17 +104,34 @@ class Worker:
                     Message(kind, e.message.partition, e.message.offset, e.message.key, e.message.value)
                     for e in events
                 ]
-                result = await self.run_in_db_thread(self._process, messages)
-                await self.publish(result)
+                await self.publish(await self.decide(messages))
 
         agent.__name__ = f"mailwindow_{kind.replace('-', '_')}"
         return agent
 
-    def _process(self, messages: Sequence[Message]) -> BatchResult:
-        return self.processor.process(messages)
+    async def decide(self, messages: list[Message]) -> BatchResult:
+        """The batch applied by the decider, however long the database is unavailable.
 
-    async def run_in_db_thread(self, fn: Any, *args: Any) -> Any:
-        return await asyncio.get_running_loop().run_in_executor(self.db_thread, fn, *args)
+        Nothing here may raise: Faust acknowledges a batch whose agent raised, so
+        its offsets would be committed with the batch unapplied.  A database that
+        refuses work is waited for (the stream pauses: at-least-once holds); a
+        decider that is gone ends the worker at once, without committing, and
+        the restarted worker reads the batch again.
+        """
+        pause = 0.5
+        while True:
+            try:
+                return await self.decider.process(messages)
+            except DatabaseUnavailable as exc:
+                logger.error("database unavailable (%s); batch tried again in %.1f s", exc, pause)
+            except asyncio.CancelledError:
+                raise  # the worker stopping: the decider finishes what it was given
+            except Exception:
+                logger.critical("the decider process failed; the worker stops uncommitted", exc_info=True)
+                logging.shutdown()
+                os._exit(70)
+            await asyncio.sleep(pause)
+            pause = min(pause * 2, 30.0)
 
     async def publish(self, result: BatchResult) -> None:
         for key, record in result.changes:
@@ -123,38 +144,8 @@ class Worker:
     async def sweep(self) -> None:
         """The daily sweep (leader only), then its ``sweep-runs`` record for replay."""
         now = datetime.now(ZoneInfo(self.settings.sweep_timezone))
-        record = await self.run_in_db_thread(self.sweep_now, now.date(), now)
+        record = await self.decider.sweep(now.date(), now)
         await self.sweep_runs.send(key=record["run_id"].encode(), value=dumps_event(record))
-
-    def sweep_now(self, as_of: Any, now: datetime) -> dict[str, Any]:
-        """Run a sweep in the database thread: the offsets it records are exactly those applied.
-
-        One process (``workers=1``): forking a process that runs Kafka clients in
-        threads is not safe, and the result is the same for any number of workers.
-        """
-        with self.settings.store.engine.connect() as conn:
-            offsets = applied_offsets(conn)
-        summary: SweepSummary = run_sweep(self.settings.store, self.settings.config, SweepOptions(as_of=as_of, workers=1))
-        return sweep_run_record(summary, self.settings.config, offsets, now)
-
-
-def sweep_run_record(
-    summary: SweepSummary, config: Config, offsets: dict[str, dict[str, int]], now: datetime
-) -> dict[str, Any]:
-    return {
-        "event_id": summary.run_id,
-        "occurred_at": format_datetime(now),
-        "run_id": summary.run_id,
-        "as_of": summary.as_of,
-        "config": config.to_dict(),
-        "offsets": offsets,
-        "summary": {
-            "contacts_processed": summary.contacts_processed,
-            "emails_scheduled": summary.emails_scheduled,
-            "emails_skipped": summary.emails_skipped,
-            "schedules_after_checksum": summary.schedules_after_checksum,
-        },
-    }
 
 
 def run_worker(settings: WorkerSettings, sweep_interval_s: float | None = None) -> None:
@@ -186,6 +177,6 @@ def run_worker(settings: WorkerSettings, sweep_interval_s: float | None = None) 
             await stop.wait()
         finally:
             await worker.app.stop()
-            worker.db_thread.shutdown(wait=True)
+            worker.decider.close()
 
     asyncio.run(main())

@@ -67,6 +67,7 @@ from types import MappingProxyType
 from typing import Any, ClassVar, Final, TypeAlias
 from zoneinfo import ZoneInfo
 
+import fastjsonschema  # type: ignore[import-untyped]  # ships no type hints
 import orjson
 from jsonschema import (  # type: ignore[import-untyped]  # jsonschema ships no type hints
     Draft202012Validator,
@@ -268,6 +269,67 @@ def _validator(topic_kind: str) -> Any:
     return _Validator(inlined, format_checker=_FORMATS)
 
 
+def _accepts(check: Any) -> Any:
+    def accepts(instance: str) -> bool:
+        try:
+            check(instance)
+        except ValueError:
+            return False
+        return True
+
+    return accepts
+
+
+@cache
+def _quick_validator(topic_kind: str) -> Any:
+    """The same schema compiled to Python code (fastjsonschema): about 30 times faster.
+
+    It only ever says "valid": a value it refuses, or one that is not
+    ``_plain`` (a float: draft 7, its newest draft, counts 12.0 as an integer
+    and we do not; a NUL; deep nesting), goes to the jsonschema validator
+    above and ``_text_problem``, which find the problem and word it.  The
+    two are checked to agree in tests/test_events.py.
+    """
+    schema = load_schema(topic_kind)
+    inlined = _inline_refs(dict(schema), schema.get("$defs", {}))
+    inlined["$schema"] = "http://json-schema.org/draft-07/schema#"
+    return fastjsonschema.compile(
+        inlined,
+        formats={"date": _accepts(_check_date), "date-time": _accepts(_check_datetime)},
+    )
+
+
+def _plain(value: object) -> bool:
+    """No float, no NUL character and no deeper nesting than allowed, anywhere in ``value``.
+
+    What the quick path must rule out; a value that is not plain is judged by the
+    slow path (jsonschema, then ``_text_problem``), which words the problem.
+    """
+    stack: list[tuple[int, object]] = [(0, value)]
+    while stack:
+        depth, item = stack.pop()
+        if depth > MAX_DEPTH or isinstance(item, float):
+            return False
+        if isinstance(item, str):
+            if "\x00" in item:
+                return False
+        elif isinstance(item, dict):
+            if any("\x00" in key for key in item):
+                return False
+            stack.extend((depth + 1, v) for v in item.values())
+        elif isinstance(item, list):
+            stack.extend((depth + 1, v) for v in item)
+    return True
+
+
+def _quickly_valid(topic_kind: str, value: object) -> bool:
+    try:
+        _quick_validator(topic_kind)(value)
+    except fastjsonschema.JsonSchemaException:
+        return False
+    return _plain(value)
+
+
 _Path: TypeAlias = tuple[str | int, ...]
 # When one field has several problems, the most basic one is reported.
 _RANK = {
@@ -449,10 +511,12 @@ def _rule_problem(topic_kind: str, value: dict[str, Any]) -> tuple[_Path, str] |
 def validate_record(topic_kind: str, value: object) -> None:
     """Raise ``EventError`` unless ``value`` (decoded JSON) is a valid value of the topic."""
     _check_kind(topic_kind)
-    message = _first_problem(topic_kind, value)
-    if message is not None:
-        raise EventError(message)
-    problem = _text_problem(value)
+    problem = None
+    if not _quickly_valid(topic_kind, value):
+        message = _first_problem(topic_kind, value)
+        if message is not None:
+            raise EventError(message)
+        problem = _text_problem(value)
     if problem is None and isinstance(value, dict):
         problem = _rule_problem(topic_kind, value)
     if problem is not None:

@@ -328,22 +328,28 @@ def write_batch(conn: Connection, batch: WriteBatch, run_id: str) -> None:
     Upserts by occurrence key, so a row another writer (a stream agent) created
     meanwhile is updated rather than duplicated, and only while it is owned.
     """
+    write_batches(conn, [(batch, run_id)])
+
+
+def write_batches(conn: Connection, batches: Sequence[tuple[WriteBatch, str]]) -> None:
+    """``write_batch`` for several batches, each with its writer's run id, in one pass."""
     ph = placeholder(conn)
-    if batch.inserts:
-        rows = [(*v, run_id) for v in batch.inserts]
+    inserts = [(*v, run_id) for batch, run_id in batches for v in batch.inserts]
+    updates = [(*v, run_id, row_id) for batch, run_id in batches for row_id, v in batch.updates]
+    deletes = [(i,) for batch, _ in batches for i in batch.deletes]
+    if inserts:
         try:
             # Plain inserts cost half an upsert; the keys were free when read.
             with conn.begin_nested():
-                conn.exec_driver_sql(_insert_sql(ph, upsert=False), rows)
+                conn.exec_driver_sql(_insert_sql(ph, upsert=False), inserts)
         except IntegrityError:
             # Another writer (a stream agent) created some of these keys meanwhile.
-            conn.exec_driver_sql(_insert_sql(ph), rows)
-    if batch.updates:
-        conn.exec_driver_sql(_update_sql(ph), [(*v, run_id, row_id) for row_id, v in batch.updates])
-    if batch.deletes:
+            conn.exec_driver_sql(_insert_sql(ph), inserts)
+    if updates:
+        conn.exec_driver_sql(_update_sql(ph), updates)
+    if deletes:
         conn.exec_driver_sql(
-            f"DELETE FROM email_schedules WHERE id = {ph} AND status IN {_OWNED_SQL}",
-            [(i,) for i in batch.deletes],
+            f"DELETE FROM email_schedules WHERE id = {ph} AND status IN {_OWNED_SQL}", deletes
         )
 
 

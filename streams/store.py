@@ -215,7 +215,7 @@ _LOCK_MESSAGES = ("database is locked", "database table is locked", "busy")
 _MAX_RETRY_DELAY = 2.0
 
 
-def _is_lock_error(exc: OperationalError) -> bool:
+def is_lock_error(exc: OperationalError) -> bool:
     message = str(exc.orig if exc.orig is not None else exc).lower()
     return any(text in message for text in _LOCK_MESSAGES)
 
@@ -240,7 +240,7 @@ def run_with_retry(
         try:
             return fn()
         except OperationalError as exc:
-            if attempt == attempts or not _is_lock_error(exc):
+            if attempt == attempts or not is_lock_error(exc):
                 raise
         sleep(delay)
         delay = min(delay * 2, _MAX_RETRY_DELAY)

@@ -58,6 +58,7 @@ from streams.events import (
     schema_dir,
     validate_record,
 )
+from streams.events import _plain, _quickly_valid, _text_problem, _validator  # the two validators compared
 
 ROOT = Path(__file__).resolve().parents[1]
 CDT = timezone(timedelta(hours=-5))
@@ -923,13 +924,8 @@ def test_random_json_raises_only_event_errors(kind: str, value: object) -> None:
         parse_event(kind, raw(value))
 
 
-@PROPS
-@given(ANY_VALID, st.data())
-def test_a_mutated_event_parses_or_raises_an_event_error(
-    kind_and_value: tuple[str, dict[str, Any]], data: st.DataObject
-) -> None:
+def mutate(value: dict[str, Any], data: st.DataObject) -> None:
     """One field (at any depth) replaced by random JSON, or removed."""
-    kind, value = kind_and_value
     node: Any = value
     while True:
         keys = list(node) if isinstance(node, dict) else list(range(len(node)))
@@ -945,6 +941,33 @@ def test_a_mutated_event_parses_or_raises_an_event_error(
         else:
             node[key] = data.draw(JSON)
         break
+
+
+@PROPS
+@given(ANY_VALID, st.data())
+def test_the_quick_validator_accepts_exactly_what_the_schema_accepts(
+    kind_and_value: tuple[str, dict[str, Any]], data: st.DataObject
+) -> None:
+    """The compiled validator decides alone when it accepts: it must never accept what the
+    schema refuses (a bad event would be applied), and it should accept what the schema
+    accepts (or every good event would take the slow path)."""
+    kind, value = kind_and_value
+    if data.draw(st.booleans()):
+        mutate(value, data)
+    schema_ok = not any(_validator(kind).iter_errors(value))
+    assert _quickly_valid(kind, value) == (schema_ok and _plain(value))
+    if schema_ok and _text_problem(value) is not None:
+        assert not _plain(value)  # the quick path never skips a text problem
+
+
+@PROPS
+@given(ANY_VALID, st.data())
+def test_a_mutated_event_parses_or_raises_an_event_error(
+    kind_and_value: tuple[str, dict[str, Any]], data: st.DataObject
+) -> None:
+    """One field (at any depth) replaced by random JSON, or removed."""
+    kind, value = kind_and_value
+    mutate(value, data)
     try:
         event = parse_event(kind, raw(value))
     except EventError as exc:

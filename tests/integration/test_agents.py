@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 import orjson
+import pytest
 
 from rules.config import DEFAULT_CONFIG
 from streams.agents import BatchProcessor, Message
@@ -141,3 +143,83 @@ def test_campaign_events_schedule_and_reschedule_targets(tmp_path: Path) -> None
     assert dump(
         db, "SELECT field_changed, old_value, new_value, changed_by FROM campaign_change_log"
     ) == [("active_start_date", "2026-03-01", "2026-03-20", "ops")]
+
+
+def test_an_event_the_database_refuses_goes_alone_to_deadletter(tmp_path: Path) -> None:
+    """A refusal the schema cannot see (an email another contact holds; a status for a row
+    that does not exist) undoes that event only: its batch's other events are applied,
+    with the same result as one event per batch."""
+
+    def upsert(cid: int, email: str, event_id: str) -> dict[str, object]:
+        return {
+            "event_id": event_id, "occurred_at": "2026-03-10T12:00:00Z", "op": "upsert",
+            "contact_id": cid,
+            "contact": {"email": email, "zip_code": "75201", "state": "TX",
+                        "birth_date": "1950-03-24", "effective_date": None},
+        }
+
+    contacts = [
+        upsert(1, "a@example.com", "c1"),
+        upsert(2, "a@example.com", "c2"),  # contact 1's address: refused
+        upsert(3, "c@example.com", "c3"),
+    ]
+    statuses = [
+        {"event_id": "s1", "occurred_at": "2026-03-10T14:00:00Z", "contact_id": 1,
+         "occurrence_key": "1:birthday:2026", "status": "sent"},
+        {"event_id": "s2", "occurred_at": "2026-03-10T14:00:00Z", "contact_id": 3,
+         "occurrence_key": "3:birthday:1999", "status": "sent"},  # no such row: refused
+        {"event_id": "s3", "occurred_at": "2026-03-10T14:00:00Z", "contact_id": 3,
+         "occurrence_key": "3:birthday:2026", "status": "delivered"},
+    ]
+    sums = []
+    for size in (3, 1):
+        db = make_legacy_db(tmp_path / f"r{size}.db")
+        p = processor(db)
+        dead: list[dict[str, object]] = []
+        for topic, values in (("contacts", contacts), ("email-status", statuses)):
+            messages = [msg(topic, i, v, str(v["contact_id"])) for i, v in enumerate(values)]
+            for start in range(0, len(messages), size):
+                dead.extend(p.process(messages[start : start + size]).deadletters)
+        assert [(d["source_topic"], d["offset"]) for d in dead] == [("contacts", 1), ("email-status", 1)]
+        assert "already contact 1's" in str(dead[0]["error"])
+        assert "no schedule row with key '3:birthday:1999'" in str(dead[1]["error"])
+        assert dump(db, "SELECT id FROM contacts ORDER BY id") == [(1,), (3,)]
+        assert dump(db, "SELECT contact_id, status FROM email_schedules WHERE email_type = 'birthday' ORDER BY contact_id") == [
+            (1, "sent"), (3, "delivered")
+        ]
+        assert dump(db, "SELECT count(*) FROM mw_applied_events") == [(4,)]
+        p.store.close()
+        sums.append(checksum(db))
+    assert sums[0] == sums[1]
+
+
+def test_an_event_that_breaks_its_decision_goes_alone_to_deadletter(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Something no check foresaw (here: the decision of contact 2 raising) costs that
+    event only: it is in deadletter with the error, its batch's other events are applied."""
+    import streams.contact_sync as contact_sync
+
+    decide = contact_sync._decide_contact
+
+    def failing(*args: Any, **kwargs: Any) -> Any:
+        if args[2][0] == 2:  # the contact's fields: id first
+            raise ZeroDivisionError("division by zero")
+        return decide(*args, **kwargs)
+
+    monkeypatch.setattr(contact_sync, "_decide_contact", failing)
+    db = make_legacy_db(tmp_path / "a.db")
+    p = processor(db)
+    upserts = [
+        {"event_id": f"c{cid}", "occurred_at": "2026-03-10T12:00:00Z", "op": "upsert", "contact_id": cid,
+         "contact": {"email": f"{cid}@example.com", "zip_code": "75201", "state": "TX",
+                     "birth_date": "1950-03-24", "effective_date": None}}
+        for cid in (1, 2, 3)
+    ]
+    r = p.process([msg("contacts", i, v, str(v["contact_id"])) for i, v in enumerate(upserts)])
+    assert [(d["offset"], d["error"]) for d in r.deadletters] == [
+        (1, "cannot be processed: ZeroDivisionError: division by zero")
+    ]
+    assert r.applied == 2
+    assert dump(db, "SELECT contact_id FROM email_schedules ORDER BY contact_id") == [(1,), (3,)]
+    assert dump(db, "SELECT event_id FROM mw_applied_events ORDER BY event_id") == [("c1",), ("c3",)]

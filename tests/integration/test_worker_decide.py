@@ -1,0 +1,76 @@
+"""The worker's hand-over to its decider process, without a broker: nothing lost when the
+database is unavailable for a while (the batch waits), the worker ends uncommitted when
+the decider itself is gone."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from rules.config import DEFAULT_CONFIG
+from streams import app as app_module
+from streams.agents import BatchResult, Message
+from streams.app import Worker, WorkerSettings
+from streams.decider import DatabaseUnavailable
+from streams.store import open_store
+from tests.integration.conftest import make_legacy_db
+
+
+class FlakyDecider:
+    def __init__(self, failures: list[BaseException]) -> None:
+        self.failures = failures
+        self.calls = 0
+
+    async def process(self, messages: list[Message]) -> BatchResult:
+        self.calls += 1
+        if self.failures:
+            raise self.failures.pop(0)
+        return BatchResult(applied=len(messages))
+
+    def close(self) -> None:
+        pass
+
+
+def worker(tmp_path: Path) -> Worker:
+    store = open_store(str(make_legacy_db(tmp_path / "w.db")))
+    w = Worker(WorkerSettings(broker="127.0.0.1:9", store=store, config=DEFAULT_CONFIG))
+    w.decider.close()
+    return w
+
+
+def test_a_batch_waits_while_the_database_is_unavailable(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pauses: list[float] = []
+
+    async def no_sleep(seconds: float) -> None:
+        pauses.append(seconds)
+
+    w = worker(tmp_path)
+    flaky = FlakyDecider([DatabaseUnavailable("database is locked")] * 3)
+    w.decider = flaky  # type: ignore[assignment]
+    monkeypatch.setattr(app_module.asyncio, "sleep", no_sleep)
+    batch = [Message("clicks", 0, 7, b"1", b"{}")]
+    result = asyncio.run(w.decide(batch))
+    assert result.applied == 1 and flaky.calls == 4
+    assert pauses == [0.5, 1.0, 2.0]  # growing pauses, then the batch goes through
+
+
+def test_the_worker_ends_uncommitted_when_the_decider_is_gone(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    exits: list[int] = []
+
+    def fake_exit(code: int) -> Any:
+        exits.append(code)
+        raise SystemExit(code)
+
+    w = worker(tmp_path)
+    w.decider = FlakyDecider([RuntimeError("process pool broken")])  # type: ignore[assignment]
+    monkeypatch.setattr(app_module.os, "_exit", fake_exit)
+    with pytest.raises(SystemExit):
+        asyncio.run(w.decide([Message("clicks", 0, 7, b"1", b"{}")]))
+    assert exits == [70]
