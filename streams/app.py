@@ -134,12 +134,24 @@ class Worker:
             pause = min(pause * 2, 30.0)
 
     async def publish(self, result: BatchResult) -> None:
-        for key, record in result.changes:
-            await self.changes.send(key=key.encode(), value=dumps_event(record))
-        for record in result.deadletters:
-            await self.deadletter.send(
-                key=str(record["event_id"]).encode(), value=dumps_event(record)
+        """The batch's schedule changes and dead letters, delivered before the next batch.
+
+        Straight to the producer (one enqueue each, then one wait for all the
+        acknowledgements): the batch's offsets are committed only once its
+        announcements are on the broker, so a crash never loses one.
+        """
+        producer = self.app.producer
+        pending = [
+            await producer.send(self.changes.get_topic_name(), key.encode(), dumps_event(record), None, None, None)
+            for key, record in result.changes
+        ]
+        pending += [
+            await producer.send(
+                self.deadletter.get_topic_name(), str(record["event_id"]).encode(), dumps_event(record), None, None, None
             )
+            for record in result.deadletters
+        ]
+        await asyncio.gather(*pending)
 
     async def sweep(self) -> None:
         """The daily sweep (leader only), then its ``sweep-runs`` record for replay."""
@@ -167,6 +179,7 @@ def run_worker(settings: WorkerSettings, sweep_interval_s: float | None = None) 
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
+        await worker.decider.start()
         await worker.app.start()
         print(
             f"mailwindow worker: ready (broker {settings.broker}, prefix {settings.prefix!r}, "

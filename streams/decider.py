@@ -32,6 +32,7 @@ from typing import Any
 from sqlalchemy.exc import OperationalError
 
 from rules.config import Config, config_from_mapping
+from rules.zip_state import zip_states
 from streams.agents import BatchProcessor, BatchResult, Message
 from streams.events import format_datetime
 from streams.ingest import applied_offsets
@@ -45,6 +46,11 @@ def _start(target: str, config: dict[str, Any]) -> None:
     global _PROCESSOR
     threading.Thread(target=_end_with, args=(os.getppid(),), name="end-with-worker", daemon=True).start()
     _PROCESSOR = BatchProcessor(open_store(target), config_from_mapping(config, "worker config")[0])
+    zip_states()  # loaded now, not while the first events wait (about 4 s on a busy machine)
+
+
+def _started() -> bool:
+    return _PROCESSOR is not None
 
 
 def _end_with(parent: int) -> None:
@@ -115,6 +121,10 @@ class Decider:
             initializer=_start,
             initargs=(store_target, config.to_dict()),
         )
+
+    async def start(self) -> None:
+        """Start the process and wait until it is ready: the worker reads nothing before."""
+        await asyncio.get_running_loop().run_in_executor(self._pool, _started)
 
     async def process(self, messages: Sequence[Message]) -> BatchResult:
         result: BatchResult = await asyncio.get_running_loop().run_in_executor(
