@@ -49,6 +49,7 @@ from streams.contact_sync import (
     contact_exists,
     sync_contacts,
 )
+from streams.engagement import engagement_values
 from streams.events import (
     CampaignTypeUpsert,
     ClickEvent,
@@ -109,6 +110,11 @@ class BatchResult:
     applied: int = 0
     duplicates: int = 0
     parked: int = 0
+    # contact -> its engagement table value (streams/engagement.py), for the contacts whose
+    # clicks or answers the batch stored or saw again
+    engagement: dict[int, dict[str, Any]] = field(default_factory=dict)
+    # while the batch is applied: those contacts, with the Central date of their latest such event
+    engaged_on: dict[int, date] = field(default_factory=dict, repr=False)
 
 
 @dataclass
@@ -128,6 +134,11 @@ def _retry_guarded(exc: Exception) -> NoReturn:
     if isinstance(exc, OperationalError) and is_lock_error(exc):
         raise exc
     raise _RetryGuarded from exc
+
+
+def _engaged(result: BatchResult, event: ClickEvent | HealthEvent) -> None:
+    day = occurred_at_central_date(event.occurred_at)
+    result.engaged_on[event.contact_id] = max(day, result.engaged_on.get(event.contact_id, day))
 
 
 def _contact_of(event: Event) -> int | None:
@@ -185,6 +196,7 @@ class BatchProcessor:
             total.applied += r.applied
             total.duplicates += r.duplicates
             total.parked += r.parked
+            total.engagement.update(r.engagement)
         return total
 
     def _process_once(self, messages: Sequence[Message], *, guarded: bool) -> BatchResult:
@@ -217,6 +229,8 @@ class BatchProcessor:
                             seen.add(event.event_id)
                         if not fresh:
                             result.duplicates += 1
+                            if isinstance(event, (ClickEvent, HealthEvent)):
+                                _engaged(result, event)  # its table write may be what was lost
                             continue
                         new.append((event.event_id, m.topic_kind, event.occurred_at, m.partition, m.offset))
                         campaigns_changed |= self._apply(conn, m, event, touched, result, book, known)
@@ -245,6 +259,7 @@ class BatchProcessor:
             )
             for cid in sorted(decided):
                 result.changes.extend((str(cid), self._announce(c, touched[cid])) for c in decided[cid])
+            result.engagement = engagement_values(conn, result.engaged_on)
         self.campaigns = book  # only once committed
         return result
 
@@ -273,7 +288,7 @@ class BatchProcessor:
             if upsert_contact(conn, event.contact_id, fields, event.occurred_at, event.event_id, known):
                 for topic, payload in take_parked_events(conn, event.contact_id, known):
                     parked = parse_event(topic, payload)
-                    self._store_behaviour(conn, parked, known)
+                    self._store_behaviour(conn, parked, known, result)
                     self._touch(touched, event.contact_id, topic, parked)
                 self._touch(touched, event.contact_id, kind, event)
             return False
@@ -293,7 +308,7 @@ class BatchProcessor:
                 park_event(conn, event.event_id, event.contact_id, kind, event.occurred_at, m.value or b"", known)
                 result.parked += 1
                 return False
-            self._store_behaviour(conn, event, known)
+            self._store_behaviour(conn, event, known, result)
             self._touch(touched, event.contact_id, kind, event)
             return False
         if known is not None:
@@ -316,11 +331,15 @@ class BatchProcessor:
             return True
         raise IngestError(f"{kind}: {type(event).__name__} events are not taken by the agents")
 
-    def _store_behaviour(self, conn: Connection, event: Event, known: BatchState | None) -> None:
+    def _store_behaviour(
+        self, conn: Connection, event: Event, known: BatchState | None, result: BatchResult
+    ) -> None:
         if isinstance(event, ClickEvent):
             store_click(conn, event.contact_id, event.tracking_id, event.quote_id, event.occurred_at, known)
+            _engaged(result, event)
         elif isinstance(event, HealthEvent):
             store_health_answer(conn, event.contact_id, event.answers, event.occurred_at, known)
+            _engaged(result, event)
         elif isinstance(event, EmailStatusEvent):
             if not record_email_status(
                 conn, event.contact_id, event.occurrence_key, event.status, event.actual_send_datetime

@@ -1,10 +1,15 @@
 """The Faust app: topics, one short agent per input topic, and the sweep as a
 crontab on the leader (ARCHITECTURE.md).
 
-Not done yet: the windowed engagement table.  A Faust table written from these
-batching agents stalled the stream in this version (faust-streaming 0.15.3):
-behaviour is read from the database, which the agents write first and which
-holds the same facts with their event times.
+The windowed engagement table (``engagement``, values in
+``streams/engagement.py``) holds each contact's clicks and answers of the last
+35 days of event time, as the database holds them once the batch is stored
+(so the table never disagrees with what was decided).  It is keyed by the raw contact key bytes, so its
+changelog (``<app id>-engagement-changelog``, made by Faust, compacted) is
+co-partitioned with the input topics, and it is written in the agent's own
+coroutine after its batch is applied, with ``use_partitioner``: these batching
+agents have no current event, and a table written without one, or from
+another thread or process, stops the agent (tried with faust-streaming 0.15).
 
 The agents hand each batch of messages to ``streams.agents.BatchProcessor``
 (parse, dead-letter, store, decide, announce) in the decider, the worker's
@@ -81,6 +86,14 @@ class Worker:
             stream_buffer_maxsize=16384,
             **settings.extra,
         )
+        self.engagement = self.app.Table(
+            "engagement",
+            default=None,
+            key_type=bytes,  # the input key's own bytes: same partition as the contact's events
+            value_type=None,  # JSON (Faust's codec for any type but bytes)
+            partitions=settings.partitions,
+            use_partitioner=True,
+        )
         self.changes = self._topic(SCHEDULE_CHANGES)
         self.deadletter = self._topic(DEADLETTER)
         self.sweep_runs = self._topic(SWEEP_RUNS)
@@ -104,7 +117,9 @@ class Worker:
                     Message(kind, e.message.partition, e.message.offset, e.message.key, e.message.value)
                     for e in events
                 ]
-                await self.publish(await self.decide(messages))
+                result = await self.decide(messages)
+                self.remember(result.engagement)
+                await self.publish(result)
 
         agent.__name__ = f"mailwindow_{kind.replace('-', '_')}"
         return agent
@@ -132,6 +147,11 @@ class Worker:
                 os._exit(70)
             await asyncio.sleep(pause)
             pause = min(pause * 2, 30.0)
+
+    def remember(self, engagement: dict[int, dict[str, Any]]) -> None:
+        """The engagement table brought up to date (written here, in the agent's coroutine)."""
+        for contact_id, value in engagement.items():
+            self.engagement[str(contact_id).encode()] = value
 
     async def publish(self, result: BatchResult) -> None:
         """The batch's schedule changes and dead letters, delivered before the next batch.

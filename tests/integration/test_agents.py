@@ -223,3 +223,33 @@ def test_an_event_that_breaks_its_decision_goes_alone_to_deadletter(
     assert r.applied == 2
     assert dump(db, "SELECT contact_id FROM email_schedules ORDER BY contact_id") == [(1,), (3,)]
     assert dump(db, "SELECT event_id FROM mw_applied_events ORDER BY event_id") == [("c1",), ("c3",)]
+
+
+def test_engagement_values_follow_the_stored_clicks_and_answers(tmp_path: Path) -> None:
+    """The engagement table's value of a contact: its clicks and answers in the 35 days of
+    event time before its latest one; none for a contact not known yet; the same value again
+    for a batch read twice (its table write may be what a crash lost)."""
+    db = make_legacy_db(tmp_path / "a.db")
+    p = processor(db)
+    early = {"event_id": "k0", "occurred_at": "2026-01-20T15:00:00Z", "contact_id": 5, "tracking_id": "t0"}
+    r = p.process([msg("clicks", 0, early, "5")])
+    assert r.parked == 1 and r.engagement == {}  # contact 5 not known yet
+    contact = {
+        "event_id": "c5", "occurred_at": "2026-01-21T12:00:00Z", "op": "upsert", "contact_id": 5,
+        "contact": {"email": "e@example.com", "zip_code": "75201", "state": "TX",
+                    "birth_date": "1950-12-24", "effective_date": None},
+    }
+    r = p.process([msg("contacts", 0, contact, "5")])
+    assert r.engagement == {5: {"as_of": "2026-01-20", "clicks": ["2026-01-20T15:00:00Z"], "answers": []}}
+    later = [
+        {"event_id": "k1", "occurred_at": "2026-03-10T16:00:00-05:00", "contact_id": 5, "tracking_id": "t1"},
+        {"event_id": "h1", "occurred_at": "2026-03-09T10:00:00Z", "contact_id": 5,
+         "answers": {"has_medical_conditions": False, "main_questions_yes_count": 0}},
+    ]
+    batch = [msg("clicks", 1, later[0], "5"), msg("health", 0, later[1], "5")]
+    r = p.process(batch)
+    assert r.deadletters == []
+    expected = {"as_of": "2026-03-10", "clicks": ["2026-03-10T21:00:00Z"], "answers": ["2026-03-09T10:00:00Z"]}
+    assert r.engagement == {5: expected}  # January's click is out of the window
+    again = p.process(batch)
+    assert again.duplicates == 2 and again.engagement == {5: expected}

@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
+from datetime import date
 from pathlib import Path
 
 import orjson
@@ -18,6 +19,8 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from rules.config import DEFAULT_CONFIG
 from streams.agents import BatchProcessor, Message
+from streams.engagement import engagement_values
+from streams.events import occurred_at_central_date, parse_datetime
 from streams.replay import replay
 from streams.sample_events import SampleEvent, mixed_events
 from streams.store import open_store
@@ -119,6 +122,30 @@ def read_until(broker: str, topic: str, done: Callable[[list[dict[str, object]]]
     return asyncio.run(go())
 
 
+def engagement_table(broker: str, prefix: str, done: Callable[[dict[int, dict[str, object]]], bool]) -> dict[int, dict[str, object]]:
+    """The worker's engagement table as its changelog says (last value per contact)."""
+
+    async def go() -> dict[int, dict[str, object]]:
+        topic = f"{prefix}app-engagement-changelog"  # Faust's name: <app id>-<table>-changelog
+        consumer = AIOKafkaConsumer(topic, bootstrap_servers=broker, auto_offset_reset="earliest")
+        await consumer.start()
+        table: dict[int, dict[str, object]] = {}
+        try:
+            deadline = time.monotonic() + WAIT
+            while not done(table):
+                if time.monotonic() > deadline:
+                    raise AssertionError(f"timed out on {topic}; table has {len(table)} contacts")
+                batches = await consumer.getmany(timeout_ms=500)
+                for messages in batches.values():
+                    for m in messages:
+                        table[int(m.key)] = orjson.loads(m.value)
+        finally:
+            await consumer.stop()
+        return table
+
+    return asyncio.run(go())
+
+
 def count(db: Path, sql: str) -> int:
     con = sqlite3.connect(db)
     try:
@@ -158,6 +185,9 @@ def test_click_upgrades_pending_cold_followup(
     assert upgrade["previous"]["email_type"] == "followup_1_cold"  # type: ignore[index]
     assert upgrade["cause"] == {"topic": "clicks", "event_id": "k1"}
     assert upgrade["occurrence_key"] == "1:followup:1:birthday:2026"
+    # The click is in the contact's engagement, with its event time.
+    table = engagement_table(kafka_broker, topic_prefix, lambda t: 1 in t)
+    assert table[1] == {"as_of": "2026-03-11", "clicks": ["2026-03-11T09:00:00Z"], "answers": []}
 
 
 def _messages(events: list[SampleEvent]) -> list[tuple[str, bytes, bytes]]:
@@ -239,6 +269,21 @@ def test_sigkill_and_restart_gives_the_uninterrupted_result_and_replay_agrees(
         "SELECT count(*) FROM (SELECT occurrence_key FROM email_schedules "
         "WHERE occurrence_key IS NOT NULL GROUP BY 1 HAVING count(*) > 1)",
     ) == 0
+    # The engagement table lost nothing to the kill either: every contact's last value is
+    # its clicks and answers as the database holds them.
+    engaged: dict[int, date] = {}
+    for e in events:
+        if e.topic in ("clicks", "health"):
+            value = orjson.loads(e.value)
+            day = occurred_at_central_date(parse_datetime(value["occurred_at"]))
+            engaged[value["contact_id"]] = max(day, engaged.get(value["contact_id"], day))
+    store = open_store(str(db))
+    with store.engine.connect() as conn:
+        expected = engagement_values(conn, engaged)
+    store.close()
+    assert len(expected) > 500
+    table = engagement_table(kafka_broker, topic_prefix, lambda t: all(t.get(c) == v for c, v in expected.items()))
+    assert set(table) == set(expected)
     second.stop()
     # A worker that sweeps (every 2 s here, daily at 03:30 in production) records its runs.
     third = worker_factory(kafka_broker, topic_prefix, db, "--sweep-interval", "2")
@@ -273,8 +318,6 @@ def test_agents_and_sweep_agree_without_load_balancing(
     con.execute("DELETE FROM email_schedules")
     con.commit()
     con.close()
-    from datetime import date
-
     from streams.config_file import load_config_file
     from streams.sweep import SweepOptions, run_sweep
 

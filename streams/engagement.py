@@ -1,0 +1,72 @@
+"""The windowed engagement table's values: a contact's clicks and health answers in the
+35 days of event time before its latest event, with their times.
+
+The agents keep one value per contact in a Faust table (``streams/app.py``,
+changelog-backed, co-partitioned with the input topics):
+
+    {"as_of": "2026-03-11", "clicks": ["2026-03-11T09:00:00Z", ...], "answers": [...]}
+
+``as_of`` is the Central date of the contact's latest event seen; times are UTC,
+ISO 8601 with ``Z``, in order.  The window is event time, never the wall clock:
+behaviour counts for a follow-up only after an initial email sent in the 35
+days before the decision, so older behaviour is not kept
+(``streams.campaign_rows.behaviour_since``, the bound the decisions use).
+
+A value is read from the database after the batch is stored, not built up
+event by event: the database holds the same clicks and answers (and those
+from before the stream), so the table never disagrees with what the agents
+and the sweep decided from, and a batch read again after a crash (its events
+already stored, its table write lost) writes the same value again.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import UTC, date, datetime
+from typing import Any
+
+from sqlalchemy import Connection
+
+from rules.followup import Behaviour
+from streams.campaign_rows import behaviour_since, fetch_behaviour
+from streams.schedule_rows import placeholder
+
+
+def _utc(moment: datetime) -> str:
+    aware = moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)  # stored as UTC
+    return aware.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def engagement_value(behaviour: Behaviour, as_of: date) -> dict[str, Any]:
+    return {
+        "as_of": as_of.isoformat(),
+        "clicks": sorted(_utc(c.at) for c in behaviour.clicks),
+        "answers": sorted(_utc(a.at) for a in behaviour.answers),
+    }
+
+
+def engagement_values(conn: Connection, as_of: Mapping[int, date]) -> dict[int, dict[str, Any]]:
+    """The table values of these contacts (contact -> its latest event's Central date).
+
+    Contacts not in the database (not arrived yet, or deleted) get none.
+    """
+    by_bound: dict[str, list[int]] = {}
+    for cid in present_contacts(conn, sorted(as_of)):
+        by_bound.setdefault(behaviour_since(as_of[cid]), []).append(cid)
+    values: dict[int, dict[str, Any]] = {}
+    for bound, cids in by_bound.items():
+        for start in range(0, len(cids), 500):
+            part = sorted(cids[start : start + 500])
+            found = fetch_behaviour(conn, part, bound)
+            for cid in part:
+                values[cid] = engagement_value(found.get(cid, Behaviour()), as_of[cid])
+    return values
+
+
+def present_contacts(conn: Connection, contact_ids: list[int]) -> list[int]:
+    found: list[int] = []
+    for start in range(0, len(contact_ids), 500):
+        part = tuple(contact_ids[start : start + 500])
+        marks = ", ".join(placeholder(conn) for _ in part)
+        found.extend(int(r[0]) for r in conn.exec_driver_sql(f"SELECT id FROM contacts WHERE id IN ({marks})", part))
+    return found
