@@ -1,15 +1,15 @@
 """The Faust app: topics, one short agent per input topic, and the sweep as a
 crontab on the leader (ARCHITECTURE.md).
 
-The windowed engagement table (``engagement``, values in
-``streams/engagement.py``) holds each contact's clicks and answers of the last
-35 days of event time, as the database holds them once the batch is stored
-(so the table never disagrees with what was decided).  It is keyed by the raw contact key bytes, so its
-changelog (``<app id>-engagement-changelog``, made by Faust, compacted) is
-co-partitioned with the input topics, and it is written in the agent's own
-coroutine after its batch is applied, with ``use_partitioner``: these batching
-agents have no current event, and a table written without one, or from
-another thread or process, stops the agent (tried with faust-streaming 0.15).
+The windowed engagement table is the compacted, co-partitioned ``engagement``
+topic (values in ``streams/engagement.py``): each contact's clicks and answers
+of the last 35 days of event time, as the database holds them once the batch
+is stored, so the table never disagrees with what was decided.  The agents
+write it with the batch's schedule changes.  Not a Faust ``Table``: with one,
+a worker restarted after SIGKILL stopped processing in one run of three
+(faust-streaming 0.15: its recovery of a table races with the streams'
+offsets, faust-streaming issue #596, open), and the values need no in-memory
+copy, being read from the database.
 
 The agents hand each batch of messages to ``streams.agents.BatchProcessor``
 (parse, dead-letter, store, decide, announce) in the decider, the worker's
@@ -40,6 +40,7 @@ from streams.agents import BatchResult, Message
 from streams.decider import DatabaseUnavailable, Decider
 from streams.events import (
     DEADLETTER,
+    ENGAGEMENT,
     SCHEDULE_CHANGES,
     SWEEP_RUNS,
     dumps_event,
@@ -86,15 +87,8 @@ class Worker:
             stream_buffer_maxsize=16384,
             **settings.extra,
         )
-        self.engagement = self.app.Table(
-            "engagement",
-            default=None,
-            key_type=bytes,  # the input key's own bytes: same partition as the contact's events
-            value_type=None,  # JSON (Faust's codec for any type but bytes)
-            partitions=settings.partitions,
-            use_partitioner=True,
-        )
         self.changes = self._topic(SCHEDULE_CHANGES)
+        self.engagement = self._topic(ENGAGEMENT)
         self.deadletter = self._topic(DEADLETTER)
         self.sweep_runs = self._topic(SWEEP_RUNS)
         for kind in INPUT_TOPICS:
@@ -117,9 +111,7 @@ class Worker:
                     Message(kind, e.message.partition, e.message.offset, e.message.key, e.message.value)
                     for e in events
                 ]
-                result = await self.decide(messages)
-                self.remember(result.engagement)
-                await self.publish(result)
+                await self.publish(await self.decide(messages))
 
         agent.__name__ = f"mailwindow_{kind.replace('-', '_')}"
         return agent
@@ -148,13 +140,9 @@ class Worker:
             await asyncio.sleep(pause)
             pause = min(pause * 2, 30.0)
 
-    def remember(self, engagement: dict[int, dict[str, Any]]) -> None:
-        """The engagement table brought up to date (written here, in the agent's coroutine)."""
-        for contact_id, value in engagement.items():
-            self.engagement[str(contact_id).encode()] = value
-
     async def publish(self, result: BatchResult) -> None:
-        """The batch's schedule changes and dead letters, delivered before the next batch.
+        """The batch's schedule changes, dead letters and engagement values, delivered before
+        the next batch.
 
         Straight to the producer (one enqueue each, then one wait for all the
         acknowledgements): the batch's offsets are committed only once its
@@ -170,6 +158,11 @@ class Worker:
                 self.deadletter.get_topic_name(), str(record["event_id"]).encode(), dumps_event(record), None, None, None
             )
             for record in result.deadletters
+        ]
+        pending += [
+            # the contact id as the input topics key it: same partition as its events
+            await producer.send(self.engagement.get_topic_name(), str(cid).encode(), dumps_event(value), None, None, None)
+            for cid, value in result.engagement.items()
         ]
         await asyncio.gather(*pending)
 

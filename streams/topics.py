@@ -4,6 +4,8 @@ Every name is prefixed (``org206.contacts``) so several agencies can share a
 cluster. Topics keyed by contact are co-partitioned: they must all have the same
 partition count, so one worker sees every event of a contact. Input topics and
 ``sweep-runs`` are the audit record: kept forever, never compacted.
+``engagement``, the windowed engagement table, is compacted: a table keeps
+each contact's latest value.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ TOPICS: tuple[str, ...] = (
     "sweep-runs",
     "schedule-changes",
     "deadletter",
+    "engagement",
 )
 INPUT_TOPICS: tuple[str, ...] = ("contacts", "clicks", "health", "email-status", "campaigns")
 CONTACT_KEYED_TOPICS: tuple[str, ...] = (
@@ -32,6 +35,7 @@ CONTACT_KEYED_TOPICS: tuple[str, ...] = (
     "health",
     "email-status",
     "schedule-changes",
+    "engagement",
 )
 KEPT_FOREVER_TOPICS: tuple[str, ...] = (*INPUT_TOPICS, "sweep-runs")
 
@@ -69,8 +73,14 @@ def partition_count(name: str, partitions: int) -> int:
     return 1 if name in SINGLE_PARTITION_TOPICS else partitions
 
 
+# The engagement table: only each contact's latest value matters.
+COMPACTED_TOPICS: tuple[str, ...] = ("engagement",)
+
+
 def topic_config(name: str) -> dict[str, str]:
     """The topic-level config ``name`` is created with (empty: the broker's defaults)."""
+    if name in COMPACTED_TOPICS:
+        return {"cleanup.policy": "compact"}
     return dict(KEPT_FOREVER_CONFIG) if name in KEPT_FOREVER_TOPICS else {}
 
 

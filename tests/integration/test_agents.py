@@ -11,6 +11,7 @@ import pytest
 
 from rules.config import DEFAULT_CONFIG
 from streams.agents import BatchProcessor, Message
+from streams.events import validate_record
 from streams.sample_events import mixed_events
 from streams.store import open_store
 from tests.integration.conftest import dump, make_legacy_db
@@ -251,5 +252,6 @@ def test_engagement_values_follow_the_stored_clicks_and_answers(tmp_path: Path) 
     assert r.deadletters == []
     expected = {"as_of": "2026-03-10", "clicks": ["2026-03-10T21:00:00Z"], "answers": ["2026-03-09T10:00:00Z"]}
     assert r.engagement == {5: expected}  # January's click is out of the window
+    validate_record("engagement", r.engagement[5])  # what the topic's schema promises
     again = p.process(batch)
     assert again.duplicates == 2 and again.engagement == {5: expected}

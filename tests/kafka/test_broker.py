@@ -82,6 +82,7 @@ def test_ensure_topics_creates_every_topic_once(kafka_broker: str, topic_prefix:
         "campaigns": 3,
         "sweep-runs": 1,
         "deadletter": 1,
+        "engagement": 3,
     }
     configs = asyncio.run(_retention_configs(kafka_broker, topic_prefix))
     for name in KEPT_FOREVER_TOPICS:
@@ -90,6 +91,7 @@ def test_ensure_topics_creates_every_topic_once(kafka_broker: str, topic_prefix:
             "retention.bytes": ("-1", DYNAMIC_TOPIC_CONFIG),
             "cleanup.policy": ("delete", DYNAMIC_TOPIC_CONFIG),
         }, name
+    assert configs["engagement"]["cleanup.policy"] == ("compact", DYNAMIC_TOPIC_CONFIG)  # a table
     for name in ("schedule-changes", "deadletter"):  # the broker's defaults
         assert all(source != DYNAMIC_TOPIC_CONFIG for _, source in configs[name].values()), name
 

@@ -123,10 +123,10 @@ def read_until(broker: str, topic: str, done: Callable[[list[dict[str, object]]]
 
 
 def engagement_table(broker: str, prefix: str, done: Callable[[dict[int, dict[str, object]]], bool]) -> dict[int, dict[str, object]]:
-    """The worker's engagement table as its changelog says (last value per contact)."""
+    """The worker's engagement table: the last value of each contact in its compacted topic."""
 
     async def go() -> dict[int, dict[str, object]]:
-        topic = f"{prefix}app-engagement-changelog"  # Faust's name: <app id>-<table>-changelog
+        topic = topic_name(prefix, "engagement")
         consumer = AIOKafkaConsumer(topic, bootstrap_servers=broker, auto_offset_reset="earliest")
         await consumer.start()
         table: dict[int, dict[str, object]] = {}
