@@ -73,7 +73,7 @@ from sqlalchemy import Connection, text
 from rules.campaign import merge_campaign_types
 from rules.config import CampaignType, Config
 from streams.campaign_rows import TYPE_COLUMNS, campaign_type_from_row
-from streams.store import Store, run_with_retry
+from streams.store import Store, now_sql, run_with_retry, same_value_op
 
 T = TypeVar("T")
 
@@ -249,7 +249,7 @@ def set_campaign_type(
                 text(
                     f"INSERT INTO campaign_types (name, {', '.join(TYPE_FIELDS)}, created_at, "
                     f"updated_at) VALUES (:name, {', '.join(':' + f for f in TYPE_FIELDS)}, "
-                    "CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)"
+                    f"{now_sql(conn.dialect.name)}, {now_sql(conn.dialect.name)})"
                 ),
                 {"name": name, **values},
             )
@@ -265,7 +265,10 @@ def set_campaign_type(
         if changes:
             sets = ", ".join(f"{f} = :{f}" for f in changes)
             conn.execute(
-                text(f"UPDATE campaign_types SET {sets}, updated_at = CURRENT_TIMESTAMP WHERE name = :name"),
+                text(
+                    f"UPDATE campaign_types SET {sets}, updated_at = {now_sql(conn.dialect.name)} "
+                    "WHERE name = :name"
+                ),
                 {"name": name, **{f: _stored_value(new) for f, (_, new) in changes.items()}},
             )
         return TypeResult(name, False, changes)
@@ -363,12 +366,13 @@ def create_instance(
             raise CampaignError(
                 f"campaign {type_name!r} already has an instance named {name!r} (id {clash[0]})"
             )
-        result = conn.execute(
+        now = now_sql(conn.dialect.name)
+        new_id = conn.execute(
             text(
                 "INSERT INTO campaign_instances (campaign_type, instance_name, email_template, "
                 "sms_template, active_start_date, active_end_date, metadata, created_at, "
-                "updated_at) VALUES (:t, :n, :e, :s, :start, :end, :m, CURRENT_TIMESTAMP, "
-                "CURRENT_TIMESTAMP)"
+                f"updated_at) VALUES (:t, :n, :e, :s, :start, :end, :m, {now}, {now}) "
+                "RETURNING id"  # lastrowid is SQLite's; RETURNING works on PostgreSQL too
             ),
             {
                 "t": type_name,
@@ -379,9 +383,7 @@ def create_instance(
                 "end": end.isoformat() if end else None,
                 "m": metadata,
             },
-        )
-        new_id = result.lastrowid
-        assert new_id is not None  # an INSERT into a rowid table always has one
+        ).scalar_one()
         return NewInstance(
             int(new_id),
             type_name,
@@ -449,20 +451,23 @@ def change_dates(
         if changes:
             sets = ", ".join(f"{c.field} = :{c.field}" for c in changes)
             conn.execute(
-                text(f"UPDATE campaign_instances SET {sets}, updated_at = CURRENT_TIMESTAMP WHERE id = :id"),
+                text(
+                    f"UPDATE campaign_instances SET {sets}, updated_at = {now_sql(conn.dialect.name)} "
+                    "WHERE id = :id"
+                ),
                 {"id": instance_id, **{c.field: c.new for c in changes}},
             )
             for c in changes:
-                result = conn.execute(
+                log_id = conn.execute(
                     text(
                         "INSERT INTO campaign_change_log (campaign_instance_id, field_changed, "
                         "old_value, new_value, changed_at, changed_by, requires_rescheduling) "
-                        "VALUES (:id, :f, :old, :new, CURRENT_TIMESTAMP, :by, 1)"
+                        f"VALUES (:id, :f, :old, :new, {now_sql(conn.dialect.name)}, :by, 1) "
+                        "RETURNING id"
                     ),
                     {"id": instance_id, "f": c.field, "old": c.old, "new": c.new, "by": changed_by},
-                )
-                assert result.lastrowid is not None
-                log_ids.append(int(result.lastrowid))
+                ).scalar_one()
+                log_ids.append(int(log_id))
         return DatesResult(inst, changes, log_ids)
 
     return _write(store, go)
@@ -630,7 +635,8 @@ def import_targets(store: Store, instance_id: int, path: Path) -> ImportResult:
             existing = conn.execute(
                 text(
                     "SELECT id, metadata FROM contact_campaigns WHERE contact_id = :c "
-                    "AND campaign_instance_id = :i AND trigger_date IS :t ORDER BY id LIMIT 1"
+                    f"AND campaign_instance_id = :i AND trigger_date {same_value_op(conn.dialect.name)} :t "
+                    "ORDER BY id LIMIT 1"
                 ),
                 {"c": row.contact_id, "i": instance_id, "t": trigger},
             ).first()
@@ -639,7 +645,8 @@ def import_targets(store: Store, instance_id: int, path: Path) -> ImportResult:
                     text(
                         "INSERT INTO contact_campaigns (contact_id, campaign_instance_id, "
                         "trigger_date, status, metadata, created_at, updated_at) VALUES "
-                        "(:c, :i, :t, 'pending', :m, CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)"
+                        f"(:c, :i, :t, 'pending', :m, {now_sql(conn.dialect.name)}, "
+                        f"{now_sql(conn.dialect.name)})"
                     ),
                     {"c": row.contact_id, "i": instance_id, "t": trigger, "m": row.metadata},
                 )
@@ -648,7 +655,7 @@ def import_targets(store: Store, instance_id: int, path: Path) -> ImportResult:
                 conn.execute(
                     text(
                         "UPDATE contact_campaigns SET metadata = :m, "
-                        "updated_at = CURRENT_TIMESTAMP WHERE id = :id"
+                        f"updated_at = {now_sql(conn.dialect.name)} WHERE id = :id"
                     ),
                     {"m": row.metadata, "id": existing[0]},
                 )

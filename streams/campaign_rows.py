@@ -34,6 +34,7 @@ from rules.campaign import (
 from rules.config import CampaignType, Config
 from rules.followup import INITIAL_LOOKBACK_DAYS, Behaviour, Click, HealthAnswer
 from streams.schedule_rows import parse_stored_datetime, placeholder
+from streams.store import now_sql
 
 HEALTH_EVENT = "eligibility_answered"
 # campaign_types columns after ``name``, in ``CampaignType`` field order.
@@ -277,7 +278,7 @@ def write_target_statuses(conn: Connection, written: Sequence[tuple[int, str]]) 
                 updates.append((new, row_id, new))
         if updates:
             result = conn.exec_driver_sql(
-                f"UPDATE contact_campaigns SET status = {ph}, updated_at = CURRENT_TIMESTAMP "
+                f"UPDATE contact_campaigns SET status = {ph}, updated_at = {now_sql(conn.dialect.name)} "
                 f"WHERE id = {ph} AND lower(trim(coalesce(status, 'pending'))) "
                 f"IN ('pending', 'scheduled', 'skipped', '') AND coalesce(status, '') != {ph}",
                 updates,

@@ -29,6 +29,7 @@ from sqlalchemy.exc import IntegrityError
 
 from rules.config import CampaignType
 from streams.schedule_rows import placeholder
+from streams.store import now_sql, same_value_op
 
 
 class IngestError(ValueError):
@@ -418,7 +419,7 @@ def upsert_campaign_type(conn: Connection, campaign_type: CampaignType) -> None:
             "enable_followups = excluded.enable_followups, "
             "days_before_event = excluded.days_before_event, "
             "target_all_contacts = excluded.target_all_contacts, priority = excluded.priority, "
-            "active = excluded.active, updated_at = CURRENT_TIMESTAMP"
+            f"active = excluded.active, updated_at = {now_sql(conn.dialect.name)}"
         ),
         {
             "name": campaign_type.name,
@@ -464,11 +465,20 @@ def upsert_instance(
     try:
         with conn.begin_nested():
             conn.execute(
-                text(_upsert_by_id_sql("campaign_instances", _INSTANCE_FIELDS, "CURRENT_TIMESTAMP")),
+                text(_upsert_by_id_sql("campaign_instances", _INSTANCE_FIELDS, now_sql(conn.dialect.name))),
                 {"id": instance_id, **values},
             )
     except IntegrityError as exc:
         raise IngestError(f"campaign instance {instance_id}: the database refused it: {exc.orig}") from None
+    if conn.dialect.name == "postgresql":
+        # The event chose the id; PostgreSQL's id counter does not see it, and the next
+        # instance made by `mailwindow campaign instance` would be given it again.
+        conn.execute(
+            text(
+                "SELECT setval(pg_get_serial_sequence('campaign_instances', 'id'), "
+                "(SELECT max(id) FROM campaign_instances))"
+            )
+        )
     changed = False
     if old is not None:
         for name, before in zip(("active_start_date", "active_end_date"), old, strict=True):
@@ -513,7 +523,7 @@ def upsert_targets(
         row = conn.execute(
             text(
                 "SELECT id FROM contact_campaigns WHERE contact_id = :c AND campaign_instance_id = :i "
-                "AND trigger_date IS :t"
+                f"AND trigger_date {same_value_op(conn.dialect.name)} :t"
             ),
             {"c": cid, "i": instance_id, "t": trigger_text},
         ).first()
@@ -529,7 +539,7 @@ def upsert_targets(
             conn.execute(
                 text(
                     "UPDATE contact_campaigns SET status = :s, metadata = COALESCE(:m, metadata), "
-                    "updated_at = CURRENT_TIMESTAMP WHERE id = :id"
+                    f"updated_at = {now_sql(conn.dialect.name)} WHERE id = :id"
                 ),
                 {"s": status, "m": meta_text, "id": row[0]},
             )

@@ -3,6 +3,8 @@
 The month-day ranges come from ``rules.prefilter``; each becomes a range scan
 on the expression indexes ``mw_contacts_birth_md`` / ``mw_contacts_effective_md``
 (same expression text as ``store.month_day_sql``, so SQLite uses them).
+The SQL is the dialect's (``conn.dialect.name``): SQLite's GLOB, instr and
+char() are PostgreSQL's ~, strpos and chr.
 """
 
 from __future__ import annotations
@@ -18,34 +20,63 @@ from rules.followup import INITIAL_LOOKBACK_DAYS
 from rules.prefilter import PrefilterPlan
 from rules.statuses import OWNED_STATUSES
 from rules.zip_state import USPS_CODES
-from streams.store import month_day_sql
+from streams.store import POSTGRESQL, month_day_sql, trim_blanks_sql
 
-_BLANK_SET = "' ' || char(9) || char(10) || char(13)"
-
-
-def _trim(column: str) -> str:
-    return f"trim({column}, {_BLANK_SET})"
+_REGEX_SPECIAL = frozenset(".^$+(){}|\\")
 
 
-def _zip5_sql(column: str) -> str:
+def _glob_pattern(pattern: str, dialect: str) -> str:
+    """A GLOB pattern as the dialect takes it: for PostgreSQL's ~, the same match as an
+    anchored regular expression (* any text, ? one character, [...] a set, as in GLOB)."""
+    if dialect != POSTGRESQL:
+        return pattern
+    out, in_set = ["^"], False
+    for ch in pattern:
+        if in_set:
+            in_set = ch != "]"
+            out.append(ch)
+        elif ch == "[":
+            in_set = True
+            out.append(ch)
+        else:
+            out.append({"*": ".*", "?": "."}.get(ch, "\\" + ch if ch in _REGEX_SPECIAL else ch))
+    return "".join(out) + "$"
+
+
+def _glob_sql(expr: str, pattern_sql: str, dialect: str, negate: bool = False) -> str:
+    """``expr`` matched against a pattern (made by ``_glob_pattern``)."""
+    if dialect == POSTGRESQL:
+        return f"{expr} {'!~' if negate else '~'} {pattern_sql}"
+    return f"{expr} {'NOT GLOB' if negate else 'GLOB'} {pattern_sql}"
+
+
+def _position_sql(needle: str, haystack: str, dialect: str) -> str:
+    """1-based position of ``needle`` in ``haystack``, 0 when absent."""
+    return f"strpos({haystack}, {needle})" if dialect == POSTGRESQL else f"instr({haystack}, {needle})"
+
+
+def _zip5_sql(column: str, dialect: str) -> str:
     """The 5-digit ZIP of a raw field, exactly as ``rules.zip_state.zip5`` reads it, else NULL."""
-    t = _trim(column)
+    t = trim_blanks_sql(column, dialect)
     d5 = "[0-9]" * 5
+
+    def glob(pattern: str) -> str:  # constant digit patterns, safe to write into the SQL
+        return _glob_sql(t, f"'{_glob_pattern(pattern, dialect)}'", dialect)
+
     return (
-        f"CASE WHEN (length({t}) = 5 AND {t} GLOB '{d5}') "
-        f"OR (length({t}) = 10 AND {t} GLOB '{d5}-{'[0-9]' * 4}') "
-        f"OR (length({t}) = 9 AND {t} GLOB '{'[0-9]' * 9}') "
+        f"CASE WHEN (length({t}) = 5 AND {glob(d5)}) "
+        f"OR (length({t}) = 10 AND {glob(f'{d5}-' + '[0-9]' * 4)}) "
+        f"OR (length({t}) = 9 AND {glob('[0-9]' * 9)}) "
         f"THEN substr({t}, 1, 5) END"
     )
 
 
-def _email_ok_sql(column: str) -> str:
+def _email_ok_sql(column: str, dialect: str) -> str:
     """``rules.contact.usable_email`` in SQL: one '@' with text on both sides."""
-    e = _trim(column)
-    return (
-        f"(instr({e}, '@') > 1 AND instr({e}, '@') < length({e}) "
-        f"AND instr(substr({e}, instr({e}, '@') + 1), '@') = 0)"
-    )
+    e = trim_blanks_sql(column, dialect)
+    at = _position_sql("'@'", e, dialect)
+    at_after_at = _position_sql("'@'", f"substr({e}, {at} + 1)", dialect)
+    return f"({at} > 1 AND {at} < length({e}) AND {at_after_at} = 0)"
 
 
 def _in_list(prefix: str, values: list[str], params: dict[str, object]) -> str:
@@ -64,24 +95,28 @@ def count_valid_contacts(conn: Connection) -> int:
     patterns, raw column lookups) and falls back to the exact, trimming form
     only for the rest: the exact form alone costs seconds at 3M contacts.
     """
-    params: dict[str, object] = {
+    dialect = conn.dialect.name
+    globs = {
         "one_at": "?*@?*",
         "two_at": "*@*@*",
         "blank_head": "[ \t\r\n]*",
         "blank_tail": "*[ \t\r\n]",
     }
+    params: dict[str, object] = {k: _glob_pattern(v, dialect) for k, v in globs.items()}
     codes = _in_list("usps", sorted(USPS_CODES), params)
     clean_email = (
-        "(email GLOB :one_at AND email NOT GLOB :two_at "
-        "AND email NOT GLOB :blank_head AND email NOT GLOB :blank_tail)"
+        f"({_glob_sql('email', ':one_at', dialect)} "
+        f"AND {_glob_sql('email', ':two_at', dialect, negate=True)} "
+        f"AND {_glob_sql('email', ':blank_head', dialect, negate=True)} "
+        f"AND {_glob_sql('email', ':blank_tail', dialect, negate=True)})"
     )
     has_state = (
         f"(state IN {codes} OR zip_code IN (SELECT zip5 FROM mw_zip_states) "
-        f"OR upper({_trim('state')}) IN {codes} "
-        f"OR {_zip5_sql('zip_code')} IN (SELECT zip5 FROM mw_zip_states))"
+        f"OR upper({trim_blanks_sql('state', dialect)}) IN {codes} "
+        f"OR {_zip5_sql('zip_code', dialect)} IN (SELECT zip5 FROM mw_zip_states))"
     )
     sql = (
-        f"SELECT count(*) FROM contacts WHERE ({clean_email} OR {_email_ok_sql('email')}) "
+        f"SELECT count(*) FROM contacts WHERE ({clean_email} OR {_email_ok_sql('email', dialect)}) "
         f"AND {has_state}"
     )
     return int(conn.execute(text(sql), params).scalar_one())
@@ -101,7 +136,7 @@ def candidate_contact_ids(conn: Connection, plan: PrefilterPlan, range_start: st
         nonlocal counter
         counter += 1
         params[f"lo{counter}"], params[f"hi{counter}"] = lo, hi
-        return f"SELECT id FROM contacts WHERE {month_day_sql(column)} BETWEEN :lo{counter} AND :hi{counter}"
+        return f"SELECT id FROM contacts WHERE {month_day_sql(column, conn.dialect.name)} BETWEEN :lo{counter} AND :hi{counter}"
 
     for lo, hi in plan.birthday_ranges:
         parts.append(md_branch("birth_date", lo, hi))
@@ -132,7 +167,7 @@ def _post_window_candidates(conn: Connection, plan: PrefilterPlan) -> set[int]:
         for cluster in _clusters(items):
             lo = min(i[0] for i in cluster)
             hi = max(i[1] for i in cluster)
-            md = month_day_sql(column)
+            md = month_day_sql(column, conn.dialect.name)
             rows = conn.execute(
                 text(f"SELECT id, {md}, zip_code, state FROM contacts WHERE {md} BETWEEN :lo AND :hi"),
                 {"lo": lo, "hi": hi},

@@ -86,81 +86,126 @@ class StoreError(Exception):
     """A database problem explained in one line that names the database or table."""
 
 
-def month_day_sql(column: str) -> str:
+# SQL that SQLite and PostgreSQL spell differently: one function per thing, taking
+# the dialect's name (``conn.dialect.name``); SQLite's spelling is the default.
+SQLITE = "sqlite"
+POSTGRESQL = "postgresql"
+
+# The text written for "now": SQLite's CURRENT_TIMESTAMP ('YYYY-MM-DD HH:MM:SS',
+# UTC), the form every stored time has (streams.ingest.stored_time).  PostgreSQL's
+# CURRENT_TIMESTAMP would be written in the session's time zone, with fractions
+# and an offset, and would then compare wrongly as text.
+_PG_NOW = "to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS')"
+
+
+def now_sql(dialect: str = SQLITE) -> str:
+    """SQL for the current UTC time as stored text."""
+    return _PG_NOW if dialect == POSTGRESQL else "CURRENT_TIMESTAMP"
+
+
+def same_value_op(dialect: str = SQLITE) -> str:
+    """The operator for 'equal, NULL matching NULL' (PostgreSQL's IS takes only NULL/TRUE/FALSE)."""
+    return "IS NOT DISTINCT FROM" if dialect == POSTGRESQL else "IS"
+
+
+def flag_set_sql(column: str, dialect: str = SQLITE) -> str:
+    """A legacy BOOLEAN column as a condition (an INTEGER 0/1 column on PostgreSQL)."""
+    return f"({column} <> 0)" if dialect == POSTGRESQL else column
+
+
+def trim_blanks_sql(expr: str, dialect: str = SQLITE) -> str:
+    """``expr`` with rules.zip_state.BLANKS trimmed from both ends."""
+    if dialect == POSTGRESQL:
+        return f"btrim({expr}, ' ' || chr(9) || chr(10) || chr(13))"
+    return f"trim({expr}, ' ' || char(9) || char(10) || char(13))"
+
+
+def month_day_sql(column: str, dialect: str = SQLITE) -> str:
     """SQL for the 'MM-DD' of an ISO date text column, blanks trimmed.
 
     The sweep's pre-filter must use this very expression: SQLite only uses an
-    expression index when the query repeats the indexed expression.  The trim
-    set is rules.zip_state.BLANKS, so SQL and Python read a field alike.
+    expression index when the query repeats the indexed expression (PostgreSQL
+    too).  The trim set is rules.zip_state.BLANKS, so SQL and Python read a
+    field alike.
     """
     if not _IDENTIFIER_RE.fullmatch(column):
         raise ValueError(f"not a column name: {column!r}")
-    return f"substr(trim({column}, ' ' || char(9) || char(10) || char(13)), 6, 5)"
+    return f"substr({trim_blanks_sql(column, dialect)}, 6, 5)"
 
 
-# Indexes the sweep's queries need, in creation order.
-MW_INDEXES: tuple[tuple[str, str], ...] = (
-    (
-        "mw_email_schedules_key",
-        "CREATE UNIQUE INDEX mw_email_schedules_key ON email_schedules(occurrence_key)",
-    ),
-    (
-        "mw_email_schedules_date",
-        "CREATE INDEX mw_email_schedules_date ON email_schedules(scheduled_send_date, status)",
-    ),
-    (
-        "mw_email_schedules_contact",
+def mw_indexes(dialect: str = SQLITE) -> tuple[tuple[str, str], ...]:
+    """Indexes the sweep's queries need, in creation order."""
+
+    def md(column: str) -> str:
+        sql = month_day_sql(column, dialect)
+        # PostgreSQL wants an indexed expression in parentheses of its own.
+        return f"({sql})" if dialect == POSTGRESQL else sql
+
+    return (
         (
-            "CREATE INDEX mw_email_schedules_contact"
-            " ON email_schedules(contact_id, scheduled_send_date)"
+            "mw_email_schedules_key",
+            "CREATE UNIQUE INDEX mw_email_schedules_key ON email_schedules(occurrence_key)",
         ),
-    ),
-    (
-        "mw_contacts_birth_md",
-        # zip_code, state and the date itself ride along so the pre-filter reads the
-        # index alone (SQLite 3.40 needs every column in it to call it covering;
-        # a table lookup per row costs seconds at 3M contacts).
         (
-            f"CREATE INDEX mw_contacts_birth_md"
-            f" ON contacts({month_day_sql('birth_date')}, zip_code, state, birth_date)"
+            "mw_email_schedules_date",
+            "CREATE INDEX mw_email_schedules_date ON email_schedules(scheduled_send_date, status)",
         ),
-    ),
-    (
-        "mw_contacts_effective_md",
         (
-            f"CREATE INDEX mw_contacts_effective_md"
-            f" ON contacts({month_day_sql('effective_date')}, zip_code, state, effective_date)"
+            "mw_email_schedules_contact",
+            (
+                "CREATE INDEX mw_email_schedules_contact"
+                " ON email_schedules(contact_id, scheduled_send_date)"
+            ),
         ),
-    ),
-    (
-        # Initial emails awaiting follow-ups, found by when they were really sent.
-        "mw_email_schedules_actual_send",
-        "CREATE INDEX mw_email_schedules_actual_send ON email_schedules(actual_send_datetime)",
-    ),
-    (
-        "mw_tracking_clicks_contact",
-        "CREATE INDEX mw_tracking_clicks_contact ON tracking_clicks(contact_id, clicked_at)",
-    ),
-    (
-        "mw_contact_events_contact",
         (
-            "CREATE INDEX mw_contact_events_contact"
-            " ON contact_events(contact_id, event_type, created_at)"
+            "mw_contacts_birth_md",
+            # zip_code, state and the date itself ride along so the pre-filter reads the
+            # index alone (SQLite 3.40 needs every column in it to call it covering;
+            # a table lookup per row costs seconds at 3M contacts).
+            (
+                f"CREATE INDEX mw_contacts_birth_md"
+                f" ON contacts({md('birth_date')}, zip_code, state, birth_date)"
+            ),
         ),
-    ),
-    (
-        "mw_contact_campaigns_contact",
-        "CREATE INDEX mw_contact_campaigns_contact ON contact_campaigns(contact_id)",
-    ),
-    (
-        "mw_parked_events_contact",
-        "CREATE INDEX mw_parked_events_contact ON mw_parked_events(contact_id, occurred_at)",
-    ),
-    (
-        "mw_checkpoints_status",
-        "CREATE INDEX mw_checkpoints_status ON scheduler_checkpoints(status)",
-    ),
-)
+        (
+            "mw_contacts_effective_md",
+            (
+                f"CREATE INDEX mw_contacts_effective_md"
+                f" ON contacts({md('effective_date')}, zip_code, state, effective_date)"
+            ),
+        ),
+        (
+            # Initial emails awaiting follow-ups, found by when they were really sent.
+            "mw_email_schedules_actual_send",
+            "CREATE INDEX mw_email_schedules_actual_send ON email_schedules(actual_send_datetime)",
+        ),
+        (
+            "mw_tracking_clicks_contact",
+            "CREATE INDEX mw_tracking_clicks_contact ON tracking_clicks(contact_id, clicked_at)",
+        ),
+        (
+            "mw_contact_events_contact",
+            (
+                "CREATE INDEX mw_contact_events_contact"
+                " ON contact_events(contact_id, event_type, created_at)"
+            ),
+        ),
+        (
+            "mw_contact_campaigns_contact",
+            "CREATE INDEX mw_contact_campaigns_contact ON contact_campaigns(contact_id)",
+        ),
+        (
+            "mw_parked_events_contact",
+            "CREATE INDEX mw_parked_events_contact ON mw_parked_events(contact_id, occurred_at)",
+        ),
+        (
+            "mw_checkpoints_status",
+            "CREATE INDEX mw_checkpoints_status ON scheduler_checkpoints(status)",
+        ),
+    )
+
+
+MW_INDEXES = mw_indexes(SQLITE)
 
 
 @dataclass(frozen=True)
@@ -305,8 +350,8 @@ class Store:
 
         Idempotent, and never deletes or rewrites a row of an agency table.
         """
-        if not self.is_sqlite:
-            raise StoreError(f"{self.target}: migrating is implemented for SQLite only")
+        if self.engine.dialect.name not in (SQLITE, POSTGRESQL):
+            raise StoreError(f"{self.target}: migrating is implemented for SQLite and PostgreSQL only")
         try:
             if not run_with_retry(self._plan_readonly):
                 return []
@@ -314,16 +359,22 @@ class Store:
         except DBAPIError as exc:  # a lock held past the retries, a read-only file, ...
             raise StoreError(f"cannot migrate {self.target}: {_first_line(exc)}") from exc
 
+    def _migration(self, conn: Connection) -> _SqliteMigration:
+        if self.is_sqlite:
+            return _SqliteMigration(conn, self.target)
+        return _PostgresMigration(conn, self.target)
+
     def _plan_readonly(self) -> list[str]:
         with self.engine.connect() as conn:
-            return _SqliteMigration(conn, self.target).plan()
+            return self._migration(conn).plan()
 
     def _migrate_locked(self) -> list[str]:
         with self.engine.connect() as conn:
             # Take the write lock first so two workers starting together
             # cannot both decide to create the same table.
             conn.execution_options(sqlite_begin="IMMEDIATE")
-            migration = _SqliteMigration(conn, self.target)
+            migration = self._migration(conn)
+            migration.lock()
             done = migration.apply()
             conn.commit()
             return done
@@ -331,6 +382,9 @@ class Store:
 
 class _SqliteMigration:
     """What an SQLite database lacks, found and added over one connection."""
+
+    # An SQLite database is the agency's own: one without contacts is a wrong path.
+    creates_agency_tables = False
 
     def __init__(self, conn: Connection, target: str) -> None:
         self.conn = conn
@@ -351,6 +405,21 @@ class _SqliteMigration:
             self.conn.execute(sa.text(f"SELECT count(*) FROM {ZIP_STATES_TABLE}")).scalar_one()
         )
 
+    def lock(self) -> None:
+        """Nothing to do: BEGIN IMMEDIATE took the write lock."""
+
+    def _table_sql(self, statement: LegacyStatement) -> list[str]:
+        return [statement.sql]
+
+    def _column_type(self, sql_type: str) -> str:
+        return sql_type
+
+    def _mw_table_sql(self, sql: str) -> str:
+        return sql
+
+    def _mw_indexes(self) -> tuple[tuple[str, str], ...]:
+        return MW_INDEXES
+
     def plan(self) -> list[str]:
         """The changes apply() would make, without making them."""
         return self._run(dry=True)
@@ -365,9 +434,9 @@ class _SqliteMigration:
     def _run(self, dry: bool) -> list[str]:
         done: list[str] = []
         tables = self._names("table")
-        if "contacts" not in tables:
+        if "contacts" not in tables and not self.creates_agency_tables:
             raise StoreError(f"{self.target} has no 'contacts' table: not an agency database")
-        lacking = sorted(CONTACT_COLUMNS - self._columns("contacts"))
+        lacking = sorted(CONTACT_COLUMNS - self._columns("contacts")) if "contacts" in tables else []
         if lacking:
             raise StoreError(
                 f"{self.target}: table 'contacts' lacks column(s) {', '.join(lacking)}"
@@ -379,7 +448,8 @@ class _SqliteMigration:
         for s in statements:
             if s.table not in missing or s.name == LEGACY_UNIQUE_INDEX:
                 continue
-            self._exec(dry, s.sql)
+            for sql in self._table_sql(s):
+                self._exec(dry, sql)
             done.append(
                 f"created {s.kind} {s.name}" + ("" if s.kind == "table" else f" on {s.table}")
             )
@@ -393,12 +463,12 @@ class _SqliteMigration:
                 have = self._columns(table)
             if column in have:
                 continue
-            self._exec(dry, f"ALTER TABLE {table} ADD COLUMN {column} {sql_type}")
+            self._exec(dry, f"ALTER TABLE {table} ADD COLUMN {column} {self._column_type(sql_type)}")
             done.append(f"added column {table}.{column} {sql_type}")
 
         for name, sql in MW_TABLES:
             if name not in tables:
-                self._exec(dry, sql)
+                self._exec(dry, self._mw_table_sql(sql))
                 done.append(f"created table {name}")
 
         indexes = self._names("index")
@@ -408,7 +478,7 @@ class _SqliteMigration:
                 f"dropped legacy unique index {LEGACY_UNIQUE_INDEX}"
                 " (contact_id, email_type, event_year): replaced by mw_email_schedules_key"
             )
-        for name, sql in MW_INDEXES:
+        for name, sql in self._mw_indexes():
             if name not in indexes:
                 self._exec(dry, sql)
                 done.append(f"created index {name}")
@@ -417,7 +487,9 @@ class _SqliteMigration:
         if ZIP_STATES_TABLE not in tables:
             self._exec(
                 dry,
-                f"CREATE TABLE {ZIP_STATES_TABLE} (zip5 TEXT PRIMARY KEY, state TEXT NOT NULL)",
+                self._mw_table_sql(
+                    f"CREATE TABLE {ZIP_STATES_TABLE} (zip5 TEXT PRIMARY KEY, state TEXT NOT NULL)"
+                ),
             )
             done.append(f"created table {ZIP_STATES_TABLE}")
             have_rows = 0
@@ -435,6 +507,109 @@ class _SqliteMigration:
         self.conn.execute(sa.delete(zip_table))
         rows = [{"zip5": z, "state": s} for z, s in sorted(zip_states().items())]
         self.conn.execute(sa.insert(zip_table), rows)
+
+
+# The legacy DDL in PostgreSQL's words.  Dates and times stay TEXT, as SQLite
+# stores them, so they read back as the same strings and compare as text;
+# every TEXT column sorts by code point (COLLATE "C", SQLite's BINARY), so
+# ORDER BY and ranges (the checksum, month-day scans) agree with SQLite
+# whatever the database's locale.  Booleans stay 0/1 integers, as the code
+# writes them.  Foreign keys are left out: SQLite runs with them off, and the
+# scheduler relies on that (config-only campaign types have no campaign_types
+# row; a contact's deletion must neither cascade onto its history nor fail on
+# its campaign targets).
+_PG_TYPES: tuple[tuple[re.Pattern[str], str], ...] = (
+    # Defaults first: datetime('now') is no DATETIME column.
+    (re.compile(r"\bDEFAULT\s+(?:CURRENT_TIMESTAMP|\(datetime\('now'\)\))"), f"DEFAULT ({_PG_NOW})"),
+    (re.compile(r"\bDEFAULT\s+TRUE\b"), "DEFAULT 1"),
+    (re.compile(r"\bDEFAULT\s+FALSE\b"), "DEFAULT 0"),
+    (
+        re.compile(r"\bINTEGER PRIMARY KEY AUTOINCREMENT\b"),
+        "BIGINT GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY",
+    ),
+    (re.compile(r"\b(?:DATETIME|DATE)\b"), "TEXT"),
+    (re.compile(r"\bTEXT\b"), 'TEXT COLLATE "C"'),
+    (re.compile(r"\b(?:INTEGER|BOOLEAN)\b"), "BIGINT"),
+    (re.compile(r"\bBLOB\b"), "BYTEA"),
+    (
+        re.compile(
+            r",\s*FOREIGN\s+KEY\s*\([^)]*\)\s*REFERENCES\s+\w+\s*\([^)]*\)(?:\s+ON\s+DELETE\s+\w+)?"
+        ),
+        "",
+    ),
+    (re.compile(r"\s+REFERENCES\s+\w+\s*\([^)]*\)"), ""),
+)
+
+
+def postgres_column_sql(sqlite_sql: str) -> str:
+    """A CREATE TABLE or a column type of ours or the legacy DDL, for PostgreSQL."""
+    sql = _LINE_COMMENT_RE.sub("", sqlite_sql)
+    for pattern, replacement in _PG_TYPES:
+        sql = pattern.sub(replacement, sql)
+    return sql.strip().rstrip(";")
+
+
+def postgres_legacy_sql(statement: LegacyStatement) -> list[str]:
+    """One statement of the legacy DDL as PostgreSQL statements."""
+    if statement.kind == "table":
+        return [postgres_column_sql(statement.sql)]
+    if statement.kind == "index":
+        return [_LINE_COMMENT_RE.sub("", statement.sql).strip().rstrip(";")]
+    # The one legacy trigger stamps updated_at on every update; PostgreSQL
+    # does it in a BEFORE trigger (no second UPDATE per row).
+    if "SET updated_at = CURRENT_TIMESTAMP" not in statement.sql:
+        raise StoreError(f"no PostgreSQL form for legacy trigger {statement.name}")
+    function = f"mw_{statement.name}"
+    return [
+        f"CREATE OR REPLACE FUNCTION {function}() RETURNS trigger LANGUAGE plpgsql AS "
+        f"$$ BEGIN NEW.updated_at := {_PG_NOW}; RETURN NEW; END $$",
+        f"CREATE TRIGGER {statement.name} BEFORE UPDATE ON {statement.table} "
+        f"FOR EACH ROW EXECUTE FUNCTION {function}()",
+    ]
+
+
+# Any constant: the key of the advisory lock that serializes migrations.
+_PG_MIGRATION_LOCK = 0x6D77_6D69
+
+
+class _PostgresMigration(_SqliteMigration):
+    """What a PostgreSQL database (its current schema) lacks, found and added over one connection."""
+
+    # No agency has a PostgreSQL database of its own yet: an empty one gets every table.
+    creates_agency_tables = True
+
+    def lock(self) -> None:
+        # Held until commit: a second worker waits, then finds nothing to do.
+        self.conn.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PG_MIGRATION_LOCK})
+
+    def _names(self, kind: str) -> set[str]:
+        sql = {
+            "table": "SELECT table_name FROM information_schema.tables WHERE table_schema = current_schema()",
+            "index": "SELECT indexname FROM pg_indexes WHERE schemaname = current_schema()",
+        }[kind]
+        return {row[0] for row in self.conn.execute(sa.text(sql))}
+
+    def _columns(self, table: str) -> set[str]:
+        rows = self.conn.execute(
+            sa.text(
+                "SELECT column_name FROM information_schema.columns "
+                "WHERE table_schema = current_schema() AND table_name = :t"
+            ),
+            {"t": table},
+        )
+        return {row[0] for row in rows}
+
+    def _table_sql(self, statement: LegacyStatement) -> list[str]:
+        return postgres_legacy_sql(statement)
+
+    def _column_type(self, sql_type: str) -> str:
+        return postgres_column_sql(sql_type)
+
+    def _mw_table_sql(self, sql: str) -> str:
+        return postgres_column_sql(sql)
+
+    def _mw_indexes(self) -> tuple[tuple[str, str], ...]:
+        return mw_indexes(POSTGRESQL)
 
 
 def _declared_columns(create_table_sql: str) -> list[str]:

@@ -105,7 +105,7 @@ from streams.schedule_rows import (
     stage_write,
     write_batch,
 )
-from streams.store import Store, open_store, run_with_retry
+from streams.store import Store, flag_set_sql, open_store, run_with_retry
 
 EXAMPLES_KEPT = 20
 _CATCHUP_NOTE = DECISION_COLUMNS.index("catchup_note")
@@ -1003,8 +1003,9 @@ class _Sweep:
                 if self.options.contact_ids is None:
                     conn.execute(
                         text(
-                            "UPDATE campaign_change_log SET requires_rescheduling = 0 "
-                            "WHERE requires_rescheduling AND changed_at <= :t"
+                            "UPDATE campaign_change_log SET requires_rescheduling = 0 WHERE "
+                            f"{flag_set_sql('requires_rescheduling', conn.dialect.name)} "
+                            "AND changed_at <= :t"
                         ),
                         {"t": applied_before},
                     )

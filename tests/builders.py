@@ -228,3 +228,16 @@ def schedule_on(
         targets=targets,
         behaviour=behaviour,
     )
+
+
+def rate_increase_q2_events(at: str) -> list[dict[str, object]]:
+    """Campaign topic values: type rate_increase (14 days before, priority 1) and its Q2
+    instance, id 3, active March 1 to June 30 2026; ``at`` is their occurred_at."""
+    return [
+        {"event_id": "a1", "occurred_at": at, "op": "type_upsert",
+         "campaign_type": {"name": "rate_increase", "days_before_event": 14, "priority": 1}},
+        {"event_id": "a2", "occurred_at": at, "op": "instance_upsert", "changed_by": "ops",
+         "instance": {"id": 3, "campaign_type": "rate_increase", "instance_name": "Q2",
+                      "email_template": "ri_q2", "sms_template": None,
+                      "active_start_date": "2026-03-01", "active_end_date": "2026-06-30", "metadata": None}},
+    ]

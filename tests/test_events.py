@@ -45,6 +45,10 @@ from streams.events import (
     SweepRun,
     Target,
     TargetsEvent,
+    _plain,  # private: the quick and the full validator are compared
+    _quickly_valid,
+    _text_problem,
+    _validator,
     deadletter_record,
     decode_record,
     dumps_event,
@@ -58,7 +62,6 @@ from streams.events import (
     schema_dir,
     validate_record,
 )
-from streams.events import _plain, _quickly_valid, _text_problem, _validator  # the two validators compared
 
 ROOT = Path(__file__).resolve().parents[1]
 CDT = timezone(timedelta(hours=-5))

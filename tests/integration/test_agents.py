@@ -14,6 +14,7 @@ from streams.agents import BatchProcessor, Message
 from streams.events import validate_record
 from streams.sample_events import mixed_events
 from streams.store import open_store
+from tests.builders import rate_increase_q2_events
 from tests.integration.conftest import dump, make_legacy_db
 from tests.integration.test_sweep import checksum
 
@@ -119,12 +120,7 @@ def test_campaign_events_schedule_and_reschedule_targets(tmp_path: Path) -> None
                     "birth_date": "1950-12-01", "effective_date": None},
     }
     campaign = [
-        {"event_id": "a1", "occurred_at": at, "op": "type_upsert",
-         "campaign_type": {"name": "rate_increase", "days_before_event": 14, "priority": 1}},
-        {"event_id": "a2", "occurred_at": at, "op": "instance_upsert", "changed_by": "ops",
-         "instance": {"id": 3, "campaign_type": "rate_increase", "instance_name": "Q2",
-                      "email_template": "ri_q2", "sms_template": None,
-                      "active_start_date": "2026-03-01", "active_end_date": "2026-06-30", "metadata": None}},
+        *rate_increase_q2_events(at),
         {"event_id": "a3", "occurred_at": at, "op": "targets", "instance_id": 3,
          "targets": [{"contact_id": 7, "trigger_date": "2026-03-30"}]},
     ]
