@@ -85,3 +85,7 @@ def kafka_broker(
 def topic_prefix() -> str:
     """A prefix of this test's own, like ``t1a2b3c4d.``: tests never see each other's topics."""
     return f"t{uuid.uuid4().hex[:8]}."
+
+
+# The throwaway PostgreSQL server of tests/postgres, for the worker run on PostgreSQL.
+from tests.postgres.conftest import pg_server, pg_url  # noqa: E402, F401

@@ -19,6 +19,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from rules.config import DEFAULT_CONFIG
 from streams.agents import BatchProcessor, Message
+from streams.checksum import schedule_checksum
 from streams.engagement import engagement_values
 from streams.events import occurred_at_central_date, parse_datetime
 from streams.replay import replay
@@ -328,3 +329,31 @@ def test_agents_and_sweep_agree_without_load_balancing(
     finally:
         store.close()
     assert checksum(swept) == by_agents
+
+
+def test_the_worker_on_postgresql(
+    kafka_broker: str, topic_prefix: str, tmp_path: Path, pg_url: str,
+    worker_factory: Callable[..., WorkerProcess],
+) -> None:
+    """docker-compose.yml's setup: the worker on a PostgreSQL database (empty at start: the
+    worker creates the agency tables) gives the schedule the events give on SQLite."""
+    asyncio.run(ensure_topics(kafka_broker, topic_prefix, PARTITIONS))
+    events = list(mixed_events(2000, seed=15, malformed_share=0.01))
+    good = sum(1 for e in events if not e.malformed)
+    worker_factory(kafka_broker, topic_prefix, pg_url).start()
+    produce(kafka_broker, topic_prefix, _messages(events))
+    store = open_store(pg_url)
+    try:
+        deadline = time.monotonic() + WAIT
+        while True:
+            with store.engine.connect() as conn:
+                applied = conn.exec_driver_sql("SELECT count(*) FROM mw_applied_events").scalar_one()
+                if applied >= good:
+                    live = schedule_checksum(conn)
+                    break
+            assert time.monotonic() < deadline, f"applied {applied} of {good} events"
+            time.sleep(0.5)
+    finally:
+        store.close()
+    assert applied == good
+    assert live == _offline_checksum(events, tmp_path / "offline.db")
