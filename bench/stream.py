@@ -83,10 +83,14 @@ def start_worker(broker: str, prefix: str, db: Path, tmp: Path) -> subprocess.Po
 
 
 def peak_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
+    """Peak resident memory (VmHWM) of the worker and its decider process, together."""
+    pids = [pid, *(int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split())]
+    total = 0.0
+    for p in pids:
+        for line in Path(f"/proc/{p}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                total += int(line.split()[1]) / 1024
+    return total
 
 
 def applied(db: Path) -> int:
@@ -125,7 +129,7 @@ def throughput(broker: str, tmp: Path, count: int) -> None:
             time.sleep(0.05)
         elapsed = time.perf_counter() - started
         print(f"throughput: {count:,} events in {elapsed:.1f} s = {count / elapsed:,.0f} events/s "
-              f"(worker peak RSS {peak_mb(proc.pid):.0f} MB)")
+              f"(worker + decider peak RSS {peak_mb(proc.pid):.0f} MB)")
     finally:
         proc.terminate()
         proc.wait(60)
@@ -198,7 +202,7 @@ def latency(broker: str, tmp: Path, rate: int, seconds: int) -> None:
         p = lambda q: ms[min(len(ms) - 1, int(q * len(ms)))]  # noqa: E731
         print(f"latency at {rate:,} events/s for {seconds} s: {len(ms):,}/{total:,} changes seen; "
               f"p50 {p(0.50):.1f} ms, p99 {p(0.99):.1f} ms, max {ms[-1]:.1f} ms "
-              f"(worker peak RSS {peak_mb(proc.pid):.0f} MB)")
+              f"(worker + decider peak RSS {peak_mb(proc.pid):.0f} MB)")
     finally:
         proc.terminate()
         proc.wait(60)
@@ -210,6 +214,7 @@ def main() -> None:
     ap.add_argument("--events", type=int, default=20000)
     ap.add_argument("--rate", type=int, default=1000)
     ap.add_argument("--seconds", type=int, default=10)
+    ap.add_argument("--latency-only", action="store_true", help="skip the throughput run")
     args = ap.parse_args()
     print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}")
     with tempfile.TemporaryDirectory() as tmpdir:
@@ -219,7 +224,8 @@ def main() -> None:
         if broker is None:
             broker, env = start_broker(tmp / "kafka")
         try:
-            throughput(broker, tmp, args.events)
+            if not args.latency_only:
+                throughput(broker, tmp, args.events)
             latency(broker, tmp, args.rate, args.seconds)
         finally:
             if env is not None:
