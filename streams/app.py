@@ -146,8 +146,24 @@ class Worker:
 
         Straight to the producer (one enqueue each, then one wait for all the
         acknowledgements): the batch's offsets are committed only once its
-        announcements are on the broker, so a crash never loses one.
+        announcements are on the broker, so a crash never loses one.  A send the
+        broker refuses is tried again, the whole batch's announcements with it,
+        until it goes through (like ``decide``, nothing here may raise); a record
+        sent twice carries the same id, and consumers de-duplicate on it.
         """
+        pause = 0.5
+        while True:
+            try:
+                await self._send_all(result)
+                return
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                logger.error("publishing failed (%s); tried again in %.1f s", exc, pause)
+            await asyncio.sleep(pause)
+            pause = min(pause * 2, 30.0)
+
+    async def _send_all(self, result: BatchResult) -> None:
         producer = self.app.producer
         pending = [
             await producer.send(self.changes.get_topic_name(), key.encode(), dumps_event(record), None, None, None)

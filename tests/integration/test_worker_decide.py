@@ -1,6 +1,7 @@
-"""The worker's hand-over to its decider process, without a broker: nothing lost when the
-database is unavailable for a while (the batch waits), the worker ends uncommitted when
-the decider itself is gone."""
+"""The worker's hand-over to its decider process and to the broker, without a broker:
+nothing lost when the database is unavailable for a while (the batch waits) or the broker
+refuses the announcements (sent again), the worker ends uncommitted when the decider
+itself is gone."""
 
 from __future__ import annotations
 
@@ -74,3 +75,24 @@ def test_the_worker_ends_uncommitted_when_the_decider_is_gone(
     with pytest.raises(SystemExit):
         asyncio.run(w.decide([Message("clicks", 0, 7, b"1", b"{}")]))
     assert exits == [70]
+
+
+def test_announcements_are_sent_again_until_the_broker_takes_them(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    w = worker(tmp_path)
+    attempts: list[int] = []
+
+    async def flaky_send_all(result: BatchResult) -> None:
+        attempts.append(len(result.changes))
+        if len(attempts) < 3:
+            raise ConnectionError("broker not available")
+
+    async def no_sleep(seconds: float) -> None:
+        pass
+
+    monkeypatch.setattr(w, "_send_all", flaky_send_all)
+    monkeypatch.setattr(app_module.asyncio, "sleep", no_sleep)
+    result = BatchResult(changes=[("1", {"event_id": "x"})])
+    asyncio.run(w.publish(result))
+    assert attempts == [1, 1, 1]  # the whole batch's announcements each time, until sent
