@@ -93,6 +93,10 @@ def _event_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
     w.add_argument("--sweep-interval", type=float, help="also sweep every N seconds (demos, tests)")
     w.add_argument("--app-id", default="mailwindow", help="Faust app id (consumer group)")
     w.add_argument("--datadir", default="var/faust", help="Faust's local state directory")
+    w.add_argument(
+        "--log-level", default="warning", choices=("debug", "info", "warning", "error"),
+        help="of the worker's log on stderr (info: Faust's rebalances, recoveries and commits)",
+    )
 
     r = sub.add_parser("replay", help="rebuild a fresh database from the topics; print its checksum")
     kafka(r)
@@ -338,9 +342,15 @@ def _cmd_campaign(args: argparse.Namespace) -> int:
 
 
 def _cmd_worker(args: argparse.Namespace) -> int:
+    import logging
+
     from streams.app import WorkerSettings, run_worker
     from streams.config_file import load_config_file
     from streams.store import open_store
+
+    logging.basicConfig(
+        level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
 
     config, _ = load_config_file(args.config)
     store = open_store(args.db)

@@ -205,12 +205,13 @@ def _offline_checksum(events: list[SampleEvent], path: Path) -> str:
     return checksum(db)
 
 
-def _wait_applied(db: Path, good: int, parked_ok: bool = True) -> None:
+def _wait_applied(db: Path, good: int, worker: WorkerProcess) -> None:
     deadline = time.monotonic() + WAIT
     while count(db, "SELECT count(*) FROM mw_applied_events") < good:
         if time.monotonic() > deadline:
             raise AssertionError(
-                f"applied {count(db, 'SELECT count(*) FROM mw_applied_events')} of {good} events"
+                f"applied {count(db, 'SELECT count(*) FROM mw_applied_events')} of {good} events; "
+                f"the worker's log ends:\n{worker.log.read_text()[-4000:]}"
             )
         time.sleep(0.5)
 
@@ -231,7 +232,7 @@ def test_ten_thousand_mixed_events_with_malformed_ones(
     assert len(dead) == len(bad)
     assert sorted(bytes(d["raw_text"], "utf-8") for d in dead) == sorted(e.value for e in bad)  # type: ignore[arg-type]
     assert all(d["error"] for d in dead)
-    _wait_applied(db, good)
+    _wait_applied(db, good, worker)
     assert worker.proc is not None and worker.proc.poll() is None  # never stopped
     assert count(db, "SELECT count(*) FROM mw_applied_events") == good
     # Behaviour that came before its contact is applied once the contact came.
@@ -258,9 +259,9 @@ def test_sigkill_and_restart_gives_the_uninterrupted_result_and_replay_agrees(
     produce(kafka_broker, topic_prefix, _messages(events[3000:]))
     first.kill()
     assert count(db, "SELECT count(*) FROM mw_applied_events") < len(events)
-    second = worker_factory(kafka_broker, topic_prefix, db)
+    second = worker_factory(kafka_broker, topic_prefix, db, "--log-level", "info")  # its log if it fails
     second.start()
-    _wait_applied(db, len(events))
+    _wait_applied(db, len(events), second)
     live = checksum(db)
     assert live == _offline_checksum(events, tmp_path / "offline.db")
     # No duplicate rows, no lost events.
@@ -305,9 +306,10 @@ def test_agents_and_sweep_agree_without_load_balancing(
     asyncio.run(ensure_topics(kafka_broker, topic_prefix, PARTITIONS))
     events = list(mixed_events(3000, seed=12, malformed_share=0.0))
     db = fresh_db(tmp_path / "live.db")
-    worker_factory(kafka_broker, topic_prefix, db, "--config", str(config_file)).start()
+    worker = worker_factory(kafka_broker, topic_prefix, db, "--config", str(config_file))
+    worker.start()
     produce(kafka_broker, topic_prefix, _messages(events))
-    _wait_applied(db, len(events))
+    _wait_applied(db, len(events), worker)
     by_agents = checksum(db)
     assert count(db, "SELECT count(*) FROM email_schedules") > 100
     # The same contacts, their rows removed, through the sweep as of the events' day.
