@@ -136,7 +136,7 @@ def _retry_guarded(exc: Exception) -> NoReturn:
     raise _RetryGuarded from exc
 
 
-def _engaged(result: BatchResult, event: ClickEvent | HealthEvent) -> None:
+def _engaged(result: BatchResult, event: ClickEvent | HealthEvent | ContactUpsert) -> None:
     day = occurred_at_central_date(event.occurred_at)
     result.engaged_on[event.contact_id] = max(day, result.engaged_on.get(event.contact_id, day))
 
@@ -229,8 +229,10 @@ class BatchProcessor:
                             seen.add(event.event_id)
                         if not fresh:
                             result.duplicates += 1
-                            if isinstance(event, (ClickEvent, HealthEvent)):
-                                _engaged(result, event)  # its table write may be what was lost
+                            if isinstance(event, (ClickEvent, HealthEvent, ContactUpsert)):
+                                # Its engagement value may be what a crash lost (an upsert's:
+                                # the parked clicks and answers it applied).
+                                _engaged(result, event)
                             continue
                         new.append((event.event_id, m.topic_kind, event.occurred_at, m.partition, m.offset))
                         campaigns_changed |= self._apply(conn, m, event, touched, result, book, known)

@@ -72,6 +72,11 @@ class Worker:
     def __init__(self, settings: WorkerSettings) -> None:
         self.settings = settings
         self.decider = Decider(settings.store.target, settings.config)
+        # The agents announce their batches one at a time, in the order the decider
+        # applied them (it returns them in that order, and the lock queues in order):
+        # otherwise a slow send could let an earlier batch's change or engagement value
+        # of a contact reach the broker after a later one's, and stand as the latest.
+        self.in_decided_order = asyncio.Lock()
         self.app = faust.App(
             settings.app_id,
             broker=",".join(f"kafka://{b}" for b in settings.broker.split(",")),
@@ -107,14 +112,21 @@ class Worker:
 
         async def agent(stream: faust.StreamT) -> None:
             async for events in stream.take_events(settings.batch_size, settings.batch_within_s):
-                messages = [
-                    Message(kind, e.message.partition, e.message.offset, e.message.key, e.message.value)
-                    for e in events
-                ]
-                await self.publish(await self.decide(messages))
+                await self.handle(
+                    [
+                        Message(kind, e.message.partition, e.message.offset, e.message.key, e.message.value)
+                        for e in events
+                    ]
+                )
 
         agent.__name__ = f"mailwindow_{kind.replace('-', '_')}"
         return agent
+
+    async def handle(self, messages: list[Message]) -> None:
+        """One batch of an agent: applied by the decider, then announced in the decided order."""
+        result = await self.decide(messages)
+        async with self.in_decided_order:
+            await self.publish(result)
 
     async def decide(self, messages: list[Message]) -> BatchResult:
         """The batch applied by the decider, however long the database is unavailable.

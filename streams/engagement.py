@@ -48,7 +48,9 @@ def engagement_value(behaviour: Behaviour, as_of: date) -> dict[str, Any]:
 def engagement_values(conn: Connection, as_of: Mapping[int, date]) -> dict[int, dict[str, Any]]:
     """The table values of these contacts (contact -> its latest event's Central date).
 
-    Contacts not in the database (not arrived yet, or deleted) get none.
+    Contacts not in the database (not arrived yet, or deleted) get none, nor do
+    those with no click or answer in their window (a contact asked about only
+    because its upsert was read again after a crash, and had nothing parked).
     """
     by_bound: dict[str, list[int]] = {}
     for cid in present_contacts(conn, sorted(as_of)):
@@ -59,7 +61,8 @@ def engagement_values(conn: Connection, as_of: Mapping[int, date]) -> dict[int, 
             part = sorted(cids[start : start + 500])
             found = fetch_behaviour(conn, part, bound)
             for cid in part:
-                values[cid] = engagement_value(found.get(cid, Behaviour()), as_of[cid])
+                if cid in found:
+                    values[cid] = engagement_value(found[cid], as_of[cid])
     return values
 
 

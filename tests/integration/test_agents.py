@@ -238,6 +238,10 @@ def test_engagement_values_follow_the_stored_clicks_and_answers(tmp_path: Path) 
     }
     r = p.process([msg("contacts", 0, contact, "5")])
     assert r.engagement == {5: {"as_of": "2026-01-20", "clicks": ["2026-01-20T15:00:00Z"], "answers": []}}
+    # The upsert read again (a crash lost its table write): the value is written again.
+    r = p.process([msg("contacts", 0, contact, "5")])
+    assert r.duplicates == 1
+    assert r.engagement == {5: {"as_of": "2026-01-21", "clicks": ["2026-01-20T15:00:00Z"], "answers": []}}
     later = [
         {"event_id": "k1", "occurred_at": "2026-03-10T16:00:00-05:00", "contact_id": 5, "tracking_id": "t1"},
         {"event_id": "h1", "occurred_at": "2026-03-09T10:00:00Z", "contact_id": 5,

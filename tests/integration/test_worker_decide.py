@@ -96,3 +96,35 @@ def test_announcements_are_sent_again_until_the_broker_takes_them(
     result = BatchResult(changes=[("1", {"event_id": "x"})])
     asyncio.run(w.publish(result))
     assert attempts == [1, 1, 1]  # the whole batch's announcements each time, until sent
+
+
+def test_batches_are_announced_in_the_order_the_decider_applied_them(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two agents' batches: the first one's announcements are slow to send. The second one's
+    must still go out after them, or an older change or engagement value of a contact would
+    stand as its latest on the broker."""
+    w = worker(tmp_path)
+    w.decider = FlakyDecider([])  # type: ignore[assignment]  # answers at once, in call order
+    sent: list[str] = []
+
+    async def send_all(result: BatchResult) -> None:
+        name = result.changes[0][0] if result.changes else "?"
+        if name == "first":
+            await asyncio.sleep(0.2)  # a slow broker for the first batch only
+        sent.append(name)
+
+    async def applied(messages: list[Message]) -> BatchResult:
+        return BatchResult(changes=[(messages[0].topic_kind, {})])
+
+    monkeypatch.setattr(w, "_send_all", send_all)
+    monkeypatch.setattr(w.decider, "process", applied)
+
+    async def two_agents() -> None:
+        await asyncio.gather(
+            w.handle([Message("first", 0, 0, b"1", b"{}")]),
+            w.handle([Message("second", 0, 0, b"1", b"{}")]),
+        )
+
+    asyncio.run(two_agents())
+    assert sent == ["first", "second"]
