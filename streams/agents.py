@@ -234,7 +234,8 @@ class BatchProcessor:
                                 # the parked clicks and answers it applied).
                                 _engaged(result, event)
                             continue
-                        new.append((event.event_id, m.topic_kind, event.occurred_at, m.partition, m.offset))
+                        if not guarded:  # guarded, mark_applied has recorded it
+                            new.append((event.event_id, m.topic_kind, event.occurred_at, m.partition, m.offset))
                         campaigns_changed |= self._apply(conn, m, event, touched, result, book, known)
                         result.applied += 1
                 except (IngestError, DBAPIError) as exc:

@@ -28,6 +28,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -49,6 +50,14 @@ from streams.store import Store
 from streams.topics import INPUT_TOPICS, topic_name
 
 logger = logging.getLogger(__name__)
+
+
+def _pauses() -> Iterator[float]:
+    """Seconds to wait before each new try: 0.5, doubling, at most 30, never ending."""
+    pause = 0.5
+    while True:
+        yield pause
+        pause = min(pause * 2, 30.0)
 
 
 @dataclass(frozen=True)
@@ -137,8 +146,7 @@ class Worker:
         decider that is gone ends the worker at once, without committing, and
         the restarted worker reads the batch again.
         """
-        pause = 0.5
-        while True:
+        for pause in _pauses():
             try:
                 return await self.decider.process(messages)
             except DatabaseUnavailable as exc:
@@ -150,7 +158,7 @@ class Worker:
                 logging.shutdown()
                 os._exit(70)
             await asyncio.sleep(pause)
-            pause = min(pause * 2, 30.0)
+        raise AssertionError("unreachable: _pauses never ends")
 
     async def publish(self, result: BatchResult) -> None:
         """The batch's schedule changes, dead letters and engagement values, delivered before
@@ -163,8 +171,7 @@ class Worker:
         until it goes through (like ``decide``, nothing here may raise); a record
         sent twice carries the same id, and consumers de-duplicate on it.
         """
-        pause = 0.5
-        while True:
+        for pause in _pauses():
             try:
                 await self._send_all(result)
                 return
@@ -173,7 +180,6 @@ class Worker:
             except Exception as exc:
                 logger.error("publishing failed (%s); tried again in %.1f s", exc, pause)
             await asyncio.sleep(pause)
-            pause = min(pause * 2, 30.0)
 
     async def _send_all(self, result: BatchResult) -> None:
         producer = self.app.producer

@@ -17,7 +17,7 @@ Choices written down here (the SPEC is silent on them):
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 
@@ -219,6 +219,19 @@ def fetch_behaviour(conn: Connection, contact_ids: Sequence[int], since: str) ->
         cid: Behaviour(tuple(clicks.get(cid, ())), tuple(answers.get(cid, ())))
         for cid in set(clicks) | set(answers)
     }
+
+
+def fetch_behaviour_as_of(conn: Connection, as_of: Mapping[int, date]) -> dict[int, Behaviour]:
+    """``fetch_behaviour`` with each contact's own bound, ``behaviour_since`` of its as-of
+    date: what deciding the contacts one by one would read (one read per distinct bound)."""
+    by_bound: dict[str, list[int]] = {}
+    for cid in sorted(as_of):
+        by_bound.setdefault(behaviour_since(as_of[cid]), []).append(cid)
+    found: dict[int, Behaviour] = {}
+    for bound, cids in by_bound.items():
+        for start in range(0, len(cids), 500):
+            found.update(fetch_behaviour(conn, cids[start : start + 500], bound))
+    return found
 
 
 def campaign_candidate_ids(

@@ -39,8 +39,7 @@ from rules.placement import Horizon
 from rules.post_window import planned_post_window_holds
 from rules.statuses import OWNED_STATUSES, SKIPPED
 from streams.campaign_rows import (
-    behaviour_since,
-    fetch_behaviour,
+    fetch_behaviour_as_of,
     fetch_targets,
     write_target_statuses,
 )
@@ -174,13 +173,7 @@ def sync_contacts(
         fields = {f[0]: f for f in fetch_contact_fields(conn, part)}
         stored = fetch_rows(conn, part)
         targets, _ = fetch_targets(conn, part, active)
-        # Behaviour is read from each contact's own bound (the same as one by one).
-        by_bound: dict[str, list[int]] = {}
-        for cid in part:
-            by_bound.setdefault(behaviour_since(requests[cid].as_of), []).append(cid)
-        behaviour: dict[int, Behaviour] = {}
-        for bound, cids in by_bound.items():
-            behaviour.update(fetch_behaviour(conn, cids, bound))
+        behaviour = fetch_behaviour_as_of(conn, {cid: requests[cid].as_of for cid in part})
         batches: list[tuple[WriteBatch, str]] = []
         written: list[tuple[int, str]] = []
         for cid in part:

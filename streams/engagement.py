@@ -28,8 +28,8 @@ from typing import Any
 from sqlalchemy import Connection
 
 from rules.followup import Behaviour
-from streams.campaign_rows import behaviour_since, fetch_behaviour
-from streams.schedule_rows import placeholder
+from streams.campaign_rows import fetch_behaviour_as_of
+from streams.ingest import present_contacts
 
 
 def _utc(moment: datetime) -> str:
@@ -52,24 +52,6 @@ def engagement_values(conn: Connection, as_of: Mapping[int, date]) -> dict[int, 
     those with no click or answer in their window (a contact asked about only
     because its upsert was read again after a crash, and had nothing parked).
     """
-    by_bound: dict[str, list[int]] = {}
-    for cid in present_contacts(conn, sorted(as_of)):
-        by_bound.setdefault(behaviour_since(as_of[cid]), []).append(cid)
-    values: dict[int, dict[str, Any]] = {}
-    for bound, cids in by_bound.items():
-        for start in range(0, len(cids), 500):
-            part = sorted(cids[start : start + 500])
-            found = fetch_behaviour(conn, part, bound)
-            for cid in part:
-                if cid in found:
-                    values[cid] = engagement_value(found[cid], as_of[cid])
-    return values
-
-
-def present_contacts(conn: Connection, contact_ids: list[int]) -> list[int]:
-    found: list[int] = []
-    for start in range(0, len(contact_ids), 500):
-        part = tuple(contact_ids[start : start + 500])
-        marks = ", ".join(placeholder(conn) for _ in part)
-        found.extend(int(r[0]) for r in conn.exec_driver_sql(f"SELECT id FROM contacts WHERE id IN ({marks})", part))
-    return found
+    present = present_contacts(conn, sorted(as_of))
+    found = fetch_behaviour_as_of(conn, {cid: as_of[cid] for cid in present})
+    return {cid: engagement_value(found[cid], as_of[cid]) for cid in present if cid in found}

@@ -89,6 +89,16 @@ def mark_all_applied(
         )
 
 
+def present_contacts(conn: Connection, contact_ids: Sequence[int]) -> list[int]:
+    """Which of these contacts are in the database (not arrived yet or deleted: not)."""
+    found: list[int] = []
+    for start in range(0, len(contact_ids), 500):
+        part = tuple(contact_ids[start : start + 500])
+        marks = ", ".join(placeholder(conn) for _ in part)
+        found.extend(int(r[0]) for r in conn.exec_driver_sql(f"SELECT id FROM contacts WHERE id IN ({marks})", part))
+    return found
+
+
 class BatchState:
     """What a batch knows of its contacts, read in three statements and kept current,
     and the writes it defers to send them together (``executemany``).
@@ -103,17 +113,14 @@ class BatchState:
 
     def __init__(self, conn: Connection, contact_ids: Sequence[int]) -> None:
         self.deferred: dict[TextClause, list[dict[str, object]]] = {}
-        self.present: set[int] = set()
         self.versions: dict[int, tuple[str, str, bool]] = {}
         # contact -> its parked events (occurred_at, event_id, topic, payload)
         self.parked: dict[int, list[tuple[str, str, str, bytes]]] = {}
         ids = sorted(set(contact_ids))
+        self.present: set[int] = set(present_contacts(conn, ids))
         for start in range(0, len(ids), 500):
             part = tuple(ids[start : start + 500])
             marks = ", ".join(placeholder(conn) for _ in part)
-            self.present.update(
-                int(r[0]) for r in conn.exec_driver_sql(f"SELECT id FROM contacts WHERE id IN ({marks})", part)
-            )
             for cid, occurred_at, event_id, deleted in conn.exec_driver_sql(
                 "SELECT contact_id, occurred_at, event_id, deleted FROM mw_contact_versions "
                 f"WHERE contact_id IN ({marks})",

@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable, Iterator
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 import orjson
 import pytest
@@ -103,11 +104,18 @@ def produce(broker: str, prefix: str, events: list[tuple[str, bytes, bytes]]) ->
     asyncio.run(go())
 
 
-def read_until(broker: str, topic: str, done: Callable[[list[dict[str, object]]], bool]) -> list[dict[str, object]]:
-    async def go() -> list[dict[str, object]]:
+def read_until(
+    broker: str,
+    topic: str,
+    done: Callable[[list[Any]], bool],
+    decode: Callable[[Any], Any] = lambda m: orjson.loads(m.value),
+) -> list[Any]:
+    """The topic's records from its start, each ``decode``d (its value, by default), once ``done``."""
+
+    async def go() -> list[Any]:
         consumer = AIOKafkaConsumer(topic, bootstrap_servers=broker, auto_offset_reset="earliest")
         await consumer.start()
-        seen: list[dict[str, object]] = []
+        seen: list[Any] = []
         try:
             deadline = time.monotonic() + WAIT
             while not done(seen):
@@ -115,7 +123,7 @@ def read_until(broker: str, topic: str, done: Callable[[list[dict[str, object]]]
                     raise AssertionError(f"timed out on {topic}; got {len(seen)} records: {seen[-3:]}")
                 batches = await consumer.getmany(timeout_ms=500)
                 for messages in batches.values():
-                    seen.extend(orjson.loads(m.value) for m in messages)
+                    seen.extend(decode(m) for m in messages)
         finally:
             await consumer.stop()
         return seen
@@ -123,28 +131,17 @@ def read_until(broker: str, topic: str, done: Callable[[list[dict[str, object]]]
     return asyncio.run(go())
 
 
-def engagement_table(broker: str, prefix: str, done: Callable[[dict[int, dict[str, object]]], bool]) -> dict[int, dict[str, object]]:
+def engagement_table(broker: str, prefix: str, done: Callable[[dict[int, Any]], bool]) -> dict[int, Any]:
     """The worker's engagement table: the last value of each contact in its compacted topic."""
 
-    async def go() -> dict[int, dict[str, object]]:
-        topic = topic_name(prefix, "engagement")
-        consumer = AIOKafkaConsumer(topic, bootstrap_servers=broker, auto_offset_reset="earliest")
-        await consumer.start()
-        table: dict[int, dict[str, object]] = {}
-        try:
-            deadline = time.monotonic() + WAIT
-            while not done(table):
-                if time.monotonic() > deadline:
-                    raise AssertionError(f"timed out on {topic}; table has {len(table)} contacts")
-                batches = await consumer.getmany(timeout_ms=500)
-                for messages in batches.values():
-                    for m in messages:
-                        table[int(m.key)] = orjson.loads(m.value)
-        finally:
-            await consumer.stop()
-        return table
-
-    return asyncio.run(go())
+    # (contact, value) records; in a dict a contact's later record replaces its earlier one
+    records = read_until(
+        broker,
+        topic_name(prefix, "engagement"),
+        lambda seen: done(dict(seen)),
+        decode=lambda m: (int(m.key), orjson.loads(m.value)),
+    )
+    return dict(records)
 
 
 def count(db: Path, sql: str) -> int:
