@@ -102,19 +102,26 @@ class CampaignBook:
         return MappingProxyType({i.id: i for i in self.active_instances})
 
     def instances_for(
-        self, targets: Iterable[CampaignTarget], first: date, last: date
+        self,
+        targets: Iterable[CampaignTarget],
+        first: date,
+        last: date,
+        with_rows: Iterable[int] = (),
     ) -> list[CampaignInstance]:
         """The active instances that can matter to a contact with these targets, by id.
 
         An all-contacts instance matters when its default email (on its start
-        date) is in view ``[first, last]``, or when it respects windows: its
-        date can make one of the contact's windows block, in any year.
+        date) is in view ``[first, last]``, when it respects windows (its date
+        can make one of the contact's windows block, in any year), or when it
+        is among ``with_rows``: the contact has a row of it awaiting its date.
         """
         by_id = self.active_by_id
+        rows_of = set(with_rows)
         found = {
             i.id: i
             for i in self.targets_all
             if self.types[i.campaign_type].respect_exclusion_windows
+            or i.id in rows_of
             or (i.active_start_date is not None and first <= i.active_start_date <= last)
         }
         for target in targets:

@@ -62,6 +62,12 @@ from rules.campaign import (
 )
 from rules.config import BIRTHDAY, EFFECTIVE_DATE, Config
 from rules.contact import Contact, InvalidContact
+from rules.decided_once import (
+    awaits_its_date,
+    claimed_occurrences,
+    final_decision,
+    kept_placement,
+)
 from rules.exclusion_window import ContactWindows, contact_windows
 from rules.followup import (
     INITIAL_LOOKBACK_DAYS,
@@ -86,7 +92,7 @@ from rules.occurrence import (
     occurrence_key,
     yearly_occurrence,
 )
-from rules.placement import Horizon, Placement, place, place_forced
+from rules.placement import Horizon, place, place_forced
 from rules.post_window import post_window_occurrence, post_windows_around
 from rules.statuses import (
     PRE_SCHEDULED,
@@ -175,6 +181,8 @@ class Decision:
 class NotWritten:
     occurrence: Occurrence
     reason: str
+    # Its row was dated before T: the decision is history (``decided_once``).
+    final: bool = False
 
 
 @dataclass(frozen=True)
@@ -240,6 +248,18 @@ def _occurrences_in_view(
         occ for occ in campaigns if first <= occ.ideal_send_date <= last or occ.key in keys_with_rows
     )
     occs.extend(post_windows_around(contact, windows, horizon, config, campaign_dates))
+    # Rows awaiting their date stay claimed by their occurrence, in play or not (decided_once rule 2).
+    occs.extend(
+        claimed_occurrences(
+            contact,
+            keys_with_rows.values(),
+            horizon,
+            config,
+            windows,
+            campaign_dates,
+            {o.key for o in occs},
+        )
+    )
     return occs
 
 
@@ -271,6 +291,8 @@ class _Planner:
         self.decisions: dict[str, Decision] = {}
         self.not_written: dict[str, NotWritten] = {}
         self.claimed: set[int] = set()
+        # Owned rows dated before T that decided an occurrence: history (decided_once rule 3).
+        self.final_rows: set[int] = set()
         self.problems: list[str] = []
 
     def existing_for(self, occ: Occurrence) -> ExistingRow | None:
@@ -278,7 +300,7 @@ class _Planner:
         if row is not None:
             return row
         for legacy in self.adoptable:
-            if legacy.id not in self.claimed and _legacy_handles(occ, legacy):
+            if legacy.id not in self.claimed and legacy.id not in self.final_rows and _legacy_handles(occ, legacy):
                 return legacy
         return None
 
@@ -291,19 +313,6 @@ class _Planner:
                     f"already handled by legacy row {legacy.id} ({legacy.email_type}, "
                     f"{legacy.status}, {legacy.send_date})"
                 )
-        return None
-
-    def kept_placement(self, occ: Occurrence, row: ExistingRow | None) -> Placement | None:
-        if (
-            row is not None
-            and row.occurrence_key == occ.key
-            and row.owned
-            and row.send_date is not None
-            and row.send_date >= self.horizon.as_of
-            and row.ideal_send_date == occ.ideal_send_date
-            and row.placed_run_id not in self.failed_runs
-        ):
-            return Placement(row.send_date, row.send_date != occ.ideal_send_date, f"placement {row.send_date} kept from an earlier sweep")
         return None
 
     def decide(self, occ: Occurrence, forced: bool, row: ExistingRow | None = None) -> None:
@@ -319,8 +328,14 @@ class _Planner:
         if blocked is not None:
             self.not_written[occ.key] = NotWritten(occ, blocked)
             return
+        final = final_decision(row, self.horizon.as_of)
+        if final is not None:
+            assert row is not None
+            self.final_rows.add(row.id)
+            self.not_written[occ.key] = NotWritten(occ, final, final=True)
+            return
         spread = self.config.load_balancing.catch_up_spread_days
-        placement = self.kept_placement(occ, row)
+        placement = kept_placement(occ, row, self.horizon.as_of, self.failed_runs)
         kept = placement is not None
         if placement is None:
             if occ.is_followup:
@@ -395,13 +410,9 @@ class _Planner:
                 kind = upgrade(normalized_type(row.email_type), kind)
             occ = followup_occurrence(self.contact, initial, kind, evidence, self.config, t)
             occ = replace(occ, metadata=followup_metadata(initial, kind, evidence))
-            if row is not None and (not row.owned or row.send_date is None or row.send_date < t):
+            if row is not None and (not row.owned or row.send_date is None):
                 self.claimed.add(row.id)
-                why = (
-                    f"its follow-up row {row.id} is in the sending side's status '{row.status}': not touched"
-                    if not row.owned
-                    else f"its follow-up row {row.id} is dated {row.send_date}, before {t}: history, left as it is"
-                )
+                why = f"its follow-up row {row.id} is in the sending side's status '{row.status}': not touched"
                 self.not_written[occ.key] = NotWritten(occ, why)
                 continue
             self.problems.extend(health_answer_problems(contact_id, initial.send_at, behaviour.answers))
@@ -500,7 +511,15 @@ def schedule_contact(
     campaign_occs: list[Occurrence] = []
     problems: list[str] = []
     if targets or campaigns.targets_all:
-        instances = campaigns.instances_for(targets, horizon.lookback_start, horizon.range_end)
+        # Instances of rows awaiting their date too: a cap move may have left its ideal date behind.
+        awaiting = {
+            r.campaign_instance_id
+            for r in rows
+            if r.campaign_instance_id is not None and awaits_its_date(r, horizon)
+        }
+        instances = campaigns.instances_for(
+            targets, horizon.lookback_start, horizon.range_end, awaiting
+        )
         if instances:
             campaign_occs, problems = campaign_occurrences(
                 contact, instances, targets, campaigns.types, config

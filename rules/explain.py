@@ -93,7 +93,11 @@ def explain_contact(
     candidates.extend(next_aep_occurrences(contact, t, config))
     candidates.extend(o for o in campaign_occs if o.ideal_send_date >= horizon.lookback_start)
     shown: set[str] = set()
-    for occ in [*candidates, *(d.occurrence for d in plan.decisions)]:
+    for occ in [
+        *candidates,
+        *(d.occurrence for d in plan.decisions),
+        *(n.occurrence for n in plan.not_written),
+    ]:
         if occ.key in shown:
             continue
         shown.add(occ.key)
@@ -114,7 +118,8 @@ def explain_contact(
             if d.existing_row_id is not None and stored_notes and d.existing_row_id in stored_notes:
                 out.append(f"    stored row {d.existing_row_id}: {stored_notes[d.existing_row_id]}")
         elif occ.key in not_written:
-            out.append(f"    NOT WRITTEN: {not_written[occ.key].reason}")
+            n = not_written[occ.key]
+            out.append(f"    {'DECIDED' if n.final else 'NOT WRITTEN'}: {n.reason}")
         else:
             out.append(
                 f"    not in play today: ideal send date is outside "

@@ -26,6 +26,9 @@ FLAG_EFFECTIVE_DATE = 2
 FLAG_AEP = 4
 FLAG_KEPT = 8  # a kept placement, here only for the frequency limit: never moves
 
+# SPEC 7: the daily cap moves an email at most this many days later.
+CAP_MAX_SHIFT_DAYS = 7
+
 MOVED_NONE = 0
 MOVED_SMOOTHING = 1
 MOVED_DAILY_CAP = 2
@@ -122,7 +125,7 @@ def apply_daily_cap(
     overage_threshold: float,
     as_of: int,
     excluded: Excluded,
-    max_shift_days: int = 7,
+    max_shift_days: int = CAP_MAX_SHIFT_DAYS,
 ) -> int:
     """Move newly placed emails off days over ``cap * overage_threshold``; returns how many moved.
 

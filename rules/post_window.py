@@ -164,6 +164,32 @@ def post_windows_around(
     return out
 
 
+def post_window_for_key(
+    key: str,
+    contact: Contact,
+    windows: ContactWindows,
+    config: Config,
+    campaign_dates: Sequence[date] = (),
+) -> Occurrence | None:
+    """The post-window email a stored key (``{contact}:post_window:{window end}``) names.
+
+    None when the contact has no window ending that day which blocks (its data
+    changed: new birthday, new state, a campaign dropped) or when that window's
+    post-window email has no date.
+    """
+    try:
+        end = date.fromisoformat(key.rsplit(":", 1)[-1])
+    except ValueError:
+        return None
+    for window in windows.windows_of_years(range(end.year - 1, end.year + 2)):
+        if window.end != end:
+            continue
+        occ = post_window_occurrence(window, contact, windows, config, campaign_dates)
+        if occ is not None and occ.key == key:
+            return occ
+    return None
+
+
 def planned_post_window_holds(
     key: str,
     ideal_send_date: date | None,
@@ -172,21 +198,10 @@ def planned_post_window_holds(
     config: Config,
     campaign_dates: Sequence[date] = (),
 ) -> bool:
-    """Whether a stored post-window row (``{contact}:post_window:{window end}``) is still the plan.
+    """Whether a stored post-window row is still the plan: its window blocks, with that ideal date.
 
-    It holds when the contact still has a window ending that day which blocks
-    and whose post-window email has that ideal date.  A contact's data changed
-    (new birthday, new state, a campaign dropped) can leave a planned email
-    beyond the range that no longer follows any window.
+    A contact's data changed can leave a planned email beyond the range that
+    no longer follows any window.
     """
-    try:
-        end = date.fromisoformat(key.rsplit(":", 1)[-1])
-    except ValueError:
-        return False
-    for window in windows.windows_of_years(range(end.year - 1, end.year + 2)):
-        if window.end != end:
-            continue
-        occ = post_window_occurrence(window, contact, windows, config, campaign_dates)
-        if occ is not None and occ.key == key and occ.ideal_send_date == ideal_send_date:
-            return True
-    return False
+    occ = post_window_for_key(key, contact, windows, config, campaign_dates)
+    return occ is not None and occ.ideal_send_date == ideal_send_date

@@ -255,3 +255,28 @@ def test_engagement_values_follow_the_stored_clicks_and_answers(tmp_path: Path) 
     validate_record("engagement", r.engagement[5])  # what the topic's schema promises
     again = p.process(batch)
     assert again.duplicates == 2 and again.engagement == {5: expected}
+
+
+def test_a_click_after_a_window_skip_does_not_bring_the_skipped_email_back(tmp_path: Path) -> None:
+    # KY, born 1964-08-22, effective 2012-11-11: the 2026 effective-date email (ideal
+    # 2026-10-12) lies in the KY birthday window (..2026-10-21) and is skipped; its
+    # post-window email is planned for 2026-10-22.  A click on 2026-10-15 decides the
+    # contact again: the skip is final (its date has passed), no catch-up comes back.
+    db = make_legacy_db(tmp_path / "a.db")
+    p = processor(db)
+    contact = {
+        "event_id": "c1", "occurred_at": "2026-10-12T07:00:00Z", "op": "upsert", "contact_id": 1,
+        "contact": {"email": "a@example.com", "zip_code": "40202", "state": "KY",
+                    "birth_date": "1964-08-22", "effective_date": "2012-11-11"},
+    }
+    p.process([msg("contacts", 0, contact)])
+    before = dump(db, "SELECT occurrence_key, scheduled_send_date, status FROM email_schedules ORDER BY 1")
+    assert before == [
+        ("1:effective_date:2026", "2026-10-12", "skipped"),
+        ("1:post_window:2026-10-21", "2026-10-22", "pre-scheduled"),
+    ]
+    for day, event_id in (("2026-10-15", "k1"), ("2026-10-19", "k2")):
+        click = {"event_id": event_id, "occurred_at": f"{day}T15:00:00Z", "contact_id": 1, "tracking_id": "t"}
+        r = p.process([msg("clicks", 0, click)])
+        assert r.changes == []
+    assert dump(db, "SELECT occurrence_key, scheduled_send_date, status FROM email_schedules ORDER BY 1") == before

@@ -5,7 +5,6 @@ from datetime import date, timedelta
 
 import pytest
 
-from rules.catch_up import stable_hash
 from rules.config import BIRTHDAY, DEFAULT_CONFIG, Config, WindowRule
 from rules.contact import Contact
 from rules.contact_schedule import ContactSchedule, Decision, ExistingRow, schedule_contact
@@ -75,12 +74,14 @@ def test_kept_placement_on_today_is_kept() -> None:
     assert d.send_date == date(2025, 5, 29) and d.kept
 
 
-def test_row_dated_before_t_is_placed_afresh() -> None:
+def test_row_dated_before_t_is_final() -> None:
+    # its ideal date is in the lookback and its event ahead: without the row it
+    # would be caught up; with it, the decision made on 2025-05-28 stands
     t = date(2025, 5, 29)
-    d = decision(run([row(send=date(2025, 5, 28))], t))
-    k = max(1, min(7, (E - t).days))
-    assert d.send_date == t + timedelta(days=stable_hash(KEY) % k)
-    assert not d.kept and d.existing_row_id == 10
+    plan = run([row(send=date(2025, 5, 28))], t)
+    assert plan.decisions == () and plan.deletes == ()
+    (final,) = plan.not_written
+    assert final.final and final.reason == "decided on 2025-05-28: pre-scheduled, final"
 
 
 def test_row_with_another_ideal_date_is_placed_afresh() -> None:
