@@ -55,16 +55,9 @@ def start_broker(state: Path) -> tuple[str, dict[str, str]]:
 
 
 def fresh_db(path: Path) -> None:
-    from streams.store import legacy_ddl, open_store
+    from streams.store import new_agency_database
 
-    con = sqlite3.connect(path)
-    for s in legacy_ddl():
-        con.execute(s.sql)
-    con.commit()
-    con.close()
-    store = open_store(str(path))
-    store.migrate()
-    store.close()
+    new_agency_database(path)
 
 
 def start_worker(broker: str, prefix: str, db: Path, tmp: Path) -> subprocess.Popen[bytes]:
@@ -72,7 +65,7 @@ def start_worker(broker: str, prefix: str, db: Path, tmp: Path) -> subprocess.Po
     proc = subprocess.Popen(
         [sys.executable, "-m", "streams.cli", "worker", "--broker", broker, "--db", str(db),
          "--prefix", prefix, "--partitions", str(PARTITIONS), "--app-id", f"{prefix}app",
-         "--datadir", str(tmp / "faust")],
+         "--datadir", str(tmp / "faust"), "--today", "2026-03-10"],
         cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
     )
     while b"ready" not in (tmp / f"{prefix}worker.log").read_bytes():

@@ -7,12 +7,19 @@ reused: it is synchronous and returns the records to publish.
 
 Per batch, in one transaction:
 1. each message is parsed and validated (``streams.events``); a bad one, or one
-   the database refuses, becomes a ``deadletter`` record (source topic,
-   partition, offset, raw value, error) and the others go on;
+   the database refuses, becomes a ``deadletter`` record (source topic with
+   its prefix, partition, offset, raw value, error) and the others go on;
 2. the event's facts are stored (``streams.ingest``), once per event id;
 3. every contact the batch touched is decided again (``streams.contact_sync``)
-   as of the Central date of its latest event in the batch (event time, never
-   the wall clock), and the difference is announced on ``schedule-changes``.
+   as of the decision day (``streams.epochs``: the last sweep's as-of date, or
+   the baseline's), and the difference is announced on ``schedule-changes``.
+
+Facts never wait in a queue of their own: a click, an answer or a status for
+a contact (or a row) not known yet is stored like any other and counts once
+the contact (or the row) exists.  So no event can take another down with it,
+and the final database does not depend on the order in which the topics'
+events arrive, how they are batched, or where a crash cut in
+(``streams.epochs`` says why; tests/property/test_event_order.py checks it).
 
 The cost is per batch, not per event: what the batch's contacts are is read
 in a few statements (``BatchState``), writes go out together, and the touched
@@ -21,10 +28,8 @@ contacts are decided per chunk (``sync_contacts``).  A refusal by the database
 batch is then applied again with a savepoint per event, so the refusal undoes
 its own event only.  Both ways give the same database (tested).
 
-An event for a contact not known yet is parked and applied when the contact
-arrives (ARCHITECTURE.md).  A deleted contact's owned rows from the delete's
-date on are cancelled; events about it that arrive later are ignored, as a
-contact removed from the agency gets no email.
+A deleted contact's owned rows from the decision day on are cancelled; events
+about it are stored but give it no email, unless a newer upsert brings it back.
 """
 
 from __future__ import annotations
@@ -36,20 +41,15 @@ from dataclasses import asdict, dataclass, field
 from datetime import date, datetime
 from typing import Any, NoReturn
 
-from sqlalchemy import Connection
+from sqlalchemy import Connection, text
 from sqlalchemy.exc import DBAPIError, OperationalError
 
 from rules.campaign import CampaignBook
 from rules.config import CampaignType, Config
 from streams.campaign_rows import load_campaign_book
-from streams.contact_sync import (
-    ScheduleChange,
-    SyncRequest,
-    cancel_owned_rows,
-    contact_exists,
-    sync_contacts,
-)
+from streams.contact_sync import ScheduleChange, sync_contacts
 from streams.engagement import engagement_values
+from streams.epochs import NoDecisionDay, require_epoch
 from streams.events import (
     CampaignTypeUpsert,
     ClickEvent,
@@ -71,22 +71,20 @@ from streams.ingest import (
     BatchState,
     IngestError,
     applied_already,
-    contact_deleted,
     delete_contact,
     instance_contacts,
     mark_all_applied,
     mark_applied,
-    park_event,
-    record_email_status,
+    record_status_fact,
     store_click,
     store_health_answer,
-    take_parked_events,
     type_contacts,
     upsert_campaign_type,
     upsert_contact,
     upsert_instance,
     upsert_targets,
 )
+from streams.prefilter import all_contact_ids
 from streams.store import Store, is_lock_error, run_with_retry
 
 logger = logging.getLogger(__name__)
@@ -109,7 +107,6 @@ class BatchResult:
     deadletters: list[dict[str, Any]] = field(default_factory=list)
     applied: int = 0
     duplicates: int = 0
-    parked: int = 0
     # contact -> its engagement table value (streams/engagement.py), for the contacts whose
     # clicks or answers the batch stored or saw again
     engagement: dict[int, dict[str, Any]] = field(default_factory=dict)
@@ -119,7 +116,8 @@ class BatchResult:
 
 @dataclass
 class _Touched:
-    as_of: date
+    """The event a contact's schedule changes are announced as caused by: its latest in the batch."""
+
     cause_topic: str
     cause_event_id: str
     occurred_at: datetime
@@ -149,9 +147,17 @@ def _contact_of(event: Event) -> int | None:
 class BatchProcessor:
     """The agents' per-batch work over one store, with the config and campaign data it needs."""
 
-    def __init__(self, store: Store, config: Config, lookahead_days: int = 30, lookback_days: int = 7) -> None:
+    def __init__(
+        self,
+        store: Store,
+        config: Config,
+        lookahead_days: int = 30,
+        lookback_days: int = 7,
+        prefix: str = "",
+    ) -> None:
         self.store = store
         self.config = config
+        self.prefix = prefix  # of the deployment's topics: dead letters name the full topic
         self.lookahead_days = lookahead_days
         self.lookback_days = lookback_days
         self.campaigns = self._load_book()
@@ -174,8 +180,8 @@ class BatchProcessor:
                 return run_with_retry(lambda: self._process_once(messages, guarded=False))
             except _RetryGuarded:
                 return run_with_retry(lambda: self._process_once(messages, guarded=True))
-        except OperationalError:
-            raise  # the database, not the batch: the caller tries again later
+        except (OperationalError, NoDecisionDay):
+            raise  # the database or the deployment, not the batch: nothing to blame an event for
         except Exception as exc:  # a bug, or data no check foresaw
             return self._one_by_one(messages, exc)
 
@@ -195,7 +201,6 @@ class BatchProcessor:
             total.deadletters.extend(r.deadletters)
             total.applied += r.applied
             total.duplicates += r.duplicates
-            total.parked += r.parked
             total.engagement.update(r.engagement)
         return total
 
@@ -210,6 +215,7 @@ class BatchProcessor:
             except EventError as exc:
                 result.deadletters.append(self._dead(m, str(exc)))
         with self.store.engine.begin() as conn:
+            epoch = require_epoch(conn)
             book = self.campaigns
             known: BatchState | None = None
             seen: set[str] = set()
@@ -252,13 +258,8 @@ class BatchProcessor:
                     _retry_guarded(exc)
             if campaigns_changed:
                 book = load_campaign_book(conn, self.config).book
-            requests = {
-                cid: SyncRequest(t.as_of, f"agent:{t.cause_topic}:{t.cause_event_id}")
-                for cid, t in touched.items()
-            }
-            # A contact deleted meanwhile has no row: nothing is decided for it.
             decided = sync_contacts(
-                conn, self.config, book, requests, self.lookahead_days, self.lookback_days
+                conn, self.config, book, touched, epoch, self.lookahead_days, self.lookback_days
             )
             for cid in sorted(decided):
                 result.changes.extend((str(cid), self._announce(c, touched[cid])) for c in decided[cid])
@@ -269,10 +270,9 @@ class BatchProcessor:
     # -- storing one event's facts ------------------------------------------------
 
     def _touch(self, touched: dict[int, _Touched], contact_id: int, topic: str, event: Event) -> None:
-        day = occurred_at_central_date(event.occurred_at)
         old = touched.get(contact_id)
         if old is None or (event.occurred_at, event.event_id) >= (old.occurred_at, old.cause_event_id):
-            touched[contact_id] = _Touched(max(day, old.as_of) if old else day, topic, event.event_id, event.occurred_at)
+            touched[contact_id] = _Touched(topic, event.event_id, event.occurred_at)
 
     def _apply(
         self,
@@ -289,43 +289,38 @@ class BatchProcessor:
         if isinstance(event, ContactUpsert):
             fields = vars(event.contact)  # flat: asdict's deep copy costs more than the write
             if upsert_contact(conn, event.contact_id, fields, event.occurred_at, event.event_id, known):
-                for topic, payload in take_parked_events(conn, event.contact_id, known):
-                    parked = parse_event(topic, payload)
-                    self._store_behaviour(conn, parked, known, result)
-                    self._touch(touched, event.contact_id, topic, parked)
                 self._touch(touched, event.contact_id, kind, event)
+                _engaged(result, event)  # its clicks and answers stored before it count now
             return False
         if isinstance(event, ContactDelete):
             if delete_contact(conn, event.contact_id, event.occurred_at, event.event_id, known):
-                touched.pop(event.contact_id, None)
-                day = occurred_at_central_date(event.occurred_at)
-                for c in cancel_owned_rows(conn, event.contact_id, day):
-                    t = _Touched(day, kind, event.event_id, event.occurred_at)
-                    result.changes.append((str(event.contact_id), self._announce(c, t)))
+                self._touch(touched, event.contact_id, kind, event)
             return False
         if isinstance(event, (ClickEvent, HealthEvent, EmailStatusEvent)):
-            if contact_deleted(conn, event.contact_id, known):
-                return False
-            exists = event.contact_id in known.present if known is not None else contact_exists(conn, event.contact_id)
-            if not exists:
-                park_event(conn, event.event_id, event.contact_id, kind, event.occurred_at, m.value or b"", known)
-                result.parked += 1
-                return False
-            self._store_behaviour(conn, event, known, result)
+            self._store_fact(conn, event, known, result)
             self._touch(touched, event.contact_id, kind, event)
             return False
         if known is not None:
             known.flush(conn)  # campaign targeting reads contacts
         if isinstance(event, CampaignTypeUpsert):
             base = book.types.get(event.name, CampaignType(event.name))
-            upsert_campaign_type(conn, event.apply_to(base))
-            for cid in type_contacts(conn, event.name):
+            changed = event.apply_to(base)
+            upsert_campaign_type(conn, changed)
+            everyone = base.target_all_contacts or changed.target_all_contacts
+            for cid in all_contact_ids(conn) if everyone else type_contacts(conn, event.name):
                 self._touch(touched, cid, kind, event)
             return True
         if isinstance(event, InstanceUpsert):
             i = event.instance
+            before = conn.execute(
+                text("SELECT campaign_type FROM campaign_instances WHERE id = :i"), {"i": i.id}
+            ).scalar()
             upsert_instance(conn, i.id, asdict(i), event.occurred_at, event.changed_by)
-            for cid in instance_contacts(conn, i.id):
+            everyone = any(
+                t is not None and t.target_all_contacts
+                for t in (book.types.get(str(before)) if before else None, book.types.get(i.campaign_type))
+            )
+            for cid in all_contact_ids(conn) if everyone else instance_contacts(conn, i.id):
                 self._touch(touched, cid, kind, event)
             return True
         if isinstance(event, TargetsEvent):
@@ -334,28 +329,50 @@ class BatchProcessor:
             return True
         raise IngestError(f"{kind}: {type(event).__name__} events are not taken by the agents")
 
-    def _store_behaviour(
-        self, conn: Connection, event: Event, known: BatchState | None, result: BatchResult
+    def _store_fact(
+        self,
+        conn: Connection,
+        event: ClickEvent | HealthEvent | EmailStatusEvent,
+        known: BatchState | None,
+        result: BatchResult,
     ) -> None:
+        """A click, an answer or a status, stored whether or not its contact (or row) exists yet."""
         if isinstance(event, ClickEvent):
             store_click(conn, event.contact_id, event.tracking_id, event.quote_id, event.occurred_at, known)
             _engaged(result, event)
         elif isinstance(event, HealthEvent):
             store_health_answer(conn, event.contact_id, event.answers, event.occurred_at, known)
             _engaged(result, event)
-        elif isinstance(event, EmailStatusEvent):
-            if not record_email_status(
-                conn, event.contact_id, event.occurrence_key, event.status, event.actual_send_datetime
-            ):
-                raise IngestError(
-                    f"email-status: contact {event.contact_id} has no schedule row with key "
-                    f"{event.occurrence_key!r}"
-                )
+        else:
+            record_status_fact(
+                conn,
+                event.contact_id,
+                event.occurrence_key,
+                event.status,
+                event.actual_send_datetime,
+                event.occurred_at,
+                event.event_id,
+            )
+
+    def adopt_parked_events(self) -> int:
+        """Events an older worker parked for contacts not known yet, stored as facts now."""
+        with self.store.engine.begin() as conn:
+            parked = conn.execute(text("SELECT event_id, topic, payload FROM mw_parked_events")).fetchall()
+            for event_id, topic, payload in parked:
+                try:
+                    event = parse_event(str(topic), bytes(payload))
+                except EventError:
+                    logger.warning("parked event %s cannot be read again: dropped", event_id)
+                    continue
+                if isinstance(event, (ClickEvent, HealthEvent, EmailStatusEvent)):
+                    self._store_fact(conn, event, None, BatchResult())
+            conn.execute(text("DELETE FROM mw_parked_events"))
+        return len(parked)
 
     # -- output records -----------------------------------------------------------
 
     def _dead(self, m: Message, error: str) -> dict[str, Any]:
-        return deadletter_record(m.topic_kind, m.partition, m.offset, m.key, m.value, error)
+        return deadletter_record(f"{self.prefix}{m.topic_kind}", m.partition, m.offset, m.key, m.value, error)
 
     def _announce(self, c: ScheduleChange, t: _Touched) -> dict[str, Any]:
         prev = c.previous

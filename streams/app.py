@@ -1,5 +1,14 @@
-"""The Faust app: topics, one short agent per input topic, and the sweep as a
-crontab on the leader (ARCHITECTURE.md).
+"""The Faust app: topics, one short agent per input topic, and the daily sweep on
+the leader (ARCHITECTURE.md).
+
+The sweep runs when it is due: a leader timer checks every 30 seconds whether
+the decision day (``streams.epochs``) is behind the day of the sweep time's
+last occurrence (``--sweep-cron``, 03:30 Central by default), so a worker that
+was down at 03:30 sweeps as soon as it is back, not a day late, and the
+agents never decide for a day that is over.  Its ``sweep-runs`` record, and
+the baseline the worker records when it first starts, go to the audit topics
+through the outbox (``streams.outbox``): published when the worker starts and
+after each sweep.
 
 The windowed engagement table is the compacted, co-partitioned ``engagement``
 topic (values in ``streams/engagement.py``): each contact's clicks and answers
@@ -30,11 +39,13 @@ import logging
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
+from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import faust
+from croniter import croniter
 
 from rules.config import Config
 from streams.agents import BatchResult, Message
@@ -43,13 +54,21 @@ from streams.events import (
     DEADLETTER,
     ENGAGEMENT,
     SCHEDULE_CHANGES,
-    SWEEP_RUNS,
     dumps_event,
 )
 from streams.store import Store
 from streams.topics import INPUT_TOPICS, topic_name
 
 logger = logging.getLogger(__name__)
+
+# A dead worker's partitions move (to the others, or to it restarted) once the broker
+# has not heard from it for this long: Kafka's default minimum, against Faust's 60 s.
+# Static membership (group.instance.id) was tried and not taken: a restart was no
+# faster (start-up itself takes about 5 s), two processes given one id push each other
+# out of the group, a clean stop no longer leaves the group (partitions wait a whole
+# session), and a restarted member is handed its old assignment even when its topics changed.
+SESSION_TIMEOUT_S = 6.0
+HEARTBEAT_S = 1.5
 
 
 def _pauses() -> Iterator[float]:
@@ -69,10 +88,24 @@ class WorkerSettings:
     partitions: int = 4
     batch_size: int = 500
     batch_within_s: float = 0.05
-    sweep_cron: str = "30 3 * * *"  # 03:30 exists on every day, DST changes included
+    # 03:30 exists on every day, DST changes included; None: no automatic sweep.
+    sweep_cron: str | None = "30 3 * * *"
     sweep_timezone: str = "America/Chicago"
     app_id: str = "mailwindow"
-    extra: dict[str, Any] = field(default_factory=dict)  # more faust.App settings
+    # The worker's idea of today (demos and tests of past dates); None: today in sweep_timezone.
+    today: date | None = None
+    # Where the audit baseline's snapshot goes when the worker records one.
+    snapshot_dir: Path = Path("baselines")
+    extra: dict[str, Any] = field(default_factory=dict)  # more faust.App settings (they win)
+
+
+def sweep_due(decision_day: date | None, now: datetime, cron: str) -> date | None:
+    """The day to sweep for when the last scheduled sweep time has passed unswept, else None."""
+    last_fire: datetime = croniter(cron, now).get_prev(datetime)
+    day = last_fire.date()
+    if decision_day is None or decision_day < day:
+        return day
+    return None
 
 
 class Worker:
@@ -80,36 +113,38 @@ class Worker:
 
     def __init__(self, settings: WorkerSettings) -> None:
         self.settings = settings
-        self.decider = Decider(settings.store.target, settings.config)
+        self.decider = Decider(settings.store.target, settings.config, settings.prefix)
         # The agents announce their batches one at a time, in the order the decider
         # applied them (it returns them in that order, and the lock queues in order):
         # otherwise a slow send could let an earlier batch's change or engagement value
         # of a contact reach the broker after a later one's, and stand as the latest.
         self.in_decided_order = asyncio.Lock()
+        faust_settings: dict[str, Any] = {
+            "store": "memory://",
+            "topic_partitions": settings.partitions,
+            "key_serializer": "raw",
+            "value_serializer": "raw",
+            "web_enabled": False,
+            "consumer_auto_offset_reset": "earliest",
+            # Fewer, larger fetches; the broker's CRC checks suffice on a local network.
+            "broker_check_crcs": False,
+            "broker_max_poll_records": 2000,
+            "stream_buffer_maxsize": 16384,
+            "broker_session_timeout": SESSION_TIMEOUT_S,
+            "broker_heartbeat_interval": HEARTBEAT_S,
+        }
         self.app = faust.App(
             settings.app_id,
             broker=",".join(f"kafka://{b}" for b in settings.broker.split(",")),
-            store="memory://",
-            topic_partitions=settings.partitions,
-            key_serializer="raw",
-            value_serializer="raw",
-            web_enabled=False,
-            consumer_auto_offset_reset="earliest",
-            # Fewer, larger fetches; the broker's CRC checks suffice on a local network.
-            broker_check_crcs=False,
-            broker_max_poll_records=2000,
-            stream_buffer_maxsize=16384,
-            **settings.extra,
+            **{**faust_settings, **settings.extra},
         )
         self.changes = self._topic(SCHEDULE_CHANGES)
         self.engagement = self._topic(ENGAGEMENT)
         self.deadletter = self._topic(DEADLETTER)
-        self.sweep_runs = self._topic(SWEEP_RUNS)
         for kind in INPUT_TOPICS:
             self.app.agent(self._topic(kind), name=f"mailwindow-{kind}")(self._agent_for(kind))
-        self.app.crontab(
-            settings.sweep_cron, timezone=ZoneInfo(settings.sweep_timezone), on_leader=True
-        )(self.sweep)
+        if settings.sweep_cron is not None:
+            self.app.timer(interval=30.0, on_leader=True)(self.sweep_if_due)
 
     def _topic(self, kind: str) -> faust.TopicT:
         return self.app.topic(
@@ -200,18 +235,58 @@ class Worker:
         ]
         await asyncio.gather(*pending)
 
-    async def sweep(self) -> None:
-        """The daily sweep (leader only), then its ``sweep-runs`` record for replay."""
-        now = datetime.now(ZoneInfo(self.settings.sweep_timezone))
-        record = await self.decider.sweep(now.date(), now)
-        await self.sweep_runs.send(key=record["run_id"].encode(), value=dumps_event(record))
+    def today(self) -> date:
+        return self.settings.today or datetime.now(ZoneInfo(self.settings.sweep_timezone)).date()
+
+    async def sweep_if_due(self) -> None:
+        """The daily sweep, once its time has come and no sweep has decided that day yet."""
+        assert self.settings.sweep_cron is not None
+        decided_for = await self.decider.decision_day()
+        if self.settings.today is not None:  # a fixed day: swept once
+            due = self.settings.today if decided_for is None or decided_for < self.settings.today else None
+        else:
+            now = datetime.now(ZoneInfo(self.settings.sweep_timezone))
+            due = sweep_due(decided_for, now, self.settings.sweep_cron)
+        if due is not None:
+            await self.sweep(due)
+
+    async def sweep_today(self) -> None:
+        # No argument: Faust gives a timer's function the app when it takes one.
+        await self.sweep(self.today())
+
+    async def sweep(self, day: date) -> None:
+        """A sweep (leader only), then its ``sweep-runs`` record for replay."""
+        for pause in _pauses():
+            try:
+                summary = await self.decider.sweep(day)
+                break
+            except DatabaseUnavailable as exc:
+                logger.error("database unavailable (%s); sweep of %s tried again in %.1f s", exc, day, pause)
+            await asyncio.sleep(pause)
+        logger.info("sweep %s as of %s done in %.1f s", summary["run_id"], day, summary["elapsed_s"])
+        await self.publish_outbox()
+
+    async def publish_outbox(self) -> None:
+        """The audit records not on their topics yet (baselines, sweep runs), in order."""
+        records = await self.decider.unpublished()
+        if not records:
+            return
+        producer = self.app.producer
+        pending = [
+            await producer.send(
+                topic_name(self.settings.prefix, r.topic), r.key.encode(), dumps_event(r.record), None, None, None
+            )
+            for r in records
+        ]
+        await asyncio.gather(*pending)
+        await self.decider.mark_published([r.seq for r in records])
 
 
 def run_worker(settings: WorkerSettings, sweep_interval_s: float | None = None) -> None:
     """Run the worker until SIGTERM or Ctrl-C: topics made sure of, agents started, then wait.
 
     ``sweep_interval_s`` adds a sweep every so many seconds (leader only), for
-    demos and tests; the daily crontab is always there.
+    demos and tests; the daily sweep is there unless ``settings.sweep_cron`` is None.
     """
     import signal
 
@@ -221,13 +296,26 @@ def run_worker(settings: WorkerSettings, sweep_interval_s: float | None = None) 
         await ensure_topics(settings.broker, settings.prefix, settings.partitions)
         worker = Worker(settings)
         if sweep_interval_s:
-            worker.app.timer(interval=sweep_interval_s, on_leader=True)(worker.sweep)
+            worker.app.timer(interval=sweep_interval_s, on_leader=True)(worker.sweep_today)
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
-        await worker.decider.start()
-        await worker.app.start()
+        done = await worker.decider.start(worker.today(), settings.snapshot_dir)
+        if done.get("baseline"):
+            logger.warning("recorded the audit baseline %s (snapshot in %s)", done["baseline"], settings.snapshot_dir)
+        # SIGTERM is heard while the app starts too (a broker refusing to let it join).
+        starting = asyncio.ensure_future(worker.app.start())
+        stopping = asyncio.ensure_future(stop.wait())
+        await asyncio.wait({starting, stopping}, return_when=asyncio.FIRST_COMPLETED)
+        if not starting.done():
+            starting.cancel()
+            await worker.app.stop()
+            worker.decider.close()
+            return
+        stopping.cancel()
+        starting.result()
+        await worker.publish_outbox()
         print(
             f"mailwindow worker: ready (broker {settings.broker}, prefix {settings.prefix!r}, "
             f"{settings.partitions} partitions)",

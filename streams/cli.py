@@ -7,6 +7,8 @@ import os
 import sys
 from collections.abc import Sequence
 from datetime import date, datetime
+from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import orjson
@@ -88,20 +90,46 @@ def _event_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
     w.add_argument("--db", required=True, help="SQLite path or SQLAlchemy URL")
     w.add_argument("--config")
     w.add_argument("--partitions", type=_non_negative, default=4, help="of the contact-keyed topics")
-    w.add_argument("--sweep-cron", default="30 3 * * *", help="when the sweep runs (cron, default 03:30)")
+    w.add_argument(
+        "--sweep-cron", default="30 3 * * *",
+        help="when the daily sweep is due (cron, default 03:30); 'off': no automatic sweep",
+    )
     w.add_argument("--timezone", default="America/Chicago", help="of --sweep-cron (default Central)")
     w.add_argument("--sweep-interval", type=float, help="also sweep every N seconds (demos, tests)")
+    w.add_argument(
+        "--today", help="the worker's today, YYYY-MM-DD (demos and tests of past dates; default: the real one)"
+    )
     w.add_argument("--app-id", default="mailwindow", help="Faust app id (consumer group)")
-    w.add_argument("--datadir", default="var/faust", help="Faust's local state directory")
+    w.add_argument(
+        "--datadir", help="Faust's local state directory (default ~/.local/state/mailwindow/APP_ID)"
+    )
+    w.add_argument(
+        "--snapshot-dir",
+        help="where the audit baseline's snapshot goes when the worker records one "
+        "(default: a folder beside an SQLite database, else in --datadir)",
+    )
     w.add_argument(
         "--log-level", default="warning", choices=("debug", "info", "warning", "error"),
         help="of the worker's log on stderr (info: Faust's rebalances, recoveries and commits)",
     )
 
-    r = sub.add_parser("replay", help="rebuild a fresh database from the topics; print its checksum")
+    for name, what in (
+        ("baseline", "record the database as the deployment's audit baseline (snapshot + record)"),
+        ("publish", "the same as 'baseline' (its former name)"),
+    ):
+        b = sub.add_parser(name, help=what)
+        kafka(b)
+        b.add_argument("--db", required=True, help="SQLite path or SQLAlchemy URL")
+        b.add_argument("--config", help="the worker's config, recorded for replay")
+        b.add_argument("--as-of", help="decision day until the first sweep (default today, Central)")
+        b.add_argument("--snapshot-dir", help="where the snapshot goes (default: beside an SQLite database)")
+        b.add_argument("--partitions", type=_non_negative, help="of topics created now (default 4)")
+
+    r = sub.add_parser("replay", help="rebuild the live database from the audit record; print its checksum")
     kafka(r)
     r.add_argument("--db", required=True, help="a new SQLite file")
-    r.add_argument("--config", help="config of the agents when no sweep was recorded")
+    r.add_argument("--baseline", help="the baseline to start from (default: the latest)")
+    r.add_argument("--snapshot", help="the baseline's snapshot file, when not where it was recorded")
     r.add_argument("--until", help="apply events up to this time (RFC 3339)")
 
     t = sub.add_parser("send-test-events", help="publish synthetic contact, click and health events")
@@ -109,10 +137,9 @@ def _event_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
     t.add_argument("--count", type=_non_negative, default=1000)
     t.add_argument("--seed", type=int, default=1)
     t.add_argument("--malformed-share", type=float, default=0.01)
-
-    u = sub.add_parser("publish", help="publish an existing database's contacts into the topics")
-    kafka(u)
-    u.add_argument("--db", required=True)
+    t.add_argument(
+        "--partitions", type=_non_negative, help="of topics created now (default: the existing ones', else 4)"
+    )
 
 
 def _campaign_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -341,8 +368,52 @@ def _cmd_campaign(args: argparse.Namespace) -> int:
         raise UsageError(str(exc)) from None  # main's one-line error, exit code 2
 
 
+def default_state_dir(app_id: str) -> Path:
+    """Per-user state of a worker: never the current directory (a checkout, say)."""
+    base = os.environ.get("XDG_STATE_HOME") or os.path.join(os.path.expanduser("~"), ".local", "state")
+    return Path(base) / "mailwindow" / app_id
+
+
+def _snapshot_dir(given: str | None, db: str, fallback: Path) -> Path:
+    if given:
+        return Path(given)
+    if "://" not in db:
+        path = Path(db)
+        return path.parent / f"{path.name}.baselines"
+    return fallback / "baselines"
+
+
+def _kafka_errors(command: Any) -> Any:
+    """A broker that cannot be reached, or topics that do not fit: one line, exit 2."""
+
+    def run(args: argparse.Namespace) -> int:
+        from aiokafka.errors import KafkaConnectionError, KafkaError
+
+        from streams.replay import ReplayError
+        from streams.topics import CoPartitioningError, TopicCreationError
+
+        if args.command != "worker":  # its log is configured; elsewhere the client's chatter is noise
+            import logging
+
+            logging.getLogger("aiokafka").setLevel(logging.CRITICAL)
+        try:
+            result: int = command(args)
+            return result
+        except KafkaConnectionError:
+            raise UsageError(f"cannot reach the Kafka broker at {args.broker}") from None
+        except (CoPartitioningError, TopicCreationError, ReplayError) as exc:
+            raise UsageError(str(exc)) from None
+        except KafkaError as exc:
+            raise UsageError(f"Kafka at {args.broker}: {type(exc).__name__}: {exc}") from None
+
+    return run
+
+
+@_kafka_errors
 def _cmd_worker(args: argparse.Namespace) -> int:
     import logging
+
+    from croniter import croniter
 
     from streams.app import WorkerSettings, run_worker
     from streams.config_file import load_config_file
@@ -351,22 +422,28 @@ def _cmd_worker(args: argparse.Namespace) -> int:
     logging.basicConfig(
         level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
-
+    cron = None if args.sweep_cron == "off" else args.sweep_cron
+    if cron is not None and not croniter.is_valid(cron):
+        raise UsageError(f"--sweep-cron {args.sweep_cron!r} is not a cron expression (or 'off')")
+    today = _as_of(args.today) if args.today else None
     config, _ = load_config_file(args.config)
+    datadir = Path(args.datadir) if args.datadir else default_state_dir(args.app_id)
     store = open_store(args.db)
     try:
         store.migrate()
-        os.makedirs(args.datadir, exist_ok=True)
+        datadir.mkdir(parents=True, exist_ok=True)
         settings = WorkerSettings(
             broker=args.broker,
             store=store,
             config=config,
             prefix=args.prefix,
             partitions=args.partitions or 1,
-            sweep_cron=args.sweep_cron,
+            sweep_cron=cron,
             sweep_timezone=args.timezone,
             app_id=args.app_id,
-            extra={"datadir": args.datadir},
+            today=today,
+            snapshot_dir=_snapshot_dir(args.snapshot_dir, args.db, datadir),
+            extra={"datadir": str(datadir)},
         )
         run_worker(settings, args.sweep_interval)
     finally:
@@ -374,35 +451,54 @@ def _cmd_worker(args: argparse.Namespace) -> int:
     return 0
 
 
-def _cmd_replay(args: argparse.Namespace) -> int:
+@_kafka_errors
+def _cmd_baseline(args: argparse.Namespace) -> int:
+    from streams.baseline import record_baseline
     from streams.config_file import load_config_file
+    from streams.publish import publish_outbox
+    from streams.store import open_store
+
+    config, _ = load_config_file(args.config)
+    as_of = _as_of(args.as_of)
+    store = open_store(args.db)
+    try:
+        store.migrate()
+        b = record_baseline(store, config, as_of, _snapshot_dir(args.snapshot_dir, args.db, Path.cwd()))
+        published = publish_outbox(store, args.broker, args.prefix, args.partitions)
+    finally:
+        store.close()
+    r = b.record
+    print(
+        f"baseline {b.baseline_id}: decision day {r['as_of']}, schedules {r['schedules_checksum']}\n"
+        f"  snapshot {r['snapshot']['path']} ({r['snapshot']['sha256']}): archive it with the topics\n"
+        f"  {published} record(s) published to {args.broker} (prefix {args.prefix!r})"
+    )
+    return 0
+
+
+@_kafka_errors
+def _cmd_replay(args: argparse.Namespace) -> int:
     from streams.events import EventError, parse_datetime
     from streams.replay import replay
 
-    config, _ = load_config_file(args.config)
     until = None
     if args.until:
         try:
             until = parse_datetime(args.until)
         except EventError:
             raise UsageError(f"--until {args.until!r} is not an RFC 3339 time with offset") from None
-    print(replay(args.broker, args.prefix, args.db, config, until))
+    print(replay(args.broker, args.prefix, args.db, until, args.baseline, args.snapshot))
     return 0
 
 
+@_kafka_errors
 def _cmd_send_test_events(args: argparse.Namespace) -> int:
     from streams.publish import send_test_events
 
-    sent = send_test_events(args.broker, args.prefix, args.count, args.seed, args.malformed_share)
+    sent = send_test_events(
+        args.broker, args.prefix, args.count, args.seed, args.malformed_share, args.partitions
+    )
     print(f"sent {sent:,} events to {args.broker} (prefix {args.prefix!r})")
-    return 0
-
-
-def _cmd_publish(args: argparse.Namespace) -> int:
-    from streams.publish import publish_database
-
-    sent = publish_database(args.broker, args.prefix, args.db)
-    print(f"published {sent:,} events from {args.db} to {args.broker} (prefix {args.prefix!r})")
     return 0
 
 
@@ -415,7 +511,8 @@ COMMANDS = {
     "worker": _cmd_worker,
     "replay": _cmd_replay,
     "send-test-events": _cmd_send_test_events,
-    "publish": _cmd_publish,
+    "baseline": _cmd_baseline,
+    "publish": _cmd_baseline,
 }
 
 

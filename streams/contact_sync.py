@@ -1,10 +1,15 @@
-"""One contact's schedule decided again and written: what the stream agents do per event.
+"""A contact's schedule decided again and written: what the stream agents do per event.
 
-The agents (``streams/agents.py``) and replay call ``sync_contact`` after
-storing an event: it reads the contact's stored state (contact row, schedule
-rows, campaign targets, clicks, answers), runs the same rules as the sweep
-(``rules.contact_schedule.schedule_contact`` and the frequency limit), writes
-only the difference and returns it as schedule changes.
+The agents (``streams/agents.py``) call ``sync_contacts`` after storing a
+batch's facts: for each contact the batch touched it puts the contact's rows
+back to what the decision day found (``streams.epochs``: its base, with the
+sending side's statuses applied), runs the same rules as the sweep
+(``rules.contact_schedule.schedule_contact`` and the frequency limit) as of
+the decision day, writes the difference, applies the status facts of rows
+that now exist (then decides again, so a row reported sent gets its
+follow-up), and returns what changed since before the batch as schedule
+changes.  The result is a function of the base and the facts alone: it does
+not depend on how the day's events were batched or interleaved.
 
 What differs from the sweep, on purpose (ARCHITECTURE.md, "How the agents
 decide"): no load balancing across contacts (effective-date smoothing and the
@@ -16,17 +21,19 @@ One more difference, written down here: a contact decided again because its
 own data changed also loses the planned post-window emails beyond the range
 that no longer follow any of its windows (``planned_post_window_holds``).
 The sweep leaves rows beyond the range alone (SPEC section 9) and removes
-such a row once it enters the range; the agents remove it at once, so the
-result does not depend on how events were grouped into batches.
+such a row once it enters the range; the agents remove it at once.
+
+A contact that is not in ``contacts`` (deleted, or never known) gets no email:
+its owned rows dated from the decision day on are cancelled; history stays.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
 
-from sqlalchemy import Connection, text
+from sqlalchemy import Connection
 
 from rules.campaign import CampaignBook, CampaignTarget, written_targets
 from rules.config import Config
@@ -43,6 +50,8 @@ from streams.campaign_rows import (
     fetch_targets,
     write_target_statuses,
 )
+from streams.epochs import Epoch, Row, fetch_full_rows, load_bases, put_back, save_bases
+from streams.ingest import apply_status_facts, status_facts_of, with_status
 from streams.schedule_rows import (
     DECISION_COLUMNS,
     ContactFields,
@@ -52,14 +61,12 @@ from streams.schedule_rows import (
     fetch_contact_fields,
     fetch_rows,
     placed_values,
-    placeholder,
     rows_by_id,
     stage_write,
     write_batches,
 )
 
 _KEY = DECISION_COLUMNS.index("occurrence_key")
-_TYPE = DECISION_COLUMNS.index("email_type")
 _DATE = DECISION_COLUMNS.index("scheduled_send_date")
 _STATUS = DECISION_COLUMNS.index("status")
 _REASON = DECISION_COLUMNS.index("skip_reason")
@@ -77,28 +84,6 @@ class ScheduleChange:
     status: str
     skip_reason: str | None
     previous: dict[str, object] | None
-
-
-def _summary(values: RowValues) -> dict[str, object]:
-    return {
-        "email_type": values[_TYPE],
-        "scheduled_send_date": values[_DATE],
-        "status": values[_STATUS],
-        "skip_reason": values[_REASON],
-    }
-
-
-def _change(contact_id: int, kind: str, values: RowValues, previous: RowValues | None) -> ScheduleChange:
-    return ScheduleChange(
-        contact_id=contact_id,
-        occurrence_key=str(values[_KEY]),
-        change=kind,
-        email_type=str(values[_TYPE]),
-        scheduled_send_date=str(values[_DATE]),
-        status=str(values[_STATUS]),
-        skip_reason=None if values[_REASON] is None else str(values[_REASON]),
-        previous=_summary(previous) if previous is not None else None,
-    )
 
 
 def _frequency_skipped(decisions: Sequence[Decision], fixed: Sequence[date], config: Config) -> set[str]:
@@ -122,12 +107,58 @@ def _values(d: Decision, stored: StoredRow | None, skipped: set[str], config: Co
     return values
 
 
-@dataclass(frozen=True)
-class SyncRequest:
-    """Decide a contact again as of ``as_of``; ``run_id`` names the writer on the rows it places."""
+# Rounds of "decide, then apply the status facts of rows that now exist": each round
+# turns at least one row into the sending side's, so a handful always suffice.
+MAX_ROUNDS = 20
 
-    as_of: date
-    run_id: str
+
+def sync_contacts(
+    conn: Connection,
+    config: Config,
+    campaigns: CampaignBook,
+    contact_ids: Iterable[int],
+    epoch: Epoch,
+    lookahead_days: int = 30,
+    lookback_days: int = 7,
+    chunk: int = 500,
+) -> dict[int, list[ScheduleChange]]:
+    """Decide these contacts as of the epoch's day, write the difference, return it per contact.
+
+    A handful of statements per chunk, not per contact: what lets one agent
+    keep up with thousands of events a second.  Call inside a transaction:
+    the reads and writes are one unit.
+    """
+    horizon = Horizon(epoch.as_of, lookahead_days, lookback_days)
+    run_id = f"agent:{epoch.as_of.isoformat()}"
+    out: dict[int, list[ScheduleChange]] = {}
+    ids = sorted(set(contact_ids))
+    for start in range(0, len(ids), chunk):
+        part = ids[start : start + chunk]
+        before = fetch_full_rows(conn, part)
+        bases = load_bases(conn, epoch.epoch_id, part)
+        first_time = {cid: before[cid] for cid in part if cid not in bases}
+        save_bases(conn, epoch.epoch_id, first_time)
+        bases.update(first_time)
+        facts = status_facts_of(conn, part)
+        for cid in part:
+            mine = facts.get(cid, {})
+            target = [
+                with_status(r, mine[str(r["occurrence_key"])]) if str(r["occurrence_key"]) in mine else r
+                for r in bases[cid]
+            ]
+            put_back(conn, before[cid], target)
+        todo = part
+        for _ in range(MAX_ROUNDS):
+            _decide_and_write(conn, config, campaigns, todo, horizon, run_id)
+            todo = sorted(apply_status_facts(conn, fetch_full_rows(conn, todo), facts))
+            if not todo:
+                break
+        else:  # pragma: no cover - a bug: facts kept turning rows over
+            raise RuntimeError(f"contacts {todo[:5]}: status facts still applying after {MAX_ROUNDS} rounds")
+        after = fetch_full_rows(conn, part)
+        for cid in part:
+            out[cid] = _changes(cid, before[cid], after[cid])
+    return out
 
 
 def sync_contact(
@@ -135,74 +166,110 @@ def sync_contact(
     config: Config,
     campaigns: CampaignBook,
     contact_id: int,
-    as_of: date,
-    run_id: str,
+    epoch: Epoch,
     lookahead_days: int = 30,
     lookback_days: int = 7,
 ) -> list[ScheduleChange]:
-    """Decide one contact as of ``as_of``, write the difference, return it.
-
-    ``run_id`` names the writer (e.g. ``agent:contacts:0:42``) on the rows it places.
-    Call inside a transaction: the reads and writes are one unit.
-    """
-    requests = {contact_id: SyncRequest(as_of, run_id)}
-    return sync_contacts(conn, config, campaigns, requests, lookahead_days, lookback_days)[contact_id]
+    """``sync_contacts`` for one contact."""
+    return sync_contacts(conn, config, campaigns, [contact_id], epoch, lookahead_days, lookback_days)[contact_id]
 
 
-def sync_contacts(
+def _decide_and_write(
     conn: Connection,
     config: Config,
     campaigns: CampaignBook,
-    requests: Mapping[int, SyncRequest],
-    lookahead_days: int = 30,
-    lookback_days: int = 7,
-    chunk: int = 500,
-) -> dict[int, list[ScheduleChange]]:
-    """``sync_contact`` for many contacts: the same decisions, read and written per chunk.
-
-    A handful of statements per chunk instead of a handful per contact: what
-    lets one agent keep up with thousands of events a second.  Each contact
-    is decided from its own stored state only, so the result is that of
-    deciding them one by one.
-    """
-    out: dict[int, list[ScheduleChange]] = {}
+    ids: Sequence[int],
+    horizon: Horizon,
+    run_id: str,
+) -> None:
+    """The rules as of ``horizon`` for these contacts, on their stored rows; the writes they need."""
     active = [i.id for i in campaigns.active_instances]
-    ids = sorted(requests)
-    for start in range(0, len(ids), chunk):
-        part = ids[start : start + chunk]
-        fields = {f[0]: f for f in fetch_contact_fields(conn, part)}
-        stored = fetch_rows(conn, part)
-        targets, _ = fetch_targets(conn, part, active)
-        behaviour = fetch_behaviour_as_of(conn, {cid: requests[cid].as_of for cid in part})
-        batches: list[tuple[WriteBatch, str]] = []
-        written: list[tuple[int, str]] = []
-        for cid in part:
-            request = requests[cid]
-            if cid not in fields:  # deleted meanwhile, or never known: nothing to decide
-                out[cid] = []
-                continue
-            decided = _decide_contact(
-                config,
-                campaigns,
-                fields[cid],
-                stored.get(cid, []),
-                targets.get(cid, ()),
-                behaviour.get(cid, NO_BEHAVIOUR),
-                Horizon(request.as_of, lookahead_days, lookback_days),
-                request.run_id,
+    fields = {f[0]: f for f in fetch_contact_fields(conn, ids)}
+    stored = fetch_rows(conn, ids)
+    targets, _ = fetch_targets(conn, ids, active)
+    behaviour = fetch_behaviour_as_of(conn, {cid: horizon.as_of for cid in ids})
+    batch = WriteBatch.empty()
+    written: list[tuple[int, str]] = []
+    for cid in ids:
+        rows = stored.get(cid, [])
+        if cid not in fields:  # deleted, or never known: no email from the decision day on
+            batch.deletes.extend(
+                r.existing.id
+                for r in rows
+                if r.existing.owned and r.existing.send_date is not None and r.existing.send_date >= horizon.as_of
             )
-            out[cid] = decided.changes
-            batches.append((decided.batch, request.run_id))
-            written.extend(decided.written_targets)
-        write_batches(conn, batches)
-        write_target_statuses(conn, written)  # SPEC 8: the target's status follows what was written
+            continue
+        decided = _decide_contact(
+            config,
+            campaigns,
+            fields[cid],
+            rows,
+            targets.get(cid, ()),
+            behaviour.get(cid, NO_BEHAVIOUR),
+            horizon,
+            run_id,
+        )
+        batch.inserts.extend(decided.batch.inserts)
+        batch.updates.extend(decided.batch.updates)
+        batch.deletes.extend(decided.batch.deletes)
+        written.extend(decided.written_targets)
+    _never_before(batch, horizon.as_of)
+    write_batches(conn, [(batch, run_id)])
+    write_target_statuses(conn, written)  # SPEC 8: the target's status follows what was written
+
+
+def _never_before(batch: WriteBatch, as_of: date) -> None:
+    """No owned row dated before the decision day is ever written (a decision of the past)."""
+    day = as_of.isoformat()
+    for values in (*batch.inserts, *(v for _, v in batch.updates)):
+        if str(values[_DATE]) < day:
+            raise AssertionError(
+                f"a decision as of {day} would write {values[_KEY]} dated {values[_DATE]}: refused"
+            )
+
+
+def _summary_of(row: Mapping[str, object]) -> dict[str, object]:
+    return {
+        "email_type": row["email_type"],
+        "scheduled_send_date": row["scheduled_send_date"],
+        "status": row["status"],
+        "skip_reason": row["skip_reason"],
+    }
+
+
+def _change_of(contact_id: int, kind: str, row: Mapping[str, object], previous: Mapping[str, object] | None) -> ScheduleChange:
+    return ScheduleChange(
+        contact_id=contact_id,
+        occurrence_key=str(row["occurrence_key"]),
+        change=kind,
+        email_type=str(row["email_type"]),
+        scheduled_send_date=str(row["scheduled_send_date"]),
+        status=str(row["status"]),
+        skip_reason=None if row["skip_reason"] is None else str(row["skip_reason"]),
+        previous=_summary_of(previous) if previous is not None else None,
+    )
+
+
+def _changes(contact_id: int, before: Sequence[Row], after: Sequence[Row]) -> list[ScheduleChange]:
+    """What a batch changed in the contact's owned rows (a row the sender took is its news, not ours)."""
+    was = {str(r["occurrence_key"]): r for r in before if r["occurrence_key"] is not None}
+    now = {str(r["occurrence_key"]): r for r in after if r["occurrence_key"] is not None}
+    out: list[ScheduleChange] = []
+    for key in sorted(was.keys() | now.keys()):
+        old, new = was.get(key), now.get(key)
+        if new is not None and str(new["status"]) in OWNED_STATUSES:
+            if old is None:
+                out.append(_change_of(contact_id, "created", new, None))
+            elif _summary_of(old) != _summary_of(new):
+                out.append(_change_of(contact_id, "changed", new, old))
+        elif new is None and old is not None and str(old["status"]) in OWNED_STATUSES:
+            out.append(_change_of(contact_id, "cancelled", old, old))
     return out
 
 
 @dataclass(frozen=True)
 class _Decided:
     batch: WriteBatch
-    changes: list[ScheduleChange]
     written_targets: list[tuple[int, str]]
 
 
@@ -230,15 +297,9 @@ def _decide_contact(
     by_id = rows_by_id(stored_rows)
     skipped = _frequency_skipped(plan.decisions, plan.fixed_counted_dates, config)
     batch = WriteBatch.empty()
-    changes: list[ScheduleChange] = []
     for d in plan.decisions:
         stored = by_id.get(d.existing_row_id) if d.existing_row_id is not None else None
-        values = _values(d, stored, skipped, config, run_id)
-        outcome = stage_write(batch, values, stored)
-        if outcome == "inserted":
-            changes.append(_change(contact_id, "created", values, None))
-        elif outcome == "updated" and stored is not None and _summary(stored.values) != _summary(values):
-            changes.append(_change(contact_id, "changed", values, stored.values))
+        stage_write(batch, _values(d, stored, skipped, config, run_id), stored)
     claimed = {d.existing_row_id for d in plan.decisions}
     stale = [
         r.existing.id
@@ -260,43 +321,6 @@ def _decide_contact(
             plan.campaign_dates,
         )
     ]
-    for row_id in (*plan.deletes, *stale):
-        row = by_id[row_id]
-        batch.deletes.append(row_id)
-        if row.values[_KEY] is not None:
-            changes.append(_change(contact_id, "cancelled", row.values, row.values))
+    batch.deletes.extend((*plan.deletes, *stale))
     written = written_targets(contact_id, targets, campaigns, (d.occurrence.key for d in plan.decisions))
-    return _Decided(batch, changes, list(written))
-
-
-def cancel_owned_rows(conn: Connection, contact_id: int, from_date: date) -> list[ScheduleChange]:
-    """A deleted contact: its owned rows dated from ``from_date`` go, announced as cancellations.
-
-    Sending-side rows (history) stay (ARCHITECTURE.md).
-    """
-    stored_rows = fetch_rows(conn, [contact_id]).get(contact_id, [])
-    gone = [
-        r
-        for r in stored_rows
-        if r.existing.status in OWNED_STATUSES
-        and r.existing.send_date is not None
-        and r.existing.send_date >= from_date
-    ]
-    if gone:
-        ph = placeholder(conn)
-        conn.exec_driver_sql(
-            f"DELETE FROM email_schedules WHERE id = {ph} AND status IN ('pre-scheduled', 'skipped')",
-            [(r.existing.id,) for r in gone],
-        )
-    return [
-        _change(contact_id, "cancelled", r.values, r.values)
-        for r in gone
-        if r.values[_KEY] is not None
-    ]
-
-
-def contact_exists(conn: Connection, contact_id: int) -> bool:
-    return (
-        conn.execute(text("SELECT 1 FROM contacts WHERE id = :id"), {"id": contact_id}).first()
-        is not None
-    )
+    return _Decided(batch, list(written))

@@ -20,32 +20,39 @@ alone: its queued batches would be applied beside the restarted worker's.
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import threading
 import time
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
-from datetime import date, datetime
+from datetime import date
 from multiprocessing import get_context
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy.exc import OperationalError
 
 from rules.config import Config, config_from_mapping
 from rules.zip_state import zip_states
+from streams import outbox
 from streams.agents import BatchProcessor, BatchResult, Message
-from streams.events import format_datetime
-from streams.ingest import applied_offsets
-from streams.store import open_store
-from streams.sweep import SweepOptions, SweepSummary, run_sweep
+from streams.baseline import record_baseline, recorded_baseline
+from streams.epochs import current_epoch
+from streams.store import open_store, run_with_retry
+from streams.sweep import SweepError, SweepOptions, owed_sweep, run_sweep
+
+logger = logging.getLogger(__name__)
 
 _PROCESSOR: BatchProcessor | None = None
 
 
-def _start(target: str, config: dict[str, Any]) -> None:
+def _start(target: str, config: dict[str, Any], prefix: str) -> None:
     global _PROCESSOR
     threading.Thread(target=_end_with, args=(os.getppid(),), name="end-with-worker", daemon=True).start()
-    _PROCESSOR = BatchProcessor(open_store(target), config_from_mapping(config, "worker config")[0])
+    store = open_store(target)
+    store.migrate()
+    _PROCESSOR = BatchProcessor(store, config_from_mapping(config, "worker config")[0], prefix=prefix)
     zip_states()  # loaded now, not while the first events wait (about 4 s on a busy machine)
 
 
@@ -76,67 +83,103 @@ def _process(messages: Sequence[Message]) -> BatchResult:
         raise DatabaseUnavailable(str(exc).splitlines()[0]) from None
 
 
-def _sweep(as_of: date, now: datetime) -> dict[str, Any]:
-    """A sweep; the offsets its record names are exactly those applied before it.
+def _prepare(today: date, snapshot_dir: str) -> dict[str, Any]:
+    """What a worker does before it reads an event: finish what a crash left, know its day.
+
+    Events an older worker parked become facts; a full sweep that did not
+    complete runs again for its day; a database without an audit baseline gets
+    one (as of ``today``).  Returns what it did, for the log.
+    """
+    p = _processor()
+    done: dict[str, Any] = {"adopted_parked_events": p.adopt_parked_events()}
+    with p.store.engine.connect() as conn:
+        owed = owed_sweep(conn)
+    if owed is not None:
+        try:
+            run_sweep(p.store, p.config, SweepOptions(as_of=owed, workers=1))
+            done["sweep_finished"] = owed.isoformat()
+        except SweepError as exc:
+            logger.error("the unfinished sweep of %s was not run again: %s", owed, exc)
+    if recorded_baseline(p.store) is None:
+        b = record_baseline(p.store, p.config, today, Path(snapshot_dir))
+        done["baseline"] = b.baseline_id
+    return done
+
+
+def _sweep(as_of: date) -> dict[str, Any]:
+    """A full sweep; its ``sweep-runs`` record is queued in the outbox with it.
 
     One sweep process (``workers=1``): the decider is already the worker's
     database process, and the result is the same for any number of workers.
     """
     p = _processor()
     try:
-        with p.store.engine.connect() as conn:
-            offsets = applied_offsets(conn)
         summary = run_sweep(p.store, p.config, SweepOptions(as_of=as_of, workers=1))
     except OperationalError as exc:
         raise DatabaseUnavailable(str(exc).splitlines()[0]) from None
-    return sweep_run_record(summary, p.config, offsets, now)
+    return {"run_id": summary.run_id, "as_of": summary.as_of, "elapsed_s": summary.elapsed_s}
 
 
-def sweep_run_record(
-    summary: SweepSummary, config: Config, offsets: dict[str, dict[str, int]], now: datetime
-) -> dict[str, Any]:
-    return {
-        "event_id": summary.run_id,
-        "occurred_at": format_datetime(now),
-        "run_id": summary.run_id,
-        "as_of": summary.as_of,
-        "config": config.to_dict(),
-        "offsets": offsets,
-        "summary": {
-            "contacts_processed": summary.contacts_processed,
-            "emails_scheduled": summary.emails_scheduled,
-            "emails_skipped": summary.emails_skipped,
-            "schedules_after_checksum": summary.schedules_after_checksum,
-        },
-    }
+def _decision_day() -> date | None:
+    with _processor().store.engine.connect() as conn:
+        epoch = current_epoch(conn)
+    return None if epoch is None else epoch.as_of
+
+
+def _unpublished() -> list[outbox.OutboxRecord]:
+    with _processor().store.engine.connect() as conn:
+        return outbox.unpublished(conn)
+
+
+def _mark_published(seqs: list[int]) -> None:
+    def go() -> None:
+        with _processor().store.engine.begin() as conn:
+            outbox.mark_published(conn, seqs)
+
+    run_with_retry(go)
 
 
 class Decider:
     """The database process, called from the agents' event loop."""
 
-    def __init__(self, store_target: str, config: Config) -> None:
+    def __init__(self, store_target: str, config: Config, prefix: str = "") -> None:
         self._pool = ProcessPoolExecutor(
             max_workers=1,
             mp_context=get_context("spawn"),
             initializer=_start,
-            initargs=(store_target, config.to_dict()),
+            initargs=(store_target, config.to_dict(), prefix),
         )
 
-    async def start(self) -> None:
-        """Start the process and wait until it is ready: the worker reads nothing before."""
-        await asyncio.get_running_loop().run_in_executor(self._pool, _started)
+    async def _call(self, fn: Any, *args: Any) -> Any:
+        return await asyncio.get_running_loop().run_in_executor(self._pool, fn, *args)
+
+    async def start(self, today: date, snapshot_dir: Path) -> dict[str, Any]:
+        """Start the process, finish what a crash left, record a baseline if there is none.
+
+        The worker reads nothing before this returns.
+        """
+        await self._call(_started)
+        done: dict[str, Any] = await self._call(_prepare, today, str(snapshot_dir))
+        return done
 
     async def process(self, messages: Sequence[Message]) -> BatchResult:
-        result: BatchResult = await asyncio.get_running_loop().run_in_executor(
-            self._pool, _process, list(messages)
-        )
+        result: BatchResult = await self._call(_process, list(messages))
         return result
 
-    async def sweep(self, as_of: date, now: datetime) -> dict[str, Any]:
-        record: dict[str, Any] = await asyncio.get_running_loop().run_in_executor(
-            self._pool, _sweep, as_of, now
-        )
-        return record
+    async def sweep(self, as_of: date) -> dict[str, Any]:
+        summary: dict[str, Any] = await self._call(_sweep, as_of)
+        return summary
+
+    async def decision_day(self) -> date | None:
+        day: date | None = await self._call(_decision_day)
+        return day
+
+    async def unpublished(self) -> list[outbox.OutboxRecord]:
+        records: list[outbox.OutboxRecord] = await self._call(_unpublished)
+        return records
+
+    async def mark_published(self, seqs: list[int]) -> None:
+        await self._call(_mark_published, seqs)
 
     def close(self) -> None:
         self._pool.shutdown(wait=True)

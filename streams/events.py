@@ -88,11 +88,12 @@ HEALTH: Final = "health"
 EMAIL_STATUS: Final = "email-status"
 CAMPAIGNS: Final = "campaigns"
 SWEEP_RUNS: Final = "sweep-runs"
+BASELINES: Final = "baselines"
 SCHEDULE_CHANGES: Final = "schedule-changes"
 DEADLETTER: Final = "deadletter"
 ENGAGEMENT: Final = "engagement"
 
-INPUT_KINDS: Final = (CONTACTS, CLICKS, HEALTH, EMAIL_STATUS, CAMPAIGNS, SWEEP_RUNS)
+INPUT_KINDS: Final = (CONTACTS, CLICKS, HEALTH, EMAIL_STATUS, CAMPAIGNS, SWEEP_RUNS, BASELINES)
 OUTPUT_KINDS: Final = (SCHEDULE_CHANGES, DEADLETTER, ENGAGEMENT)
 TOPIC_KINDS: Final = INPUT_KINDS + OUTPUT_KINDS
 SCHEMA_VERSION: Final = 1
@@ -492,6 +493,17 @@ def _rule_problem(topic_kind: str, value: dict[str, Any]) -> tuple[_Path, str] |
         return (
             "run_id",
         ), f"{_show(value['run_id'])} differs from event_id {_show(value['event_id'])}"
+    if topic_kind == BASELINES and value["baseline_id"] != value["event_id"]:
+        return (
+            "baseline_id",
+        ), f"{_show(value['baseline_id'])} differs from event_id {_show(value['event_id'])}"
+    if topic_kind == EMAIL_STATUS and not value["occurrence_key"].startswith(f"{value['contact_id']}:"):
+        # Keys begin with their contact (SPEC section 9): a status naming another
+        # contact's row would be applied to a row this contact does not have.
+        return ("occurrence_key",), (
+            f"{_show(value['occurrence_key'])} is not a key of contact {value['contact_id']} "
+            f"(keys begin with '{value['contact_id']}:')"
+        )
     if topic_kind == CAMPAIGNS and value["op"] == "instance_upsert":
         inst = value["instance"]
         start, end = inst["active_start_date"], inst["active_end_date"]
@@ -730,6 +742,25 @@ class SweepRun:
     summary: Mapping[str, Any] | None = field(default=None, hash=False)
 
 
+@dataclass(frozen=True, kw_only=True)
+class BaselineRecord:
+    """A deployment's audit baseline (``streams.baseline``), as replay needs it."""
+
+    TOPIC: ClassVar[str] = BASELINES
+    event_id: str
+    occurred_at: datetime
+    baseline_id: str
+    as_of: date
+    epoch_id: int
+    source: str
+    snapshot_path: str
+    snapshot_sha256: str
+    snapshot_bytes: int
+    schedules_checksum: str
+    offsets: Mapping[str, Mapping[int, int]] = field(hash=False)
+    config: Mapping[str, Any] = field(hash=False)
+
+
 Event: TypeAlias = (
     ContactUpsert
     | ContactDelete
@@ -740,6 +771,7 @@ Event: TypeAlias = (
     | InstanceUpsert
     | TargetsEvent
     | SweepRun
+    | BaselineRecord
 )
 
 
@@ -845,6 +877,22 @@ def _build(topic_kind: str, v: dict[str, Any]) -> Event:
         )
     if topic_kind == CAMPAIGNS:
         return _campaign_event(v, event_id, at)
+    if topic_kind == BASELINES:
+        snap = v["snapshot"]
+        return BaselineRecord(
+            event_id=event_id,
+            occurred_at=at,
+            baseline_id=v["baseline_id"],
+            as_of=parse_date(v["as_of"]),
+            epoch_id=v["epoch_id"],
+            source=v["source"],
+            snapshot_path=snap["path"],
+            snapshot_sha256=snap["sha256"],
+            snapshot_bytes=snap["bytes"],
+            schedules_checksum=v["schedules_checksum"],
+            offsets=_offsets(v["offsets"]),
+            config=_frozen(v["config"]),
+        )
     summary = v.get("summary")
     return SweepRun(
         event_id=event_id,
@@ -852,13 +900,14 @@ def _build(topic_kind: str, v: dict[str, Any]) -> Event:
         run_id=v["run_id"],
         as_of=parse_date(v["as_of"]),
         config=_frozen(v["config"]),
-        offsets=MappingProxyType(
-            {
-                topic: MappingProxyType({int(p): o for p, o in parts.items()})
-                for topic, parts in v["offsets"].items()
-            }
-        ),
+        offsets=_offsets(v["offsets"]),
         summary=None if summary is None else _frozen(summary),
+    )
+
+
+def _offsets(value: Mapping[str, Mapping[str, int]]) -> Mapping[str, Mapping[int, int]]:
+    return MappingProxyType(
+        {topic: MappingProxyType({int(p): o for p, o in parts.items()}) for topic, parts in value.items()}
     )
 
 
@@ -883,6 +932,8 @@ def expected_key(event: Event) -> str:
         return str(event.instance_id)
     if isinstance(event, SweepRun):
         return event.run_id
+    if isinstance(event, BaselineRecord):
+        return event.baseline_id
     return str(event.contact_id)
 
 
@@ -957,6 +1008,22 @@ def event_to_mapping(event: Event) -> dict[str, Any]:
             },
             "summary",
         )
+    if isinstance(event, BaselineRecord):
+        return {
+            **head,
+            "baseline_id": event.baseline_id,
+            "as_of": event.as_of.isoformat(),
+            "epoch_id": event.epoch_id,
+            "source": event.source,
+            "snapshot": {
+                "path": event.snapshot_path,
+                "sha256": event.snapshot_sha256,
+                "bytes": event.snapshot_bytes,
+            },
+            "schedules_checksum": event.schedules_checksum,
+            "offsets": {t: {str(p): o for p, o in parts.items()} for t, parts in event.offsets.items()},
+            "config": dict(event.config),
+        }
     head = _without_none({**head, "changed_by": event.changed_by}, "changed_by")
     if isinstance(event, CampaignTypeUpsert):
         return {**head, "op": "type_upsert", "campaign_type": {"name": event.name, **event.given}}
@@ -999,6 +1066,7 @@ _EVENT_TYPES = (
     InstanceUpsert,
     TargetsEvent,
     SweepRun,
+    BaselineRecord,
 )
 
 

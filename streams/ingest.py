@@ -100,22 +100,20 @@ def present_contacts(conn: Connection, contact_ids: Sequence[int]) -> list[int]:
 
 
 class BatchState:
-    """What a batch knows of its contacts, read in three statements and kept current,
+    """What a batch knows of its contacts, read in two statements and kept current,
     and the writes it defers to send them together (``executemany``).
 
-    Which contacts exist, their stored version (last write wins) and which have
-    parked events.  Only for a batch that is undone whole when anything fails:
-    a savepoint undoing one event's writes would leave this out of date.
-    Deferred writes go to tables no other write of the batch reads (contacts,
-    their versions, clicks, answers); ``flush`` sends them, in order, before
-    anything that could read them (a delete, campaign targeting, the decisions).
+    Which contacts exist and their stored version (last write wins).  Only
+    for a batch that is undone whole when anything fails: a savepoint undoing
+    one event's writes would leave this out of date.  Deferred writes go to
+    tables no other write of the batch reads (contacts, their versions,
+    clicks, answers); ``flush`` sends them, in order, before anything that
+    could read them (a delete, campaign targeting, the decisions).
     """
 
     def __init__(self, conn: Connection, contact_ids: Sequence[int]) -> None:
         self.deferred: dict[TextClause, list[dict[str, object]]] = {}
         self.versions: dict[int, tuple[str, str, bool]] = {}
-        # contact -> its parked events (occurred_at, event_id, topic, payload)
-        self.parked: dict[int, list[tuple[str, str, str, bytes]]] = {}
         ids = sorted(set(contact_ids))
         self.present: set[int] = set(present_contacts(conn, ids))
         for start in range(0, len(ids), 500):
@@ -127,14 +125,6 @@ class BatchState:
                 part,
             ):
                 self.versions[int(cid)] = (str(occurred_at), str(event_id), bool(deleted))
-            for cid, occurred_at, event_id, topic, payload in conn.exec_driver_sql(
-                "SELECT contact_id, occurred_at, event_id, topic, payload FROM mw_parked_events "
-                f"WHERE contact_id IN ({marks})",
-                part,
-            ):
-                self.parked.setdefault(int(cid), []).append(
-                    (str(occurred_at), str(event_id), str(topic), bytes(payload))
-                )
 
     def defer(self, statement: TextClause, params: dict[str, object]) -> None:
         self.deferred.setdefault(statement, []).append(params)
@@ -143,10 +133,6 @@ class BatchState:
         for statement, rows in self.deferred.items():
             conn.execute(statement, rows)
         self.deferred.clear()
-
-    def deleted(self, contact_id: int) -> bool:
-        version = self.versions.get(contact_id)
-        return version is not None and version[2]
 
 
 def _newer(
@@ -294,15 +280,6 @@ def delete_contact(
     return True
 
 
-def contact_deleted(conn: Connection, contact_id: int, known: BatchState | None = None) -> bool:
-    if known is not None:
-        return known.deleted(contact_id)
-    row = conn.execute(
-        text("SELECT deleted FROM mw_contact_versions WHERE contact_id = :c"), {"c": contact_id}
-    ).first()
-    return row is not None and bool(row[0])
-
-
 _STORE_CLICK = text(
     "INSERT INTO tracking_clicks (tracking_id, contact_id, quote_id, clicked_at) VALUES (:t, :c, :q, :at)"
 )
@@ -347,73 +324,102 @@ def store_health_answer(
         known.defer(_STORE_ANSWER, params)
 
 
-def record_email_status(
+_STATUS_FACT = text(
+    "INSERT INTO mw_status_facts (occurrence_key, contact_id, status, actual_send_datetime, "
+    "occurred_at, event_id) VALUES (:k, :c, :s, :a, :o, :e) ON CONFLICT (occurrence_key) DO UPDATE SET "
+    "contact_id = excluded.contact_id, status = excluded.status, "
+    "actual_send_datetime = excluded.actual_send_datetime, occurred_at = excluded.occurred_at, "
+    "event_id = excluded.event_id "
+    "WHERE (excluded.occurred_at, excluded.event_id) > (mw_status_facts.occurred_at, mw_status_facts.event_id)"
+)
+
+
+def record_status_fact(
     conn: Connection,
     contact_id: int,
     occurrence_key: str,
     status: str,
     actual_send: datetime | None,
-) -> bool:
-    """The sending side's status on the row of this key (its write, applied on its behalf).
+    occurred_at: datetime,
+    event_id: str,
+) -> None:
+    """The sending side's status of a row, kept as a fact (last write wins by occurred_at).
 
-    False when no row of that key exists for the contact (reported by the caller).
+    Whether the row exists yet does not matter: the status is applied to the
+    row of that key whenever it exists (``apply_status_facts``), so a status
+    that overtook its contact or its row waits for them and takes nothing down.
     """
-    result = conn.execute(
-        text(
-            "UPDATE email_schedules SET status = :s, "
-            "actual_send_datetime = COALESCE(:a, actual_send_datetime) "
-            "WHERE occurrence_key = :k AND contact_id = :c"
-        ),
+    conn.execute(
+        _STATUS_FACT,
         {
-            "s": status,
-            "a": stored_time(actual_send) if actual_send is not None else None,
             "k": occurrence_key,
             "c": contact_id,
+            "s": status,
+            "a": stored_time(actual_send) if actual_send is not None else None,
+            "o": stored_time(occurred_at),
+            "e": event_id,
         },
     )
-    return result.rowcount > 0
 
 
-_PARK = text(
-    "INSERT INTO mw_parked_events (event_id, contact_id, topic, occurred_at, payload) "
-    "VALUES (:e, :c, :t, :o, :p) ON CONFLICT (event_id) DO NOTHING"
-)
-_PARKED_OF = text(
-    "SELECT occurred_at, event_id, topic, payload FROM mw_parked_events WHERE contact_id = :c"
-)
-_UNPARK = text("DELETE FROM mw_parked_events WHERE contact_id = :c")
+StatusFact = tuple[str, str | None]  # status, actual send time as stored
 
 
-def park_event(
-    conn: Connection,
-    event_id: str,
-    contact_id: int,
-    topic: str,
-    occurred_at: datetime,
-    payload: bytes,
-    known: BatchState | None = None,
-) -> None:
-    """Keep an event for a contact not known yet; applied when the contact arrives."""
-    when = stored_time(occurred_at)
-    result = conn.execute(_PARK, {"e": event_id, "c": contact_id, "t": topic, "o": when, "p": payload})
-    if known is not None and result.rowcount == 1:
-        known.parked.setdefault(contact_id, []).append((when, event_id, topic, payload))
+def status_facts_of(conn: Connection, contact_ids: Sequence[int]) -> dict[int, dict[str, StatusFact]]:
+    """The contacts' status facts: contact -> occurrence key -> (status, actual send time)."""
+    out: dict[int, dict[str, StatusFact]] = {}
+    for start in range(0, len(contact_ids), 500):
+        part = tuple(contact_ids[start : start + 500])
+        marks = ", ".join(placeholder(conn) for _ in part)
+        for cid, key, status, actual in conn.exec_driver_sql(
+            "SELECT contact_id, occurrence_key, status, actual_send_datetime FROM mw_status_facts "
+            f"WHERE contact_id IN ({marks})",
+            part,
+        ):
+            out.setdefault(int(cid), {})[str(key)] = (str(status), None if actual is None else str(actual))
+    return out
 
 
-def take_parked_events(
-    conn: Connection, contact_id: int, known: BatchState | None = None
-) -> list[tuple[str, bytes]]:
-    """The contact's parked events, (topic, payload) in event-time order, removed from the park."""
-    if known is not None:
-        rows = known.parked.pop(contact_id, [])
-    else:
-        rows = [
-            (str(o), str(e), str(t), bytes(p))
-            for o, e, t, p in conn.execute(_PARKED_OF, {"c": contact_id}).fetchall()
-        ]
-    if rows:
-        conn.execute(_UNPARK, {"c": contact_id})
-    return [(topic, payload) for _, _, topic, payload in sorted(rows)]
+def with_status(row: dict[str, object], fact: StatusFact) -> dict[str, object]:
+    """A row as the sending side's status fact leaves it."""
+    status, actual = fact
+    return {
+        **row,
+        "status": status,
+        "actual_send_datetime": actual if actual is not None else row.get("actual_send_datetime"),
+    }
+
+
+def apply_status_facts(
+    conn: Connection, rows: Mapping[int, Sequence[Mapping[str, object]]], facts: Mapping[int, Mapping[str, StatusFact]]
+) -> set[int]:
+    """Apply each fact to the row of its key where the row exists and does not show it yet.
+
+    ``rows``: the contacts' current rows (every column).  The sending side's
+    write, applied on its behalf (SPEC section 1), so no status guard.
+    Returns the contacts whose rows changed.
+    """
+    ph = placeholder(conn)
+    updates: list[tuple[object, ...]] = []
+    changed: set[int] = set()
+    for cid, contact_rows in rows.items():
+        mine = facts.get(cid)
+        if not mine:
+            continue
+        for row in contact_rows:
+            fact = mine.get(str(row.get("occurrence_key")))
+            if fact is None:
+                continue
+            after = with_status(dict(row), fact)
+            if (after["status"], after["actual_send_datetime"]) != (row["status"], row.get("actual_send_datetime")):
+                updates.append((after["status"], after["actual_send_datetime"], row["id"]))
+                changed.add(cid)
+    if updates:
+        conn.exec_driver_sql(
+            f"UPDATE email_schedules SET status = {ph}, actual_send_datetime = {ph} WHERE id = {ph}",
+            updates,
+        )
+    return changed
 
 
 def upsert_campaign_type(conn: Connection, campaign_type: CampaignType) -> None:

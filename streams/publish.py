@@ -1,29 +1,28 @@
-"""Producing input events: an existing database's contacts (bootstrap), or synthetic ones (demo).
+"""Producing records from the command line: a database's audit records, or synthetic events (demo).
 
-``publish_database`` turns each contact row into a ``contacts`` upsert whose
-event id is derived from the row (``publish:{id}:{updated_at}``), so
-publishing the same database twice is recognised by the agents as the same
-events.  Its event time is the row's ``updated_at`` (UTC, as SQLite writes
-it), or now when the row has none.  Contacts whose stored dates are not real
-dates are published without them (the rules would treat them as missing)
-and counted.
+``publish_outbox`` sends what the database's outbox holds (a baseline just
+recorded by ``mailwindow baseline``, sweep runs of sweeps run by hand) to the
+audit topics, creating the deployment's topics first when they are missing.
+``send_test_events`` produces a deterministic mix of synthetic input events.
+
+Choice written down here: topics created by these commands get the partition
+count given, else the count the deployment's topics already have, else 4; a
+worker started later with another count is refused in one line naming the
+topics and their counts (``streams.topics.CoPartitioningError``).
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterable
-from datetime import UTC, datetime
 
-import orjson
 from aiokafka import AIOKafkaProducer
-from sqlalchemy import text
 
-from rules.anniversary import parse_iso_date
-from streams.events import format_datetime
+from streams import outbox
+from streams.events import dumps_event
 from streams.sample_events import mixed_events
-from streams.store import open_store
-from streams.topics import ensure_topics, topic_name
+from streams.store import Store, run_with_retry
+from streams.topics import contact_partitions, ensure_topics, topic_name
 
 DEFAULT_PARTITIONS = 4
 
@@ -46,68 +45,43 @@ async def _produce(broker: str, messages: Iterable[tuple[str, bytes, bytes]]) ->
     return sent
 
 
+async def _ensure(broker: str, prefix: str, partitions: int | None) -> None:
+    count = partitions or await contact_partitions(broker, prefix) or DEFAULT_PARTITIONS
+    await ensure_topics(broker, prefix, count)
+
+
 def send_test_events(
-    broker: str, prefix: str, count: int, seed: int = 1, malformed_share: float = 0.01
+    broker: str,
+    prefix: str,
+    count: int,
+    seed: int = 1,
+    malformed_share: float = 0.01,
+    partitions: int | None = None,
 ) -> int:
     async def go() -> int:
-        await ensure_topics(broker, prefix, DEFAULT_PARTITIONS)
+        await _ensure(broker, prefix, partitions)
         events = mixed_events(count, seed=seed, malformed_share=malformed_share)
         return await _produce(broker, ((topic_name(prefix, e.topic), e.key, e.value) for e in events))
 
     return asyncio.run(go())
 
 
-def _event_time(raw: object) -> datetime:
-    if raw is not None:
-        try:
-            return datetime.fromisoformat(str(raw).replace("Z", "+00:00")).replace(tzinfo=UTC)
-        except ValueError:
-            pass
-    return datetime.now(UTC)
-
-
-def _date_or_none(raw: object) -> str | None:
-    day = parse_iso_date(None if raw is None else str(raw))
-    return day.isoformat() if day is not None else None
-
-
-def publish_database(broker: str, prefix: str, db: str) -> int:
-    store = open_store(db)
-    try:
-        with store.engine.connect() as conn:
-            rows = conn.execute(
-                text(
-                    "SELECT id, email, zip_code, state, birth_date, effective_date, phone_number, "
-                    "first_name, last_name, updated_at FROM contacts ORDER BY id"
-                )
-            ).fetchall()
-    finally:
-        store.close()
-    topic = topic_name(prefix, "contacts")
-
-    def messages() -> Iterable[tuple[str, bytes, bytes]]:
-        for r in rows:
-            at = _event_time(r[9])
-            value = {
-                "event_id": f"publish:{r[0]}:{r[9] or 'unknown'}",
-                "occurred_at": format_datetime(at),
-                "op": "upsert",
-                "contact_id": int(r[0]),
-                "contact": {
-                    "email": str(r[1] or ""),
-                    "zip_code": r[2],
-                    "state": r[3],
-                    "birth_date": _date_or_none(r[4]),
-                    "effective_date": _date_or_none(r[5]),
-                    "phone_number": r[6],
-                    "first_name": r[7],
-                    "last_name": r[8],
-                },
-            }
-            yield topic, str(r[0]).encode(), orjson.dumps(value)
+def publish_outbox(store: Store, broker: str, prefix: str, partitions: int | None = None) -> int:
+    """Send the outbox's unpublished records to their topics, in order; how many were sent."""
+    with store.engine.connect() as conn:
+        records = outbox.unpublished(conn)
 
     async def go() -> int:
-        await ensure_topics(broker, prefix, DEFAULT_PARTITIONS)
-        return await _produce(broker, messages())
+        await _ensure(broker, prefix, partitions)
+        return await _produce(
+            broker, ((topic_name(prefix, r.topic), r.key.encode(), dumps_event(r.record)) for r in records)
+        )
 
-    return asyncio.run(go())
+    sent = asyncio.run(go())
+
+    def mark() -> None:
+        with store.engine.begin() as conn:
+            outbox.mark_published(conn, [r.seq for r in records])
+
+    run_with_retry(mark)
+    return sent

@@ -1,41 +1,70 @@
-"""``mailwindow replay``: a fresh database rebuilt from the input topics, for an audit.
+"""``mailwindow replay``: the live database rebuilt from the audit record, for an audit.
 
-For each ``sweep-runs`` record in order: the input events up to the offsets
-that sweep saw are applied (the agents' own step, ``streams.agents``), then
-that sweep runs with its recorded config and as-of date.  The events after
-the last sweep are applied at the end (up to ``--until``, an event time).
-The result's checksum equals the live database's (ARCHITECTURE.md).
+The audit record is the deployment's baseline (``baselines`` topic: a snapshot
+of the database it started from, ``streams.baseline``), its input topics and
+its ``sweep-runs``.  Replay restores the baseline's snapshot into a new SQLite
+file (checking its sha256), then, for each sweep recorded after the baseline,
+in order: applies the input events the sweep had seen (below its offsets) that
+the snapshot had not (from the baseline's offsets on), then runs that sweep
+with its recorded config and as-of date.  The events after the last sweep are
+applied at the end.  The agents' step is the live one (``streams.agents``), as
+of the decision day of each epoch, so the result's checksum equals the live
+database's: that is the audit.
+
+Events are applied topic by topic, each partition in offset order, in batches:
+the agents' result does not depend on how events of different topics and
+partitions were interleaved or batched (``streams.epochs``), so any such order
+gives what live gave.
 
 Choices written down here:
-- Events not yet applied at a sweep are applied in event-time order (ties: by
-  topic, partition, offset), in batches; the agents' result does not depend
-  on batch sizes, and with per-contact decisions it does not depend on how
-  the live worker interleaved topics either, as long as a contact's events
-  fall on the same Central day as its last decision's.
-- The agents decide with the config of the first recorded sweep (the worker's
-  config), or the one given when no sweep was recorded yet.
+- The latest baseline is used unless ``--baseline ID`` names another (a
+  deployment records one; an operator may record more, each a later start).
+- ``--snapshot PATH`` reads the snapshot from another place than the one
+  recorded (an auditor's archive); its sha256 must still match.
+- ``--until`` (an event time) applies only the events of that time or
+  earlier and the sweeps of that day or earlier: what was known then.  Its
+  checksum is not the live one unless nothing came later.
+- The agents decide with the config the baseline recorded until the first
+  sweep, then with each sweep's (the worker's config is the sweep's).
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
-from dataclasses import dataclass
+import shutil
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
+from typing import TypeVar
 
 import orjson
 from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
 
 from rules.config import Config, config_from_mapping
 from streams.agents import BatchProcessor, Message
 from streams.checksum import schedule_checksum
-from streams.events import SWEEP_RUNS, EventError, SweepRun, parse_datetime, parse_event
-from streams.store import Store, StoreError, legacy_ddl, open_store
+from streams.events import (
+    BASELINES,
+    SWEEP_RUNS,
+    BaselineRecord,
+    EventError,
+    SweepRun,
+    parse_datetime,
+    parse_event,
+)
+from streams.snapshot import file_sha256
+from streams.store import StoreError, open_store
 from streams.sweep import SweepOptions, run_sweep
 from streams.topics import INPUT_TOPICS, topic_name
 
 BATCH = 1000
+_R = TypeVar("_R", SweepRun, BaselineRecord)
+
+
+class ReplayError(RuntimeError):
+    """The audit record cannot be replayed; the message says why."""
 
 
 @dataclass(frozen=True)
@@ -54,104 +83,171 @@ class Recorded:
             return None
 
 
-async def read_topic(broker: str, topic: str, kind: str) -> list[Recorded]:
-    """Every message of a topic, from the start to its end now."""
+@dataclass
+class AuditLog:
+    """Everything replay reads: input messages, sweep runs and baselines, each in topic order."""
+
+    inputs: list[Recorded] = field(default_factory=list)
+    runs: list[SweepRun] = field(default_factory=list)
+    baselines: list[BaselineRecord] = field(default_factory=list)
+    missing_topics: list[str] = field(default_factory=list)
+
+
+async def _read_topics(broker: str, topics: Mapping[str, str]) -> tuple[dict[str, list[Recorded]], list[str]]:
+    """Every message of these topics (full name -> kind) from the start to their end now."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=broker, client_id="mailwindow-replay")
+    await admin.start()
+    try:
+        listed = set(await admin.list_topics())
+        present = [t for t in topics if t in listed]
+        described = await admin.describe_topics(present) if present else []
+    finally:
+        await admin.close()
+    out: dict[str, list[Recorded]] = {kind: [] for kind in topics.values()}
+    missing = [t for t in topics if t not in listed]
+    tps = [
+        TopicPartition(d["topic"], p["partition"])
+        for d in described
+        if d["error_code"] == 0
+        for p in sorted(d["partitions"], key=lambda p: p["partition"])
+    ]
+    if not tps:
+        return out, missing
     consumer = AIOKafkaConsumer(bootstrap_servers=broker, enable_auto_commit=False)
     await consumer.start()
     try:
-        # The consumer tracks metadata of the topics it uses only: ask for this one.
-        consumer._client.add_topic(topic)
-        await consumer._client.force_metadata_update()
-        partitions = consumer._client.cluster.partitions_for_topic(topic) or set()
-        tps = [TopicPartition(topic, p) for p in sorted(partitions)]
-        if not tps:
-            return []
         consumer.assign(tps)
         await consumer.seek_to_beginning(*tps)
         ends = await consumer.end_offsets(tps)
-        out: list[Recorded] = []
         remaining = {tp for tp in tps if ends[tp] > 0}
         while remaining:
             batches = await consumer.getmany(*remaining, timeout_ms=1000)
             for tp, messages in batches.items():
                 for m in messages:
                     if m.offset < ends[tp]:
-                        out.append(Recorded(kind, tp.partition, m.offset, m.key, m.value))
+                        out[topics[tp.topic]].append(Recorded(topics[tp.topic], tp.partition, m.offset, m.key, m.value))
                     if m.offset + 1 >= ends[tp]:
                         remaining.discard(tp)
-        return out
     finally:
         await consumer.stop()
+    for records in out.values():
+        records.sort(key=lambda r: (r.partition, r.offset))
+    return out, missing
 
 
-def _fresh_store(db: str) -> Store:
-    path = Path(db)
-    if path.exists():
-        raise StoreError(f"{db} exists: replay builds a fresh database, give a new path")
-    import sqlite3
-
-    con = sqlite3.connect(path)
-    try:
-        for s in legacy_ddl():
-            con.execute(s.sql)
-        con.commit()
-    finally:
-        con.close()
-    store = open_store(db)
-    store.migrate()
-    return store
-
-
-def _order(messages: Sequence[Recorded]) -> list[Recorded]:
-    far = datetime.max.replace(tzinfo=None)
-    kinds = {k: i for i, k in enumerate(INPUT_TOPICS)}
-
-    def key(m: Recorded) -> tuple[object, ...]:
-        t = m.event_time()
-        return ((t.replace(tzinfo=None) if t else far), kinds.get(m.kind, 99), m.partition, m.offset)
-
-    return sorted(messages, key=key)
-
-
-def replay(broker: str, prefix: str, db: str, config: Config, until: datetime | None = None) -> str:
-    """Rebuild ``db`` (a new SQLite file) from the topics; returns its checksum."""
-    inputs: list[Recorded] = []
+def read_audit_log(broker: str, prefix: str) -> AuditLog:
+    kinds = (*INPUT_TOPICS, SWEEP_RUNS, BASELINES)
+    found, missing = asyncio.run(_read_topics(broker, {topic_name(prefix, k): k for k in kinds}))
+    log = AuditLog(missing_topics=missing)
     for kind in INPUT_TOPICS:
-        inputs.extend(asyncio.run(read_topic(broker, topic_name(prefix, kind), kind)))
-    runs: list[SweepRun] = []
-    for r in asyncio.run(read_topic(broker, topic_name(prefix, SWEEP_RUNS), SWEEP_RUNS)):
-        try:
-            run = parse_event(SWEEP_RUNS, r.value or b"")
-        except EventError:
-            continue  # a sweep-runs record the worker did not write: nothing to replay
-        if isinstance(run, SweepRun):
-            runs.append(run)
-    if until is not None:
-        inputs = [m for m in inputs if (t := m.event_time()) is None or t <= until]
-    store = _fresh_store(db)
-    try:
-        agent_config = config
-        if runs:
-            agent_config, _ = config_from_mapping(dict(runs[0].config), "sweep-runs record")
-        processor = BatchProcessor(store, agent_config)
-        applied: set[tuple[str, int, int]] = set()
+        log.inputs.extend(found[kind])
+    log.runs = _parsed(found[SWEEP_RUNS], SWEEP_RUNS, SweepRun)
+    log.baselines = _parsed(found[BASELINES], BASELINES, BaselineRecord)
+    return log
 
-        def apply(messages: list[Recorded]) -> None:
-            todo = [m for m in _order(messages) if (m.kind, m.partition, m.offset) not in applied]
+
+def _parsed(records: Iterable[Recorded], kind: str, cls: type[_R]) -> list[_R]:
+    out: list[_R] = []
+    seen: set[str] = set()
+    for r in records:
+        try:
+            event = parse_event(kind, r.value or b"")
+        except EventError:
+            continue  # a record the worker did not write: nothing to replay
+        if isinstance(event, cls) and event.event_id not in seen:  # published twice: the first
+            seen.add(event.event_id)
+            out.append(event)
+    return out
+
+
+def replay(
+    broker: str,
+    prefix: str,
+    db: str,
+    until: datetime | None = None,
+    baseline_id: str | None = None,
+    snapshot: str | None = None,
+) -> str:
+    """Rebuild ``db`` (a new SQLite file) from the deployment's audit record; its checksum."""
+    return replay_log(read_audit_log(broker, prefix), db, prefix, until, baseline_id, snapshot)
+
+
+def choose_baseline(baselines: Sequence[BaselineRecord], baseline_id: str | None, where: str) -> BaselineRecord:
+    if not baselines:
+        raise ReplayError(
+            f"no audit baseline on {where}: a deployment records one when its worker first "
+            "starts (or with `mailwindow baseline`); without it there is nothing to start from"
+        )
+    if baseline_id is None:
+        return baselines[-1]
+    for b in baselines:
+        if b.baseline_id == baseline_id:
+            return b
+    known = ", ".join(b.baseline_id for b in baselines)
+    raise ReplayError(f"no baseline {baseline_id!r} on {where} (recorded: {known})")
+
+
+def replay_log(
+    log: AuditLog,
+    db: str,
+    prefix: str = "",
+    until: datetime | None = None,
+    baseline_id: str | None = None,
+    snapshot: str | None = None,
+) -> str:
+    """``replay`` over an audit record already read (the property tests give one directly)."""
+    baseline = choose_baseline(log.baselines, baseline_id, f"topic {topic_name(prefix, BASELINES)}")
+    _restore(Path(snapshot or baseline.snapshot_path), baseline.snapshot_sha256, Path(db))
+    store = open_store(db)
+    try:
+        store.migrate()
+        with store.engine.connect() as conn:
+            already = {str(r[0]) for r in conn.exec_driver_sql("SELECT run_id FROM mw_epochs WHERE run_id IS NOT NULL")}
+        processor = BatchProcessor(store, _config(baseline.config, "baselines record"), prefix=prefix)
+        inputs = [m for m in log.inputs if m.offset >= baseline.offsets.get(m.kind, {}).get(m.partition, 0)]
+        if until is not None:
+            inputs = [m for m in inputs if (t := m.event_time()) is None or t <= until]
+        done: set[tuple[str, int, int]] = set()
+
+        def apply(below: Mapping[str, Mapping[int, int]] | None) -> None:
+            todo = [
+                m
+                for m in inputs
+                if (m.kind, m.partition, m.offset) not in done
+                and (below is None or m.offset < below.get(m.kind, {}).get(m.partition, 0))
+            ]
             for start in range(0, len(todo), BATCH):
                 part = todo[start : start + BATCH]
                 processor.process([Message(m.kind, m.partition, m.offset, m.key, m.value) for m in part])
-                applied.update((m.kind, m.partition, m.offset) for m in part)
+                done.update((m.kind, m.partition, m.offset) for m in part)
 
-        for run in runs:
-            offsets = run.offsets
-            apply([m for m in inputs if m.offset < offsets.get(m.kind, {}).get(m.partition, 0)])
-            run_config, _ = config_from_mapping(dict(run.config), "sweep-runs record")
+        for run in log.runs:
+            if run.run_id in already:
+                continue  # in the snapshot already
             if until is not None and run.as_of > until.date():
                 break
-            run_sweep(store, run_config, SweepOptions(as_of=run.as_of))
-        apply(inputs)
+            apply(run.offsets)
+            run_config = _config(run.config, "sweep-runs record")
+            run_sweep(store, run_config, SweepOptions(as_of=run.as_of, workers=1), run_id=run.run_id)
+            processor.config = run_config
+        apply(None)
         with store.engine.connect() as conn:
             return schedule_checksum(conn)
     finally:
         store.close()
+
+
+def _config(recorded: Mapping[str, object], where: str) -> Config:
+    config, _ = config_from_mapping(dict(recorded), where)
+    return config
+
+
+def _restore(snapshot: Path, sha256: str, db: Path) -> None:
+    if db.exists():
+        raise StoreError(f"{db} exists: replay builds a fresh database, give a new path")
+    if not snapshot.is_file():
+        raise ReplayError(f"the baseline's snapshot {snapshot} is not there: give its copy with --snapshot")
+    found = file_sha256(snapshot)
+    if found != sha256:
+        raise ReplayError(f"snapshot {snapshot} is not the baseline's: sha256 {found}, recorded {sha256}")
+    shutil.copyfile(snapshot, db)

@@ -67,9 +67,44 @@ MW_TABLES: tuple[tuple[str, str], ...] = (
         "occurred_at TEXT NOT NULL, event_id TEXT NOT NULL, deleted INTEGER NOT NULL DEFAULT 0)",
     ),
     (
+        # Events of contacts not known yet, as an older worker kept them; drained into
+        # facts at start (streams.ingest.drain_parked_events).
         "mw_parked_events",
         "CREATE TABLE mw_parked_events (event_id TEXT PRIMARY KEY, contact_id INTEGER NOT NULL, "
         "topic TEXT NOT NULL, occurred_at TEXT NOT NULL, payload BLOB NOT NULL)",
+    ),
+    (
+        # The sending side's latest status of each occurrence key (last write wins by
+        # occurred_at): a fact, applied to the row of that key whenever the row exists.
+        "mw_status_facts",
+        "CREATE TABLE mw_status_facts (occurrence_key TEXT PRIMARY KEY, contact_id INTEGER NOT NULL, "
+        "status TEXT NOT NULL, actual_send_datetime TEXT, occurred_at TEXT NOT NULL, "
+        "event_id TEXT NOT NULL)",
+    ),
+    (
+        # Decision days: the baseline's, then each completed full sweep's (streams.epochs).
+        "mw_epochs",
+        "CREATE TABLE mw_epochs (epoch_id INTEGER PRIMARY KEY, as_of TEXT NOT NULL, "
+        "kind TEXT NOT NULL, run_id TEXT, started_at TEXT NOT NULL)",
+    ),
+    (
+        # Each contact's rows as the current decision day found them (streams.epochs).
+        "mw_epoch_base",
+        "CREATE TABLE mw_epoch_base (contact_id INTEGER NOT NULL, epoch_id INTEGER NOT NULL, "
+        "row_columns TEXT NOT NULL, row_values TEXT NOT NULL, PRIMARY KEY (contact_id, epoch_id))",
+    ),
+    (
+        # Records for the audit topics (sweep-runs, baselines), written with what they
+        # record and published by the worker (streams.outbox).
+        "mw_outbox",
+        "CREATE TABLE mw_outbox (seq INTEGER PRIMARY KEY, topic TEXT NOT NULL, record_key TEXT NOT NULL, "
+        "record TEXT NOT NULL, published INTEGER NOT NULL DEFAULT 0)",
+    ),
+    (
+        # The audit baselines this database was recorded as (streams.baseline).
+        "mw_baselines",
+        "CREATE TABLE mw_baselines (baseline_id TEXT PRIMARY KEY, as_of TEXT NOT NULL, "
+        "recorded_at TEXT NOT NULL, record TEXT NOT NULL)",
     ),
 )
 
@@ -195,6 +230,10 @@ def mw_indexes(dialect: str = SQLITE) -> tuple[tuple[str, str], ...]:
             "CREATE INDEX mw_contact_campaigns_contact ON contact_campaigns(contact_id)",
         ),
         (
+            "mw_status_facts_contact",
+            "CREATE INDEX mw_status_facts_contact ON mw_status_facts(contact_id)",
+        ),
+        (
             "mw_parked_events_contact",
             "CREATE INDEX mw_parked_events_contact ON mw_parked_events(contact_id, occurred_at)",
         ),
@@ -254,6 +293,27 @@ def legacy_ddl() -> tuple[LegacyStatement, ...]:
     if "".join(pending).strip():
         raise StoreError("legacy_schema.sql ends inside an unfinished statement")
     return tuple(statements)
+
+
+def new_agency_database(path: Path) -> Path:
+    """A new SQLite file with the agency schema (the legacy DDL), migrated: no rows of its own."""
+    import sqlite3
+
+    if path.exists():
+        raise StoreError(f"{path} exists: a new database goes to a new path")
+    con = sqlite3.connect(path)
+    try:
+        for statement in legacy_ddl():
+            con.execute(statement.sql)
+        con.commit()
+    finally:
+        con.close()
+    store = open_store(str(path))
+    try:
+        store.migrate()
+    finally:
+        store.close()
+    return path
 
 
 _LOCK_MESSAGES = ("database is locked", "database table is locked", "busy")

@@ -75,6 +75,7 @@ from rules.placement import Horizon
 from rules.prefilter import prefilter_plan
 from rules.statuses import PRE_SCHEDULED, SKIPPED
 from rules.zip_state import USPS_CODES, zip_states
+from streams import outbox
 from streams.campaign_rows import (
     behaviour_since,
     campaign_candidate_ids,
@@ -84,6 +85,9 @@ from streams.campaign_rows import (
     write_target_statuses,
 )
 from streams.checksum import schedule_checksum
+from streams.epochs import fetch_full_rows, start_epoch
+from streams.events import SWEEP_RUNS, format_datetime
+from streams.ingest import applied_offsets, apply_status_facts, status_facts_of
 from streams.prefilter import (
     all_contact_ids,
     candidate_contact_ids,
@@ -173,6 +177,7 @@ class SweepSummary:
     elapsed_s: float = 0.0
     phase_s: dict[str, float] = field(default_factory=dict)
     status: str = "started"
+    partial: bool = False  # only the contacts the caller named (no new decision day)
 
     def count(self, email_type: str, status: str, n: int = 1) -> None:
         t = self.per_type.get(email_type)
@@ -411,6 +416,24 @@ def mark_interrupted_runs(conn: Connection) -> list[str]:
         )
         marked.append(str(run_id))
     return marked
+
+
+def owed_sweep(conn: Connection) -> date | None:
+    """The as-of date of the latest full sweep when it did not complete (a worker owes it).
+
+    A worker runs it again before anything else: the rows it wrote in part
+    would otherwise stay beside decisions replay makes without them.
+    """
+    row = conn.execute(
+        text("SELECT as_of, status, summary FROM scheduler_checkpoints ORDER BY id DESC LIMIT 1")
+    ).first()
+    if row is None or row[1] == "completed" or row[0] is None:
+        return None
+    try:
+        partial = bool(orjson.loads(row[2] or "{}").get("partial", False))
+    except orjson.JSONDecodeError:
+        partial = False
+    return None if partial else date.fromisoformat(str(row[0]))
 
 
 def unfinished_runs(conn: Connection) -> frozenset[str]:
@@ -746,7 +769,12 @@ class _Sweep:
         self.run_id = run_id
         self.progress = progress
         self.send_time = config.timing.send_time
-        self.summary = SweepSummary(run_id=run_id, as_of=options.as_of.isoformat(), full_scan=options.full_scan)
+        self.summary = SweepSummary(
+            run_id=run_id,
+            as_of=options.as_of.isoformat(),
+            full_scan=options.full_scan,
+            partial=options.contact_ids is not None,
+        )
         self.movables = _Movables()
         self.frequency_watch: dict[int, tuple[tuple[date, ...], list[int]]] = {}
         self.contacts_hash = hashlib.sha256()
@@ -756,19 +784,23 @@ class _Sweep:
         self.campaigns: CampaignBook = EMPTY_BOOK
         self.campaign_targets: list[tuple[int, str]] = []
         self.started_at = _now()
+        # The input offsets applied before this sweep (streams.ingest.applied_offsets).
+        self.offsets: dict[str, dict[str, int]] = {}
 
     # -- checkpoint -------------------------------------------------------
     def start_checkpoint(self) -> None:
         def go() -> None:
             with self.store.engine.begin() as conn:
                 mark_interrupted_runs(conn)
+                self.offsets = applied_offsets(conn)
                 conn.execute(
                     text(
                         "INSERT INTO scheduler_checkpoints (run_timestamp, scheduler_run_id, "
-                        "contacts_checksum, status, as_of, pid, host, heartbeat_at) VALUES "
-                        "(:ts, :run_id, '', 'started', :as_of, :pid, :host, :ts)"
+                        "contacts_checksum, status, as_of, pid, host, heartbeat_at, summary) VALUES "
+                        "(:ts, :run_id, '', 'started', :as_of, :pid, :host, :ts, :summary)"
                     ),
                     {
+                        "summary": orjson.dumps(self.summary.to_dict()).decode(),
                         "ts": _now(),
                         "run_id": self.run_id,
                         "as_of": self.options.as_of.isoformat(),
@@ -817,6 +849,12 @@ class _Sweep:
                         "run_id": self.run_id,
                     },
                 )
+                if status == "completed" and self.options.contact_ids is None:
+                    # A full sweep starts the next decision day, and says so to the audit
+                    # in the same transaction (streams.epochs, streams.outbox).
+                    start_epoch(conn, self.options.as_of, "sweep", self.run_id)
+                    record = sweep_run_record(s, self.config, self.offsets, datetime.now(UTC))
+                    outbox.put(conn, SWEEP_RUNS, self.run_id, record)
 
         run_with_retry(go)
 
@@ -993,6 +1031,26 @@ class _Sweep:
                 batch = WriteBatch.empty()
         self._write(batch)
 
+    def apply_status_facts(self) -> None:
+        """The sending side's statuses of rows this sweep created (they came before their row)."""
+
+        def go() -> None:
+            with _ctrl_c_deferred(), self.store.engine.begin() as conn:
+                waiting = [
+                    int(r[0])
+                    for r in conn.execute(
+                        text(
+                            "SELECT DISTINCT f.contact_id FROM mw_status_facts f JOIN email_schedules e "
+                            "ON e.occurrence_key = f.occurrence_key WHERE e.status != f.status"
+                        )
+                    )
+                ]
+                for start in range(0, len(waiting), 500):
+                    part = waiting[start : start + 500]
+                    apply_status_facts(conn, fetch_full_rows(conn, part), status_facts_of(conn, part))
+
+        run_with_retry(go)
+
     def write_campaign_statuses(self) -> None:
         """Targets follow what was written (SPEC section 8); the logged date changes are done."""
         applied_before = self.started_at
@@ -1034,6 +1092,7 @@ class _Sweep:
             lap("balance")
             self.write_movables(skipped)
             self.write_campaign_statuses()
+            self.apply_status_facts()
             lap("write")
             with self.store.engine.connect() as conn:
                 self.summary.schedules_after_checksum = schedule_checksum(conn)
@@ -1050,6 +1109,26 @@ class _Sweep:
                 pass
             raise
         return self.summary
+
+
+def sweep_run_record(
+    summary: SweepSummary, config: Config, offsets: dict[str, dict[str, int]], now: datetime
+) -> dict[str, object]:
+    """The ``sweep-runs`` record of a completed sweep: what replay needs to run it again."""
+    return {
+        "event_id": summary.run_id,
+        "occurred_at": format_datetime(now),
+        "run_id": summary.run_id,
+        "as_of": summary.as_of,
+        "config": config.to_dict(),
+        "offsets": offsets,
+        "summary": {
+            "contacts_processed": summary.contacts_processed,
+            "emails_scheduled": summary.emails_scheduled,
+            "emails_skipped": summary.emails_skipped,
+            "schedules_after_checksum": summary.schedules_after_checksum,
+        },
+    }
 
 
 def new_run_id(as_of: date) -> str:

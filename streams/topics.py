@@ -2,8 +2,8 @@
 
 Every name is prefixed (``org206.contacts``) so several agencies can share a
 cluster. Topics keyed by contact are co-partitioned: they must all have the same
-partition count, so one worker sees every event of a contact. Input topics and
-``sweep-runs`` are the audit record: kept forever, never compacted.
+partition count, so one worker sees every event of a contact. Input topics,
+``sweep-runs`` and ``baselines`` are the audit record: kept forever, never compacted.
 ``engagement``, the windowed engagement table, is compacted: a table keeps
 each contact's latest value.
 """
@@ -24,6 +24,7 @@ TOPICS: tuple[str, ...] = (
     "email-status",
     "campaigns",
     "sweep-runs",
+    "baselines",
     "schedule-changes",
     "deadletter",
     "engagement",
@@ -37,11 +38,12 @@ CONTACT_KEYED_TOPICS: tuple[str, ...] = (
     "schedule-changes",
     "engagement",
 )
-KEPT_FOREVER_TOPICS: tuple[str, ...] = (*INPUT_TOPICS, "sweep-runs")
+# The audit record: the input events, the sweeps that ran and the baselines replay starts from.
+KEPT_FOREVER_TOPICS: tuple[str, ...] = (*INPUT_TOPICS, "sweep-runs", "baselines")
 
-# One partition: replay reads the sweep runs in the order they happened; people
-# read the dead letters in the order they came.
-SINGLE_PARTITION_TOPICS: tuple[str, ...] = ("sweep-runs", "deadletter")
+# One partition: replay reads the sweep runs and baselines in the order they
+# happened; people read the dead letters in the order they came.
+SINGLE_PARTITION_TOPICS: tuple[str, ...] = ("sweep-runs", "baselines", "deadletter")
 
 KEPT_FOREVER_CONFIG: Mapping[str, str] = {
     "retention.ms": "-1",
@@ -188,3 +190,20 @@ def _check_co_partitioning(
             f"co-partitioning broken: contact-keyed topics must all have {partitions} "
             f"partitions, found {found}"
         )
+
+
+async def contact_partitions(bootstrap: str, prefix: str) -> int | None:
+    """The partition count of the deployment's contact-keyed topics, None when none exists yet."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, client_id="mailwindow-topics")
+    await admin.start()
+    try:
+        contact_keyed = [topic_name(prefix, n) for n in CONTACT_KEYED_TOPICS]
+        listed = set(await admin.list_topics())
+        present = [t for t in contact_keyed if t in listed]
+        if not present:
+            return None
+        described = await admin.describe_topics(present)
+        counts = {t["topic"]: len(t["partitions"]) for t in described if t["error_code"] == 0}
+        return max(counts.values()) if counts else None
+    finally:
+        await admin.close()

@@ -860,6 +860,26 @@ def sweep_runs(draw: Callable[..., Any]) -> dict[str, Any]:
     return value
 
 
+SHA256 = st.binary(min_size=32, max_size=32).map(lambda b: "sha256:" + b.hex())
+
+
+@st.composite
+def baselines(draw: Callable[..., Any]) -> dict[str, Any]:
+    baseline_id = draw(event_ids())
+    return {
+        "event_id": baseline_id,
+        "occurred_at": draw(TIMES.map(format_datetime)),
+        "baseline_id": baseline_id,
+        "as_of": draw(DATES).isoformat(),
+        "epoch_id": draw(st.integers(1, 2**63 - 1)),
+        "source": draw(TEXT),
+        "snapshot": {"path": draw(TEXT.filter(bool)), "sha256": draw(SHA256), "bytes": draw(st.integers(0, 2**63 - 1))},
+        "schedules_checksum": draw(SHA256),
+        "offsets": draw(OFFSETS),
+        "config": draw(st.dictionaries(TEXT, JSON, max_size=3)),
+    }
+
+
 def campaigns(op: str, **fields: st.SearchStrategy[Any]) -> st.SearchStrategy[dict[str, Any]]:
     return with_optional(fixed(op=st.just(op), **fields), changed_by=TEXT)
 
@@ -870,12 +890,14 @@ VALID: dict[str, st.SearchStrategy[dict[str, Any]]] = {
     "clicks": with_optional(fixed(contact_id=IDS, tracking_id=TEXT), quote_id=optional(TEXT)),
     "health": fixed(contact_id=IDS, answers=ANSWERS),
     "email-status": with_optional(
-        fixed(
-            contact_id=IDS,
-            occurrence_key=TEXT.filter(bool),
-            status=st.sampled_from(
-                ["scheduled", "processing", "sent", "delivered", "accepted", "failed", "bounced"]
-            ),
+        IDS.flatmap(
+            lambda cid: fixed(
+                contact_id=st.just(cid),
+                occurrence_key=TEXT.map(lambda rest: f"{cid}:{rest}"),  # a key of its contact
+                status=st.sampled_from(
+                    ["scheduled", "processing", "sent", "delivered", "accepted", "failed", "bounced"]
+                ),
+            )
         ),
         actual_send_datetime=optional(TIMES.map(format_datetime)),
     ),
@@ -883,6 +905,7 @@ VALID: dict[str, st.SearchStrategy[dict[str, Any]]] = {
     | campaigns("instance_upsert", instance=instances())
     | campaigns("targets", instance_id=IDS, targets=TARGETS),
     "sweep-runs": sweep_runs(),
+    "baselines": baselines(),
 }
 ANY_VALID = st.sampled_from(sorted(VALID)).flatmap(
     lambda kind: st.tuples(st.just(kind), VALID[kind])
@@ -985,3 +1008,9 @@ def test_a_mutated_event_parses_or_raises_an_event_error(
 def test_random_output_values_raise_only_event_errors(kind: str, value: object) -> None:
     with pytest.raises(EventError):
         validate_record(kind, value)
+
+
+def test_a_status_naming_another_contact_s_row_is_refused() -> None:
+    value = {**example("email-status"), "contact_id": 7, "occurrence_key": "42:birthday:2026"}
+    with pytest.raises(EventError, match=r"email-status: field 'occurrence_key': '42:birthday:2026' is not a key of contact 7"):
+        parse_event("email-status", raw(value))

@@ -9,12 +9,14 @@ from pathlib import Path
 
 from rules.config import DEFAULT_CONFIG, Config
 from streams.campaign_rows import load_campaign_book
-from streams.contact_sync import cancel_owned_rows, sync_contact
+from streams.contact_sync import sync_contact, sync_contacts
+from streams.epochs import Epoch
 from streams.generate import generate_database
 from streams.store import open_store
 from tests.integration.test_sweep import checksum, sweep
 
 T = date(2026, 3, 10)
+DAY = Epoch(1, T, "baseline", None)  # the decision day of these tests
 
 
 def no_balancing() -> Config:
@@ -32,7 +34,7 @@ def sync_all(db: Path, config: Config, as_of: date) -> int:
             book = load_campaign_book(conn, config).book
         for cid in ids:
             with store.engine.begin() as conn:
-                changes += len(sync_contact(conn, config, book, cid, as_of, f"agent:test:{cid}"))
+                changes += len(sync_contact(conn, config, book, cid, Epoch(1, as_of, "baseline", None)))
     finally:
         store.close()
     return changes
@@ -59,7 +61,9 @@ def test_agents_and_sweep_give_the_same_rows_without_load_balancing(tmp_path: Pa
     assert checksum(by_agents) == checksum(by_sweep)
 
 
-def test_cancel_owned_rows_keeps_history(generated_copy: Callable[..., Path]) -> None:
+def test_a_contact_no_longer_there_loses_its_owned_rows_and_keeps_its_history(
+    generated_copy: Callable[..., Path],
+) -> None:
     db = generated_copy(500)
     sweep(db, T)
     store = open_store(str(db))
@@ -73,7 +77,8 @@ def test_cancel_owned_rows_keeps_history(generated_copy: Callable[..., Path]) ->
             before = conn.exec_driver_sql(
                 "SELECT status, count(*) FROM email_schedules WHERE contact_id = ? GROUP BY 1", (cid,)
             ).fetchall()
-            changes = cancel_owned_rows(conn, cid, T)
+            conn.exec_driver_sql("DELETE FROM contacts WHERE id = ?", (cid,))  # as a delete event does
+            changes = sync_contacts(conn, DEFAULT_CONFIG, load_campaign_book(conn, DEFAULT_CONFIG).book, [cid], DAY)[cid]
             after = dict(
                 conn.exec_driver_sql(
                     "SELECT status, count(*) FROM email_schedules WHERE contact_id = ? GROUP BY 1",

@@ -81,6 +81,7 @@ def test_ensure_topics_creates_every_topic_once(kafka_broker: str, topic_prefix:
         "schedule-changes": 3,
         "campaigns": 3,
         "sweep-runs": 1,
+        "baselines": 1,
         "deadletter": 1,
         "engagement": 3,
     }

@@ -16,6 +16,7 @@ import sqlalchemy as sa
 from rules.config import DEFAULT_CONFIG
 from streams.agents import BatchProcessor, Message
 from streams.checksum import schedule_checksum
+from streams.epochs import current_epoch, start_epoch
 from streams.generate import generate_database
 from streams.sample_events import mixed_events
 from streams.store import Store, legacy_ddl, open_store
@@ -33,7 +34,10 @@ def checksum(store: Store) -> str:
 
 
 def stream(store: Store, messages: list[Message], batch: int) -> tuple[list[Any], list[Any]]:
-    """Every batch through the agents' step: (dead letters, announced changes)."""
+    """Every batch through the agents' step: (dead letters, announced changes), deciding as of AS_OF."""
+    with store.engine.begin() as conn:
+        if current_epoch(conn) is None:
+            start_epoch(conn, AS_OF, "baseline")
     processor = BatchProcessor(store, DEFAULT_CONFIG)
     dead: list[Any] = []
     changes: list[Any] = []
@@ -285,3 +289,31 @@ def test_an_instance_made_after_the_agents_made_one_gets_a_new_id(pg_url: str) -
         with store.engine.connect() as conn:
             ids = [r[0] for r in conn.execute(sa.text("SELECT id FROM campaign_instances ORDER BY id"))]
         assert ids == [3, 4]
+
+
+def test_a_baseline_of_a_postgresql_database_replays_to_its_checksum(pg_url: str, tmp_path: Path) -> None:
+    """The audit baseline of a PostgreSQL deployment: its snapshot (an SQLite file copied in
+    one repeatable-read transaction) has the live checksum, and replay from it with the
+    events recorded after it gives the live database's checksum."""
+    from streams.baseline import record_baseline
+    from streams.events import BaselineRecord, parse_event
+    from streams.replay import AuditLog, Recorded, replay_log
+
+    events = [Message(e.topic, 0, i, e.key, e.value) for i, e in enumerate(mixed_events(800, seed=9))]
+    with open_store(pg_url) as store:
+        store.migrate()
+        stream(store, events[:400], 100)
+        baseline = record_baseline(store, DEFAULT_CONFIG, AS_OF, tmp_path / "snapshots")
+        assert baseline.record["schedules_checksum"] == checksum(store)
+        stream(store, events[400:], 100)
+        live = checksum(store)
+    record = parse_event("baselines", orjson.dumps(baseline.record))
+    assert isinstance(record, BaselineRecord) and record.offsets == {
+        t: {0: max(m.offset for m in events[:400] if m.topic_kind == t) + 1}
+        for t in {m.topic_kind for m in events[:400]}
+    }
+    audit = AuditLog(
+        inputs=[Recorded(m.topic_kind, m.partition, m.offset, m.key, m.value) for m in events],
+        baselines=[record],
+    )
+    assert replay_log(audit, str(tmp_path / "replayed.db")) == live
