@@ -54,3 +54,9 @@ def excerpt(value: object, limit: int = EXCERPT_CHARS) -> str:
     unit = "characters" if isinstance(value, str) else "bytes" if isinstance(value, bytes) else "characters shown"
     size = len(value) if isinstance(value, (str, bytes)) else len(shown)
     return f"{shown[: max(1, limit - 1)]}… ({size:,} {unit})"
+
+
+def shown(value: object, limit: int = EXCERPT_CHARS) -> str:
+    """A value as people read it in a line of text: as it is when short, else an excerpt."""
+    text = str(value)
+    return text if len(text) <= limit and text.isprintable() else excerpt(value, limit)

@@ -23,6 +23,12 @@ Choices written down here (the SPEC is silent on them):
   template for ``campaign_<type>`` (if any) is used.  The SMS template is only
   given to contacts with a phone number.
 
+- ``days_before_event`` lies within ``-MAX_DAYS_BEFORE_EVENT..MAX_DAYS_BEFORE_EVENT``
+  (a year, as every other offset of the rules: ``rules.bounds``).  The ways
+  in check it: ``mailwindow campaign type`` refuses a value beyond it, and a
+  stored ``campaign_types`` row holding one is left out
+  (``streams.campaign_rows``).
+
 Campaign conflicts (SPEC section 7): two campaign emails for one contact on
 one day cannot both go out; ``resolve_campaign_conflicts`` says which to skip.
 """
@@ -36,7 +42,7 @@ from functools import cached_property
 from types import MappingProxyType
 from typing import Protocol
 
-from rules.config import CampaignType, Config
+from rules.config import MAX_DAYS, CampaignType, Config
 from rules.contact import Contact
 from rules.occurrence import Occurrence, occurrence_key
 from rules.statuses import PRE_SCHEDULED, is_sent_like
@@ -45,6 +51,12 @@ CAMPAIGN_PREFIX = "campaign_"
 CAMPAIGN_KEY_PART = "campaign"
 CAMPAIGN_CONFLICT_REASON = "campaign conflict"
 _CANCELLED = frozenset({"cancelled", "canceled"})
+MAX_DAYS_BEFORE_EVENT = MAX_DAYS  # the config's bound on days: a year
+
+
+def days_before_in_range(days: int) -> bool:
+    """Whether a type's ``days_before_event`` is one the rules take (module docstring)."""
+    return -MAX_DAYS_BEFORE_EVENT <= days <= MAX_DAYS_BEFORE_EVENT
 
 
 @dataclass(frozen=True)

@@ -3,7 +3,45 @@
 ``config_from_mapping`` takes already-parsed YAML (a plain mapping) and either
 returns a ``Config`` plus the warnings to show once, or raises ``ConfigError``
 naming the offending key.  Reading the file is the shell's job
-(``streams/config_file.py``).
+(``streams/config_file.py``), which adds the file's line to the message.
+
+Limits (issue 11: one bad value never stops the agency's scheduling; it is
+refused at start in one short line naming the file, the line and the full
+key path, never a traceback):
+
+- **The file** (checked by ``streams/config_file.py`` before anything is
+  built): at most ``MAX_CONFIG_BYTES`` (1,000,000 bytes; the legacy file is
+  3 KB); mappings and lists nested at most ``MAX_NESTING`` (32) deep, aliases
+  expanded (the scheduler reads 4 levels); at most ``MAX_NODES`` (100,000)
+  keys, values and collections once every alias is expanded (the legacy file
+  has 239).  A key appears once per mapping, at any depth.
+- **Whole numbers**, inclusive ranges:
+
+  - ``0..MAX_DAYS`` (366): ``timing_constants.birthday_email_days_before``,
+    ``.effective_date_days_before``, ``.pre_window_exclusion_days``; every
+    window's ``window_before_days``, ``window_after_days``,
+    ``pre_window_extension_days``; ``load_balancing.ed_smoothing_window_days``.
+  - ``1..MAX_DAYS``: ``timing_constants.followup_days_after``,
+    ``load_balancing.catch_up_spread_days``, ``load_balancing.period_days``.
+  - ``-MAX_DAYS..MAX_DAYS``: ``campaign_types.*.days_before_event``.
+  - ``0..MAX_PRIORITY`` (1000): ``priorities.*``, ``campaign_types.*.priority``.
+  - ``1..MAX_EMAILS_PER_PERIOD`` (1000):
+    ``load_balancing.max_emails_per_contact_per_period``.
+  - ``0..MAX_DAILY_LIMIT`` (10**9): ``load_balancing.ed_daily_soft_limit``.
+  - ``1..12`` and ``1..31``: ``aep_config.default_dates[i].month`` and ``.day``
+    (and the date must exist in every year).
+
+  Why these: 366 days is a year with its leap day.  A sweep decides at most a
+  year ahead and back (``rules.bounds``), so no offset, window, spread or
+  period needs more, and date arithmetic stays centuries inside Python's
+  dates.  A thousand priority levels and a thousand emails per contact and
+  period are far beyond any use (the defaults use 1..10 and 2); 10**9 emails
+  a day is more than any agency sends.  Every value the legacy file and the
+  SPEC defaults use lies well inside.
+- **Fractions** are finite numbers (no inf, no nan) within their range:
+  percentages ``0..1``, ``overage_threshold`` ``1..100``.
+- **Text shown back**: every bad value and every key name a message quotes
+  goes through ``rules.bounds.excerpt`` (at most 80 characters, one line).
 
 Choices written down here (SPEC section 11 is silent on them):
 - Unknown keys *inside* a section the scheduler uses are refused: a typo in a
@@ -13,10 +51,27 @@ Choices written down here (SPEC section 11 is silent on them):
 - ``priorities`` is an optional section of our own (birthday, effective_date,
   aep, post_window); the legacy file has none, so the SPEC defaults apply.
 - An AEP date must exist in every year: February 29 is refused.
+- A key given twice in one mapping is refused, wherever it is: YAML keeps the
+  last silently.  Keys are compared as read (``1`` and ``0x1`` are one key),
+  and a state's window as the rules read it (``CA`` and ``ca`` are one state).
+  Merge keys (``<<: *base``) work as in YAML: the keys they bring are
+  overridden by the mapping's own, which is not a duplicate.
+- Anchors and aliases work; an anchor defined twice, an alias used before its
+  anchor, and an alias inside the node it names (a loop) are refused.
+- ``campaign_types.*.days_before_event`` lies within a year either way, and
+  ``followup_days_after`` within a year, like every other count of days; the
+  same year bounds a ``campaign_types`` row (``rules.campaign`` takes
+  ``MAX_DAYS`` from here), ``mailwindow campaign type`` and the campaigns
+  topic's schema.  Priorities are held to ``MAX_PRIORITY`` there too.
+- A key name is shown as written when it is short and printable, otherwise
+  quoted as an excerpt, so that a message stays one short line.
+- The file is one YAML document in UTF-8; a second document (``---``) is
+  refused, as PyYAML's loader refuses it, but with its line.
 """
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
@@ -24,6 +79,7 @@ from datetime import date
 from types import MappingProxyType
 from typing import Any
 
+from rules.bounds import EXCERPT_CHARS, excerpt
 from rules.zip_state import USPS_CODES
 
 BIRTHDAY = "birthday"
@@ -31,8 +87,51 @@ EFFECTIVE_DATE = "effective_date"
 WINDOW_KINDS = (BIRTHDAY, EFFECTIVE_DATE)
 
 
+MAX_CONFIG_BYTES = 1_000_000
+MAX_NESTING = 32
+MAX_NODES = 100_000
+MAX_DAYS = 366
+MAX_PRIORITY = 1000
+MAX_EMAILS_PER_PERIOD = 1000
+MAX_DAILY_LIMIT = 10**9
+
+
 class ConfigError(ValueError):
-    """A configuration value that cannot be used; the message names the key."""
+    """A configuration value that cannot be used; the message names the key.
+
+    ``key`` and ``problem`` (when the error is about one key) let the file
+    reader put the key's line into the message.
+    """
+
+    def __init__(self, message: str, *, key: str | None = None, problem: str | None = None) -> None:
+        super().__init__(message)
+        self.key = key
+        self.problem = problem
+
+
+def quoted(value: object) -> str:
+    """A value as a message quotes it: ``rules.bounds.excerpt``, even of an unprintable int."""
+    try:
+        return excerpt(value)
+    except ValueError:  # Python will not print an int of more than 4,300 digits
+        return f"a {type(value).__name__} too large to show"
+
+
+def key_name(name: object) -> str:
+    """A key as a key path shows it: as written when short and printable, else quoted."""
+    try:
+        text = str(name)
+    except ValueError:
+        return quoted(name)
+    if text and len(text) <= EXCERPT_CHARS and text.isprintable():
+        return text
+    return quoted(name)
+
+
+def join_key(path: str, name: object) -> str:
+    """The key path of ``name`` inside ``path``, as every message writes it."""
+    shown = key_name(name)
+    return f"{path}.{shown}" if path else shown
 
 
 @dataclass(frozen=True)
@@ -248,21 +347,23 @@ class _Reader:
 
     def __init__(self, data: Mapping[str, Any], path: str, source: str) -> None:
         if not isinstance(data, Mapping):
-            raise ConfigError(f"{source}: {path or 'top level'} must be a mapping")
+            problem = f"must be a mapping, got {type(data).__name__}"
+            raise ConfigError(f"{source}: {path or 'top level'} {problem}", key=path, problem=problem)
         self.data = data
         self.path = path
         self.source = source
 
-    def key(self, name: str) -> str:
-        return f"{self.path}.{name}" if self.path else name
+    def key(self, name: object) -> str:
+        return join_key(self.path, name)
 
-    def fail(self, name: str, problem: str) -> ConfigError:
-        return ConfigError(f"{self.source}: {self.key(name)}: {problem}")
+    def fail(self, name: object, problem: str) -> ConfigError:
+        key = self.key(name)
+        return ConfigError(f"{self.source}: {key}: {problem}", key=key, problem=problem)
 
     def reject_unknown(self, allowed: set[str]) -> None:
         for name in self.data:
             if name not in allowed:
-                raise self.fail(str(name), f"unknown key (expected one of {', '.join(sorted(allowed))})")
+                raise self.fail(name, f"unknown key (expected one of {', '.join(sorted(allowed))})")
 
     def sub(self, name: str) -> _Reader | None:
         if name not in self.data or self.data[name] is None:
@@ -272,14 +373,16 @@ class _Reader:
             raise self.fail(name, f"must be a mapping, got {type(value).__name__}")
         return _Reader(value, self.key(name), self.source)
 
-    def integer(self, name: str, default: int, minimum: int = 0) -> int:
+    def integer(self, name: str, default: int, *, maximum: int, minimum: int = 0) -> int:
         if name not in self.data:
             return default
         value = self.data[name]
         if isinstance(value, bool) or not isinstance(value, int):
-            raise self.fail(name, f"must be a whole number, got {value!r}")
+            raise self.fail(name, f"must be a whole number, got {quoted(value)}")
         if value < minimum:
-            raise self.fail(name, f"must be at least {minimum}, got {value}")
+            raise self.fail(name, f"must be at least {minimum}, got {quoted(value)}")
+        if value > maximum:
+            raise self.fail(name, f"must be at most {maximum}, got {quoted(value)}")
         return value
 
     def fraction(self, name: str, default: float, low: float, high: float) -> float:
@@ -287,9 +390,12 @@ class _Reader:
             return default
         value = self.data[name]
         if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise self.fail(name, f"must be a number, got {value!r}")
-        if not (low <= float(value) <= high):
-            raise self.fail(name, f"must lie between {low} and {high}, got {value}")
+            raise self.fail(name, f"must be a number, got {quoted(value)}")
+        if isinstance(value, float) and not math.isfinite(value):
+            raise self.fail(name, f"must be a finite number, got {quoted(value)}")
+        # compared before float(): an int too large for a float must be refused, not overflow
+        if not (low <= value <= high):
+            raise self.fail(name, f"must lie between {low} and {high}, got {quoted(value)}")
         return float(value)
 
     def boolean(self, name: str, default: bool) -> bool:
@@ -297,7 +403,7 @@ class _Reader:
             return default
         value = self.data[name]
         if not isinstance(value, bool):
-            raise self.fail(name, f"must be true or false, got {value!r}")
+            raise self.fail(name, f"must be true or false, got {quoted(value)}")
         return value
 
     def text(self, name: str, default: str) -> str:
@@ -305,13 +411,13 @@ class _Reader:
             return default
         value = self.data[name]
         if not isinstance(value, str) or not value.strip():
-            raise self.fail(name, f"must be a non-empty string, got {value!r}")
+            raise self.fail(name, f"must be a non-empty string, got {quoted(value)}")
         return value
 
 
-def _state_code(reader: _Reader, name: str, value: Any) -> str:
+def _state_code(reader: _Reader, name: object, value: Any) -> str:
     if not isinstance(value, str) or value.strip().upper() not in USPS_CODES:
-        raise reader.fail(name, f"{value!r} is not a USPS state code")
+        raise reader.fail(name, f"{quoted(value)} is not a USPS state code")
     return value.strip().upper()
 
 
@@ -330,15 +436,19 @@ def _timing(r: _Reader | None) -> Timing:
     )
     send_time = r.text("send_time", d.send_time)
     if not _TIME_RE.fullmatch(send_time):
-        raise r.fail("send_time", f"must be HH:MM:SS (24-hour), got {send_time!r}")
+        raise r.fail("send_time", f"must be HH:MM:SS (24-hour), got {quoted(send_time)}")
     return Timing(
         send_time=send_time,
-        birthday_days_before=r.integer("birthday_email_days_before", d.birthday_days_before),
-        effective_date_days_before=r.integer(
-            "effective_date_days_before", d.effective_date_days_before
+        birthday_days_before=r.integer(
+            "birthday_email_days_before", d.birthday_days_before, maximum=MAX_DAYS
         ),
-        pre_window_days=r.integer("pre_window_exclusion_days", d.pre_window_days),
-        followup_days_after=r.integer("followup_days_after", d.followup_days_after, minimum=1),
+        effective_date_days_before=r.integer(
+            "effective_date_days_before", d.effective_date_days_before, maximum=MAX_DAYS
+        ),
+        pre_window_days=r.integer("pre_window_exclusion_days", d.pre_window_days, maximum=MAX_DAYS),
+        followup_days_after=r.integer(
+            "followup_days_after", d.followup_days_after, minimum=1, maximum=MAX_DAYS
+        ),
     )
 
 
@@ -355,8 +465,8 @@ def _aep_dates(r: _Reader | None) -> tuple[tuple[int, int], ...]:
     for i, item in enumerate(raw):
         item_reader = _Reader(item, r.key(f"default_dates[{i}]"), r.source)
         item_reader.reject_unknown({"month", "day"})
-        month = item_reader.integer("month", -1, minimum=1)
-        day = item_reader.integer("day", -1, minimum=1)
+        month = item_reader.integer("month", -1, minimum=1, maximum=12)
+        day = item_reader.integer("day", -1, minimum=1, maximum=31)
         if month == -1 or day == -1:
             raise item_reader.fail("month", "both month and day are required")
         try:
@@ -376,17 +486,26 @@ def _load_balancing(r: _Reader | None) -> LoadBalancing:
         daily_send_percentage_cap=r.fraction(
             "daily_send_percentage_cap", d.daily_send_percentage_cap, 0.0, 1.0
         ),
-        ed_daily_soft_limit=r.integer("ed_daily_soft_limit", d.ed_daily_soft_limit),
+        ed_daily_soft_limit=r.integer(
+            "ed_daily_soft_limit", d.ed_daily_soft_limit, maximum=MAX_DAILY_LIMIT
+        ),
         ed_soft_limit_percentage=r.fraction(
             "ed_soft_limit_percentage", d.ed_soft_limit_percentage, 0.0, 1.0
         ),
-        ed_smoothing_window_days=r.integer("ed_smoothing_window_days", d.ed_smoothing_window_days),
-        overage_threshold=r.fraction("overage_threshold", d.overage_threshold, 1.0, 100.0),
-        catch_up_spread_days=r.integer("catch_up_spread_days", d.catch_up_spread_days, minimum=1),
-        max_emails_per_contact_per_period=r.integer(
-            "max_emails_per_contact_per_period", d.max_emails_per_contact_per_period, minimum=1
+        ed_smoothing_window_days=r.integer(
+            "ed_smoothing_window_days", d.ed_smoothing_window_days, maximum=MAX_DAYS
         ),
-        period_days=r.integer("period_days", d.period_days, minimum=1),
+        overage_threshold=r.fraction("overage_threshold", d.overage_threshold, 1.0, 100.0),
+        catch_up_spread_days=r.integer(
+            "catch_up_spread_days", d.catch_up_spread_days, minimum=1, maximum=MAX_DAYS
+        ),
+        max_emails_per_contact_per_period=r.integer(
+            "max_emails_per_contact_per_period",
+            d.max_emails_per_contact_per_period,
+            minimum=1,
+            maximum=MAX_EMAILS_PER_PERIOD,
+        ),
+        period_days=r.integer("period_days", d.period_days, minimum=1, maximum=MAX_DAYS),
         enabled=r.boolean("enabled", d.enabled),
     )
 
@@ -396,7 +515,12 @@ def _priorities(r: _Reader | None) -> Priorities:
     if r is None:
         return d
     r.reject_unknown({f.name for f in fields(Priorities)})
-    return Priorities(**{f.name: r.integer(f.name, getattr(d, f.name)) for f in fields(Priorities)})
+    return Priorities(
+        **{
+            f.name: r.integer(f.name, getattr(d, f.name), maximum=MAX_PRIORITY)
+            for f in fields(Priorities)
+        }
+    )
 
 
 def _state_rules(
@@ -428,11 +552,16 @@ def _state_rules(
         sub = r.sub(section)
         if sub is None:
             continue
+        given: dict[str, object] = {}
         for state_name in sub.data:
-            state = _state_code(sub, str(state_name), state_name)
+            state = _state_code(sub, state_name, state_name)
+            if state in given:  # 'CA' and 'ca': two keys to YAML, one state to the rules
+                also = quoted(given[state])
+                raise sub.fail(state_name, f"state {state} is given twice (also as {also})")
+            given[state] = state_name
             w = sub.sub(str(state_name))
             if w is None:
-                raise sub.fail(str(state_name), "must be a mapping of window settings")
+                raise sub.fail(state_name, "must be a mapping of window settings")
             w.reject_unknown(
                 {"window_before_days", "window_after_days", "pre_window_extension_days", "use_month_start"}
             )
@@ -440,9 +569,11 @@ def _state_rules(
                 WindowRule(
                     state=state,
                     kind=kind,
-                    days_before=w.integer("window_before_days", 0),
-                    days_after=w.integer("window_after_days", 0),
-                    pre_window_days=w.integer("pre_window_extension_days", default_pre_window),
+                    days_before=w.integer("window_before_days", 0, maximum=MAX_DAYS),
+                    days_after=w.integer("window_after_days", 0, maximum=MAX_DAYS),
+                    pre_window_days=w.integer(
+                        "pre_window_extension_days", default_pre_window, maximum=MAX_DAYS
+                    ),
                     use_month_start=w.boolean("use_month_start", False),
                 )
             )
@@ -456,7 +587,7 @@ def _campaign_types(r: _Reader | None) -> Mapping[str, CampaignType]:
     allowed = {f.name for f in fields(CampaignType)} - {"name"}
     for name in r.data:
         if not isinstance(name, str) or not re.fullmatch(r"[a-z0-9_]+", name):
-            raise r.fail(str(name), "campaign type names are lower-case letters, digits and _")
+            raise r.fail(name, "campaign type names are lower-case letters, digits and _")
         c = r.sub(name)
         if c is None:
             raise r.fail(name, "must be a mapping of campaign settings")
@@ -468,9 +599,11 @@ def _campaign_types(r: _Reader | None) -> Mapping[str, CampaignType]:
                 "respect_exclusion_windows", d.respect_exclusion_windows
             ),
             enable_followups=c.boolean("enable_followups", d.enable_followups),
-            days_before_event=c.integer("days_before_event", 0, minimum=-3650),
+            days_before_event=c.integer(
+                "days_before_event", 0, minimum=-MAX_DAYS, maximum=MAX_DAYS
+            ),
             target_all_contacts=c.boolean("target_all_contacts", d.target_all_contacts),
-            priority=c.integer("priority", d.priority),
+            priority=c.integer("priority", d.priority, maximum=MAX_PRIORITY),
             active=c.boolean("active", d.active),
         )
     return MappingProxyType(out)
@@ -512,7 +645,7 @@ def config_from_mapping(data: Mapping[str, Any] | None, source: str = "config") 
         return DEFAULT_CONFIG, []
     top = _Reader(data, "", source)
     warnings = [
-        f"{source}: section '{name}' is not used by the scheduler and is ignored"
+        f"{source}: section {quoted(name)} is not used by the scheduler and is ignored"
         for name in data
         if name not in _USED_SECTIONS
     ]

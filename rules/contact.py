@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from datetime import date
 
 from rules.anniversary import parse_iso_date
+from rules.bounds import excerpt
 from rules.zip_state import BLANKS, normalize_state_code, state_of_zip
 
 
@@ -85,10 +86,10 @@ FIRST_YEAR, LAST_YEAR = 1850, 2200
 def _date_field(raw: str | None, name: str, warnings: list[str]) -> date | None:
     parsed = parse_iso_date(raw)
     if parsed is None and raw is not None and raw.strip(BLANKS):
-        warnings.append(f"{name} {raw!r} is not a date (YYYY-MM-DD); treated as missing")
+        warnings.append(f"{name} {excerpt(raw)} is not a date (YYYY-MM-DD); treated as missing")
     if parsed is not None and not FIRST_YEAR <= parsed.year <= LAST_YEAR:
         warnings.append(
-            f"{name} {raw!r} is outside {FIRST_YEAR}..{LAST_YEAR}; treated as missing"
+            f"{name} {excerpt(raw)} is outside {FIRST_YEAR}..{LAST_YEAR}; treated as missing"
         )
         return None
     return parsed
@@ -98,13 +99,13 @@ def validate_contact(record: ContactRecord) -> Contact | InvalidContact:
     warnings: list[str] = []
     reasons: list[str] = []
     if not usable_email(record.email):
-        reasons.append(f"email {record.email!r} is not of the form local@domain")
+        reasons.append(f"email {excerpt(record.email)} is not of the form local@domain")
     state, disagreement = resolve_state(record.zip_code, record.state)
     if disagreement:
         warnings.append(disagreement)
     if state is None:
         reasons.append(
-            f"no state: ZIP {record.zip_code!r} is unknown and state column {record.state!r} "
+            f"no state: ZIP {excerpt(record.zip_code)} is unknown and state column {excerpt(record.state)} "
             "is not a USPS code"
         )
     birth = _date_field(record.birth_date, "birth_date", warnings)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 
+from rules.bounds import excerpt, shown
 from rules.campaign import (
     EMPTY_BOOK,
     CampaignBook,
@@ -188,7 +189,7 @@ def _campaign_lines(book: CampaignBook, targets: Sequence[CampaignTarget], conta
             lines.append(f"{label}: no such instance: ignored")
             continue
         ctype = book.types.get(instance.campaign_type)
-        label += f" ({instance.instance_name!r}, type {instance.campaign_type})"
+        label += f" ({excerpt(instance.instance_name)}, type {shown(instance.campaign_type)})"
         trigger = target.trigger_date or "none (start date + days before)"
         state = (
             "unknown type: no emails" if ctype is None
@@ -196,12 +197,12 @@ def _campaign_lines(book: CampaignBook, targets: Sequence[CampaignTarget], conta
             else "cancelled: no email" if target.cancelled
             else f"dates {instance.active_start_date or 'open'}..{instance.active_end_date or 'open'}"
         )
-        lines.append(f"{label}: trigger {trigger}, target status {target.status!r}; {state}")
+        lines.append(f"{label}: trigger {trigger}, target status {excerpt(target.status)}; {state}")
     own = {t.instance_id for t in targets}
     for instance in book.targets_all:
         if instance.id not in own:
             lines.append(
-                f"  instance {instance.id} ({instance.instance_name!r}, type {instance.campaign_type}): "
+                f"  instance {instance.id} ({excerpt(instance.instance_name)}, type {shown(instance.campaign_type)}): "
                 f"targets all contacts; starts {instance.active_start_date or 'never (no start date)'}"
             )
     if not lines:

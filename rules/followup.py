@@ -42,6 +42,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
+from rules.bounds import excerpt
 from rules.campaign import campaign_type_name
 from rules.config import BIRTHDAY, EFFECTIVE_DATE, CampaignType, Config
 from rules.contact import Contact
@@ -234,21 +235,21 @@ def health_answer_outcome(metadata: str | None) -> tuple[bool, str | None]:
         data: Any = json.loads(metadata)
     except ValueError:
         return False, (
-            f"health answer metadata is not JSON ({metadata[:80]!r}): counted as an answer "
+            f"health answer metadata is not JSON ({excerpt(metadata)}): counted as an answer "
             "without a condition"
         )
     if not isinstance(data, dict):
         return False, (
-            f"health answer metadata is not a JSON object ({metadata[:80]!r}): counted as an "
+            f"health answer metadata is not a JSON object ({excerpt(metadata)}): counted as an "
             "answer without a condition"
         )
     flag = data.get("has_medical_conditions")
     count = data.get("main_questions_yes_count")
     wrong: list[str] = []
     if flag is not None and not isinstance(flag, bool):
-        wrong.append(f"has_medical_conditions={flag!r}")
+        wrong.append(f"has_medical_conditions={excerpt(flag)}")
     if count is not None and (isinstance(count, bool) or not isinstance(count, (int, float))):
-        wrong.append(f"main_questions_yes_count={count!r}")
+        wrong.append(f"main_questions_yes_count={excerpt(count)}")
     has_condition = flag is True or (
         isinstance(count, (int, float)) and not isinstance(count, bool) and count > 0
     )

@@ -18,13 +18,18 @@ Choices written down here (the SPEC and the brief are silent on them):
   row started from bare defaults would silently change a configured type.
   Only given fields that differ are written; when none differs nothing is
   written (``updated_at`` keeps meaning "last real change").  Booleans are
-  written as 1/0.  ``days_before_event`` lies within +-3650 days (the
-  config's own bound); ``priority`` is a whole number >= 0.
+  written as 1/0.  ``days_before_event`` lies within
+  ``-MAX_DAYS_BEFORE_EVENT..MAX_DAYS_BEFORE_EVENT`` (366: a year, the bound of
+  ``rules.campaign``, which a stored row beyond it fails too); ``priority``
+  is a whole number in ``0..MAX_PRIORITY`` (1000, as the config allows).  A row
+  already holding a value beyond these is read as it is, so this command can
+  fix it.
 - ``instance``: a type known only from the config is accepted and NOT copied
   into the table (a copy would freeze today's config values and win over
   later config edits).  An inactive type is accepted with a warning.
-  Dates are strictly ``YYYY-MM-DD``; metadata must be strict JSON (RFC 8259:
-  ``NaN`` is refused) of any shape and is stored as given.
+  Dates are strictly ``YYYY-MM-DD`` within ``FIRST_DATE..LAST_DATE``
+  (``rules.bounds``; the same for ``dates``); metadata must be strict JSON
+  (RFC 8259: ``NaN`` is refused) of any shape and is stored as given.
 - ``dates``: a flag whose value equals the stored one is not a change and is
   not logged; when nothing changes nothing is written and no sweep runs.  The
   order check (end not before start) uses the new value of a given flag and
@@ -47,7 +52,12 @@ Choices written down here (the SPEC and the brief are silent on them):
   deliberate).  Rows are applied in file order, so a key repeated within a
   file updates the row its first line inserted.  Line numbers are physical
   line numbers (a quoted cell spanning lines reports the line it starts on).
+  A contact id outside ``1..MAX_ID`` or a trigger date outside
+  ``FIRST_DATE..LAST_DATE`` is a bad row (the line is skipped and named, the
+  others are imported): the database could not store the id, and the rules
+  could not compute with the date.
   Exit code 1 whenever a row was skipped, even if no row was good.
+- Every value a message quotes goes through ``rules.bounds.excerpt``.
 - ``list``: a target counts unless its status is ``cancelled``/``canceled``
   (any case, trimmed: the same rule as ``rules.campaign``).
 """
@@ -68,11 +78,13 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import orjson
-from sqlalchemy import Connection, text
+from sqlalchemy import Connection, inspect, text
 
-from rules.campaign import merge_campaign_types
-from rules.config import CampaignType, Config
+from rules.bounds import FIRST_DATE, LAST_DATE, MAX_ID, date_in_range, excerpt, id_in_range
+from rules.campaign import MAX_DAYS_BEFORE_EVENT, days_before_in_range, merge_campaign_types
+from rules.config import MAX_PRIORITY, CampaignType, Config
 from streams.campaign_rows import TYPE_COLUMNS, campaign_type_from_row
+from streams.schedule_rows import contact_id_of
 from streams.store import Store, now_sql, run_with_retry, same_value_op
 
 T = TypeVar("T")
@@ -80,12 +92,12 @@ T = TypeVar("T")
 NAME_RE = re.compile(r"[a-z0-9_]+")  # rules/config.py _campaign_types: the same rule
 _DAY_RE = re.compile(r"\d{4}-\d{2}-\d{2}")
 _INT_RE = re.compile(r"[+-]?\d+")
-DAYS_BEFORE_LIMIT = 3650  # rules/config.py accepts days_before_event >= -3650
 START_FIELD = "active_start_date"
 END_FIELD = "active_end_date"
 CSV_HEADER = "contact_id"
 _CANCELLED = ("cancelled", "canceled")
 _ID_CHUNK = 500  # ids per IN (...) list: far below SQLite's variable limit
+_FLAG_OF = {"active_start_date": "--start", "active_end_date": "--end"}
 
 # The type fields the table holds, in table order; CampaignType carries the same names.
 TYPE_FIELDS = TYPE_COLUMNS
@@ -104,7 +116,7 @@ class CampaignError(ValueError):
 def check_type_name(name: str) -> str:
     if not NAME_RE.fullmatch(name):
         raise CampaignError(
-            f"campaign type name {name!r}: use lower-case letters, digits and _ only"
+            f"campaign type name {excerpt(name)}: use lower-case letters, digits and _ only"
         )
     return name
 
@@ -113,11 +125,23 @@ def parse_day(raw: str, what: str) -> date:
     """A strict ``YYYY-MM-DD`` date; ``what`` names the flag or cell in the error."""
     value = raw.strip()
     if not _DAY_RE.fullmatch(value):
-        raise CampaignError(f"{what} {raw!r} is not a date (YYYY-MM-DD)")
+        raise CampaignError(f"{what} {excerpt(raw)} is not a date (YYYY-MM-DD)")
     try:
         return date.fromisoformat(value)
     except ValueError:
-        raise CampaignError(f"{what} {raw!r} is an impossible date") from None
+        raise CampaignError(f"{what} {excerpt(raw)} is an impossible date") from None
+
+
+def check_day(day: date | None, what: str) -> None:
+    """Refuse a date the rules cannot compute with; ``what`` names the flag or cell."""
+    if day is not None and not date_in_range(day):
+        raise CampaignError(f"{what} {day} is outside {FIRST_DATE}..{LAST_DATE}")
+
+
+def check_id(value: int, what: str) -> None:
+    """Refuse an id the database cannot store; ``what`` names it."""
+    if not id_in_range(value):
+        raise CampaignError(f"{what} {excerpt(value)} is outside 1..{MAX_ID}")
 
 
 def parse_day_or_none(raw: str, what: str) -> date | None:
@@ -194,7 +218,7 @@ def _type_from_row(row: Sequence[Any]) -> CampaignType:
     try:
         return campaign_type_from_row(tuple(row))
     except ValueError as exc:
-        raise CampaignError(f"campaign_types row {row[0]!r}: {exc}: fix the row first") from None
+        raise CampaignError(f"campaign_types row {excerpt(row[0])}: {exc}: fix the row first") from None
 
 
 _TYPE_SELECT = f"SELECT name, {', '.join(TYPE_FIELDS)} FROM campaign_types"
@@ -231,11 +255,12 @@ def set_campaign_type(
     unknown = set(given) - set(TYPE_FIELDS)
     if unknown:
         raise CampaignError(f"unknown campaign type field(s): {', '.join(sorted(unknown))}")
-    if "priority" in given and int(given["priority"]) < 0:
-        raise CampaignError(f"--priority {given['priority']} is negative")
-    if "days_before_event" in given and abs(int(given["days_before_event"])) > DAYS_BEFORE_LIMIT:
+    if "priority" in given and not 0 <= int(given["priority"]) <= MAX_PRIORITY:
+        raise CampaignError(f"--priority {excerpt(given['priority'])} is outside 0..{MAX_PRIORITY}")
+    if "days_before_event" in given and not days_before_in_range(int(given["days_before_event"])):
         raise CampaignError(
-            f"--days-before {given['days_before_event']} lies beyond {DAYS_BEFORE_LIMIT} days"
+            f"--days-before {excerpt(given['days_before_event'])} is outside "
+            f"-{MAX_DAYS_BEFORE_EVENT}..{MAX_DAYS_BEFORE_EVENT} days"
         )
 
     def go(conn: Connection) -> TypeResult:
@@ -307,6 +332,7 @@ def _instance_from_row(r: Sequence[Any]) -> InstanceRow:
 
 
 def get_instance(conn: Connection, instance_id: int) -> InstanceRow:
+    check_id(instance_id, "campaign instance id")
     row = conn.execute(text(f"{_INSTANCE_SELECT} WHERE id = :id"), {"id": instance_id}).first()
     if row is None:
         raise CampaignError(f"no campaign instance with id {instance_id}")
@@ -340,6 +366,8 @@ def create_instance(
     name = instance_name.strip()
     if not name:
         raise CampaignError("the instance name is empty")
+    check_day(start, "--start")
+    check_day(end, "--end")
     if start is not None and end is not None and end < start:
         raise CampaignError(f"--end {end} is before --start {start}")
     for flag, template in (("--email-template", email_template), ("--sms-template", sms_template)):
@@ -353,7 +381,7 @@ def create_instance(
         ctype = in_table or config.campaign_types.get(type_name)
         if ctype is None:
             raise CampaignError(
-                f"unknown campaign type {type_name!r}: not in table campaign_types nor in the "
+                f"unknown campaign type {excerpt(type_name)}: not in table campaign_types nor in the "
                 "config's campaign_types (create it with `mailwindow campaign type`)"
             )
         clash = conn.execute(
@@ -364,7 +392,7 @@ def create_instance(
         ).first()
         if clash is not None:
             raise CampaignError(
-                f"campaign {type_name!r} already has an instance named {name!r} (id {clash[0]})"
+                f"campaign {excerpt(type_name)} already has an instance named {excerpt(name)} (id {clash[0]})"
             )
         now = now_sql(conn.dialect.name)
         new_id = conn.execute(
@@ -425,7 +453,9 @@ def change_dates(
         raise CampaignError("nothing to change: give --start and/or --end")
     unknown = set(given) - {START_FIELD, END_FIELD}
     if unknown:
-        raise CampaignError(f"not a date field: {', '.join(sorted(unknown))}")
+        raise CampaignError(f"not a date field: {', '.join(excerpt(f) for f in sorted(unknown))}")
+    for f, day in given.items():
+        check_day(day, _FLAG_OF[f])
 
     def go(conn: Connection) -> DatesResult:
         inst = get_instance(conn, instance_id)
@@ -483,7 +513,7 @@ def reschedule_targets(conn: Connection, config: Config, instance: InstanceRow) 
     if ctype is not None and ctype.target_all_contacts:
         return None
     ids = {
-        int(r[0])
+        cid
         for r in conn.execute(
             text(
                 "SELECT contact_id FROM contact_campaigns WHERE campaign_instance_id = :i "
@@ -491,7 +521,7 @@ def reschedule_targets(conn: Connection, config: Config, instance: InstanceRow) 
             ),
             {"i": instance.id},
         )
-        if r[0] is not None
+        if (cid := contact_id_of(r[0])) is not None  # a sweep decides usable ids only
     }
     return tuple(sorted(ids))
 
@@ -583,11 +613,10 @@ def parse_target_rows(content: str) -> tuple[list[TargetRow], list[tuple[int, st
                 (line, f"expected 2 or 3 columns (contact_id,trigger_date[,metadata]), got {len(cells)}")
             )
             continue
-        if not _INT_RE.fullmatch(cells[0]):
-            problems.append((line, f"contact_id {cells[0]!r} is not an integer"))
-            continue
         try:
+            contact_id = _contact_id_cell(cells[0])
             trigger = parse_day(cells[1], "trigger_date") if cells[1] else None
+            check_day(trigger, "trigger date")
         except CampaignError as exc:
             problems.append((line, str(exc)))
             continue
@@ -598,8 +627,20 @@ def parse_target_rows(content: str) -> tuple[list[TargetRow], list[tuple[int, st
             except CampaignError as exc:
                 problems.append((line, str(exc)))
                 continue
-        rows.append(TargetRow(line, int(cells[0]), trigger, metadata))
+        rows.append(TargetRow(line, contact_id, trigger, metadata))
     return rows, problems
+
+
+def _contact_id_cell(cell: str) -> int:
+    """The contact id of a CSV cell: an integer in ``1..MAX_ID``."""
+    if not _INT_RE.fullmatch(cell):
+        raise CampaignError(f"contact_id {excerpt(cell)} is not an integer")
+    try:
+        value = int(cell)
+    except ValueError:  # more digits than int() reads: far beyond MAX_ID
+        raise CampaignError(f"contact id {excerpt(cell)} is outside 1..{MAX_ID}") from None
+    check_id(value, "contact id")
+    return value
 
 
 def instance_exists(store: Store, instance_id: int) -> InstanceRow:
@@ -679,11 +720,15 @@ class Listing:
 
 def list_campaigns(store: Store, config: Config) -> Listing:
     def go(conn: Connection) -> Listing:
+        # Read-only, so nothing adds what an old database lacks: a missing table lists nothing.
+        present = set(inspect(conn).get_table_names())
+        if not {"campaign_types", "campaign_instances", "contact_campaigns"} <= present:
+            return Listing([(t, "config") for t in config.campaign_types.values()], [])
         in_table = {t.name for t in table_types(conn)}
         merged = known_types(conn, config)
         types = [(t, "table" if n in in_table else "config") for n, t in merged.items()]
         counts = {
-            int(r[0]): int(r[1])
+            r[0]: int(r[1])
             for r in conn.execute(
                 text(
                     "SELECT campaign_instance_id, count(*) FROM contact_campaigns "
@@ -851,10 +896,16 @@ def run_campaign_command(args: argparse.Namespace, as_of: date) -> int:
     config, warnings = load_config_file(getattr(args, "config", None))
     for w in warnings:
         print(f"warning: {w}", file=sys.stderr)
+    sub = args.campaign_command
+    if sub == "list":  # reading never writes: an auditor's read-only copy will do
+        store = open_store(args.db, read_only=True)
+        try:
+            return _cmd_list(store, config)
+        finally:
+            store.close()
     store = open_store(args.db)
     try:
         store.migrate()  # adds the campaign tables to a database lacking them
-        sub = args.campaign_command
         if sub == "type":
             return _cmd_type(store, config, args)
         if sub == "instance":
@@ -863,8 +914,6 @@ def run_campaign_command(args: argparse.Namespace, as_of: date) -> int:
             return _cmd_dates(store, config, args, as_of)
         if sub == "targets":
             return _cmd_targets(store, args)
-        if sub == "list":
-            return _cmd_list(store, config)
-        raise CampaignError(f"unknown campaign sub-command {sub!r}")
+        raise CampaignError(f"unknown campaign sub-command {excerpt(sub)}")
     finally:
         store.close()

@@ -8,13 +8,22 @@ import sys
 from collections.abc import Sequence
 from datetime import date, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 from zoneinfo import ZoneInfo
 
 import orjson
 from sqlalchemy.exc import SQLAlchemyError
 
-from rules.config import ConfigError
+from rules.bounds import (
+    FIRST_DATE,
+    LAST_DATE,
+    MAX_ID,
+    MAX_LOOKAHEAD_DAYS,
+    MAX_LOOKBACK_DAYS,
+    excerpt,
+    shown,
+)
+from rules.config import MAX_PRIORITY, ConfigError
 
 CENTRAL = ZoneInfo("America/Chicago")
 
@@ -23,45 +32,107 @@ class UsageError(ValueError):
     pass
 
 
-def _as_of(raw: str | None) -> date:
+class _Parser(argparse.ArgumentParser):
+    """argparse, with a refused argument said in one line (``--help`` shows the usage)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: {message} (see {self.prog} --help)\n")
+
+
+def _as_of(raw: str | None, flag: str = "--as-of") -> date:
     if raw is None:
         return datetime.now(CENTRAL).date()  # SPEC 1: default is today in Central Time
     try:
-        return date.fromisoformat(raw)
+        day = date.fromisoformat(raw)
     except ValueError:
-        raise UsageError(f"--as-of {raw!r} is not a date (YYYY-MM-DD)") from None
+        raise UsageError(f"{flag} {excerpt(raw)} is not a date (YYYY-MM-DD)") from None
+    if not FIRST_DATE <= day <= LAST_DATE:
+        raise UsageError(f"{flag} {raw} is outside the dates the scheduler decides about ({FIRST_DATE}..{LAST_DATE})")
+    return day
+
+
+def _whole(raw: str) -> int:
+    try:
+        return int(raw)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{excerpt(raw)} is not a whole number") from None
 
 
 def _non_negative(raw: str) -> int:
-    try:
-        value = int(raw)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{raw!r} is not a whole number") from None
+    value = _whole(raw)
     if value < 0:
-        raise argparse.ArgumentTypeError(f"{raw} is negative")
+        raise argparse.ArgumentTypeError(f"{excerpt(raw)} is negative")
+    if value > MAX_ID:
+        raise argparse.ArgumentTypeError(f"{excerpt(raw)} is too large (at most {MAX_ID})")
+    return value
+
+
+def _at_most(maximum: int, what: str) -> Any:
+    def parse(raw: str) -> int:
+        value = _non_negative(raw)
+        if value > maximum:
+            raise argparse.ArgumentTypeError(f"{excerpt(raw)} is more than {maximum} ({what})")
+        return value
+
+    return parse
+
+
+def _between(low: float, high: float, unit: str = "") -> Any:
+    """A number within ``low..high`` (NaN and infinity are not)."""
+
+    def parse(raw: str) -> float:
+        try:
+            value = float(raw)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{excerpt(raw)} is not a number") from None
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"{excerpt(raw)} is not between {low:g} and {high:g}{unit}")
+        return value
+
+    return parse
+
+
+_share = _between(0.0, 1.0)
+_seconds = _between(0.1, 86400.0, " seconds")
+
+
+def _id(raw: str) -> int:
+    value = _whole(raw)
+    if not 1 <= value <= MAX_ID:
+        raise argparse.ArgumentTypeError(f"{excerpt(raw)} is not an id (1..{MAX_ID})")
     return value
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="mailwindow", description="Compliance-grade email scheduler.")
+    p = _Parser(prog="mailwindow", description="Compliance-grade email scheduler.")
     sub = p.add_subparsers(dest="command", required=True)
 
     s = sub.add_parser("sweep", help="decide every email in the scheduling window and write it")
     s.add_argument("--db", required=True, help="SQLite path or SQLAlchemy URL")
     s.add_argument("--as-of", help="the date to schedule for (YYYY-MM-DD; default: today, Central)")
     s.add_argument("--config", help="scheduler_config.yaml")
-    s.add_argument("--lookahead", type=_non_negative, default=30, help="days ahead (default 30)")
-    s.add_argument("--lookback", type=_non_negative, default=7, help="days of catch-up (default 7)")
+    s.add_argument(
+        "--lookahead", type=_at_most(MAX_LOOKAHEAD_DAYS, "a sweep decides at most a year ahead"), default=30,
+        help=f"days ahead (default 30, at most {MAX_LOOKAHEAD_DAYS})",
+    )
+    s.add_argument(
+        "--lookback", type=_at_most(MAX_LOOKBACK_DAYS, "catch-ups reach back at most a year"), default=7,
+        help=f"days of catch-up (default 7, at most {MAX_LOOKBACK_DAYS})",
+    )
     s.add_argument("--full-scan", action="store_true", help="process every contact (no pre-filter)")
+    s.add_argument(
+        "--take-over", action="store_true",
+        help="mark every unfinished sweep failed and run (an operator's override: make sure none runs)",
+    )
     s.add_argument("--json", action="store_true", help="print one JSON object")
 
     e = sub.add_parser("explain", help="say, in plain words, why a contact gets each email")
     e.add_argument("--db", required=True)
-    e.add_argument("--contact", required=True, type=int)
+    e.add_argument("--contact", required=True, type=_id)
     e.add_argument("--as-of")
     e.add_argument("--config")
-    e.add_argument("--lookahead", type=_non_negative, default=30)
-    e.add_argument("--lookback", type=_non_negative, default=7)
+    e.add_argument("--lookahead", type=_at_most(MAX_LOOKAHEAD_DAYS, "at most a year ahead"), default=30)
+    e.add_argument("--lookback", type=_at_most(MAX_LOOKBACK_DAYS, "at most a year back"), default=7)
 
     g = sub.add_parser("gen", help="create a legacy-schema database of synthetic contacts")
     g.add_argument("--db", required=True)
@@ -69,7 +140,7 @@ def _parser() -> argparse.ArgumentParser:
     g.add_argument("--seed", type=int, default=1)
     g.add_argument("--as-of", help="date the synthetic history is anchored on (default 2026-03-10)")
     g.add_argument("--campaign-instances", type=_non_negative, default=0, help="campaign instances to create")
-    g.add_argument("--campaign-share", type=float, default=0.10, help="share of contacts targeted (default 0.10)")
+    g.add_argument("--campaign-share", type=_share, default=0.10, help="share of contacts targeted (default 0.10)")
     g.add_argument("--followups", type=_non_negative, default=0, help="sent emails awaiting follow-ups")
 
     c = sub.add_parser("checksum", help="digest of the scheduler's decisions, to compare databases")
@@ -95,7 +166,7 @@ def _event_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
         help="when the daily sweep is due (cron, default 03:30); 'off': no automatic sweep",
     )
     w.add_argument("--timezone", default="America/Chicago", help="of --sweep-cron (default Central)")
-    w.add_argument("--sweep-interval", type=float, help="also sweep every N seconds (demos, tests)")
+    w.add_argument("--sweep-interval", type=_seconds, help="also sweep every N seconds (demos, tests)")
     w.add_argument(
         "--today", help="the worker's today, YYYY-MM-DD (demos and tests of past dates; default: the real one)"
     )
@@ -136,7 +207,7 @@ def _event_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
     kafka(t)
     t.add_argument("--count", type=_non_negative, default=1000)
     t.add_argument("--seed", type=int, default=1)
-    t.add_argument("--malformed-share", type=float, default=0.01)
+    t.add_argument("--malformed-share", type=_share, default=0.01)
     t.add_argument(
         "--partitions", type=_non_negative, help="of topics created now (default: the existing ones', else 4)"
     )
@@ -151,9 +222,11 @@ def _campaign_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -
     t.add_argument("--db", required=True)
     t.add_argument("--config", help="scheduler_config.yaml (a new type starts from its values)")
     t.add_argument("name", help="lower-case letters, digits and _")
-    t.add_argument("--priority", type=_non_negative, dest="priority", metavar="N")
     t.add_argument(
-        "--days-before", type=int, dest="days_before_event", metavar="N",
+        "--priority", type=_at_most(MAX_PRIORITY, "lower is more important"), dest="priority", metavar="N",
+    )
+    t.add_argument(
+        "--days-before", type=_whole, dest="days_before_event", metavar="N",
         help="days before the trigger date (negative: after it)",
     )
     for on, off, dest in (
@@ -180,7 +253,7 @@ def _campaign_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -
     d = csub.add_parser("dates", help="change an instance's active dates (logged)")
     d.add_argument("--db", required=True)
     d.add_argument("--config")
-    d.add_argument("instance_id", type=int)
+    d.add_argument("instance_id", type=_id)
     d.add_argument("--start", help="YYYY-MM-DD, or none to clear")
     d.add_argument("--end", help="YYYY-MM-DD, or none to clear")
     d.add_argument("--by", help="who made the change (default: the OS user)")
@@ -189,7 +262,7 @@ def _campaign_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -
 
     g = csub.add_parser("targets", help="import targets from CSV contact_id,trigger_date[,metadata]")
     g.add_argument("--db", required=True)
-    g.add_argument("instance_id", type=int)
+    g.add_argument("instance_id", type=_id)
     g.add_argument("file", help="CSV file")
 
     lst = csub.add_parser("list", help="campaign types and instances")
@@ -210,6 +283,7 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
         lookahead_days=args.lookahead,
         lookback_days=args.lookback,
         full_scan=args.full_scan,
+        take_over=args.take_over,
     )
     store = open_store(args.db)
     try:
@@ -253,7 +327,7 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
 
 
 def _cmd_explain(args: argparse.Namespace) -> int:
-    from sqlalchemy import text
+    from sqlalchemy import inspect, text
 
     from rules.contact import validate_contact
     from rules.explain import explain_contact
@@ -272,10 +346,11 @@ def _cmd_explain(args: argparse.Namespace) -> int:
     config, _ = load_config_file(args.config)
     horizon = Horizon(_as_of(args.as_of), args.lookahead, args.lookback)
     cid = args.contact
-    store = open_store(args.db)
+    store = open_store(args.db, read_only=True)  # reading never writes
     try:
-        store.migrate()
         with store.engine.connect() as conn:
+            if not inspect(conn).has_table("contacts"):
+                raise UsageError(f"{args.db} has no 'contacts' table: not an agency database")
             records = fetch_contacts(conn, [args.contact])
             if not records:
                 raise UsageError(f"no contact with id {args.contact} in {args.db}")
@@ -284,7 +359,7 @@ def _cmd_explain(args: argparse.Namespace) -> int:
             targets, _ = fetch_targets(conn, [cid], (i.id for i in book.instances))
             behaviour = fetch_behaviour(conn, [cid], behaviour_since(horizon.as_of)).get(cid)
             notes = {
-                int(r[0]): f"{r[1]} on {r[2]} ({r[3]}){' - ' + r[4] if r[4] else ''}"
+                int(r[0]): f"{shown(r[1])} on {shown(r[2])} ({shown(r[3])}){' - ' + shown(r[4]) if r[4] else ''}"
                 for r in conn.execute(
                     text(
                         "SELECT id, status, scheduled_send_date, email_type, catchup_note "
@@ -311,7 +386,7 @@ def _cmd_explain(args: argparse.Namespace) -> int:
         print("\nStored rows:")
         for r in stored:
             e = r.existing
-            print(f"  row {e.id}: {e.email_type} {e.send_date} {e.status} key={e.occurrence_key}")
+            print(f"  row {e.id}: {shown(e.email_type)} {e.send_date} {shown(e.status)} key={shown(e.occurrence_key)}")
     return 0
 
 
@@ -321,15 +396,18 @@ def _cmd_gen(args: argparse.Namespace) -> int:
     as_of = _as_of(args.as_of) if args.as_of else None
     if not 0.0 <= args.campaign_share <= 1.0:
         raise UsageError(f"--campaign-share {args.campaign_share} is not between 0 and 1")
-    summary = generate_database(
-        args.db,
-        args.contacts,
-        seed=args.seed,
-        as_of=as_of,
-        campaign_instances=args.campaign_instances,
-        campaign_share=args.campaign_share,
-        followup_initials=args.followups,
-    )
+    try:
+        summary = generate_database(
+            args.db,
+            args.contacts,
+            seed=args.seed,
+            as_of=as_of,
+            campaign_instances=args.campaign_instances,
+            campaign_share=args.campaign_share,
+            followup_initials=args.followups,
+        )
+    except ValueError as exc:  # an argument the generator cannot work with: it says which
+        raise UsageError(str(exc)) from None
     extra = (
         f", {summary.campaign_instances} campaign instances, {summary.campaign_targets:,} targets, "
         f"{summary.followup_initials:,} emails awaiting follow-ups, {summary.tracking_clicks:,} clicks, "
@@ -345,13 +423,16 @@ def _cmd_gen(args: argparse.Namespace) -> int:
 
 
 def _cmd_checksum(args: argparse.Namespace) -> int:
+    from sqlalchemy import inspect
+
     from streams.checksum import schedule_checksum
     from streams.store import open_store
 
-    store = open_store(args.db)
+    store = open_store(args.db, read_only=True)  # an auditor's copy: read, never changed
     try:
-        store.migrate()
         with store.engine.connect() as conn:
+            if not inspect(conn).has_table("email_schedules"):
+                raise UsageError(f"{args.db} has no 'email_schedules' table: not an agency database")
             print(schedule_checksum(conn))
     finally:
         store.close()
@@ -425,7 +506,7 @@ def _cmd_worker(args: argparse.Namespace) -> int:
     cron = None if args.sweep_cron == "off" else args.sweep_cron
     if cron is not None and not croniter.is_valid(cron):
         raise UsageError(f"--sweep-cron {args.sweep_cron!r} is not a cron expression (or 'off')")
-    today = _as_of(args.today) if args.today else None
+    today = _as_of(args.today, "--today") if args.today else None
     config, _ = load_config_file(args.config)
     datadir = Path(args.datadir) if args.datadir else default_state_dir(args.app_id)
     store = open_store(args.db)
@@ -485,7 +566,7 @@ def _cmd_replay(args: argparse.Namespace) -> int:
     if args.until:
         try:
             until = parse_datetime(args.until)
-        except EventError:
+        except (EventError, ValueError):
             raise UsageError(f"--until {args.until!r} is not an RFC 3339 time with offset") from None
     print(replay(args.broker, args.prefix, args.db, until, args.baseline, args.snapshot))
     return 0

@@ -13,6 +13,15 @@ health answers that decide their follow-ups.
 The output depends only on the arguments (contacts, seed, as_of and the
 campaign and follow-up sizes).  The clock is read only to report how long the
 load took.
+
+Arguments it cannot work with are refused with a ValueError naming the
+argument and its allowed range (issue 11), before any file is created.
+Choices written down here: ``as_of`` lies in ``FIRST_AS_OF..LAST_DATE``:
+effective dates are drawn from 2000-01-01 to the end of the year after
+``as_of`` (``_Population``), so before 1999 there would be none to draw, and
+``rules.bounds.LAST_DATE`` is the last date the scheduler decides about.  ``contacts`` lies in ``0..MAX_ID`` (contact ids are
+``1..contacts``), ``followup_initials`` in ``0..contacts`` (one initial email
+per contact).
 """
 
 from __future__ import annotations
@@ -34,10 +43,12 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 
 from rules.anniversary import anniversary, parse_iso_date
+from rules.bounds import LAST_DATE, MAX_ID
 from rules.zip_state import BLANKS, USPS_CODES, zip_states
 from streams.store import StoreError, legacy_ddl
 
 DEFAULT_AS_OF = date(2026, 3, 10)
+FIRST_AS_OF = date(1999, 1, 1)  # module docstring
 
 # Rows per executemany: large enough to amortise the call, small enough that
 # memory stays flat however many contacts are asked for.
@@ -1184,6 +1195,25 @@ def _add_campaigns_and_followups(
     return counts
 
 
+def _check_arguments(
+    contacts: int, as_of: date, campaign_instances: int, campaign_share: float, followup_initials: int
+) -> None:
+    """ValueError naming the first argument outside its range (module docstring)."""
+    if not 0 <= contacts <= MAX_ID:
+        raise ValueError(f"contacts {contacts} is outside 0..{MAX_ID}")
+    if not FIRST_AS_OF <= as_of <= LAST_DATE:
+        raise ValueError(f"as_of {as_of} is outside {FIRST_AS_OF}..{LAST_DATE}")
+    if not 0 <= campaign_instances <= MAX_ID:
+        raise ValueError(f"campaign_instances {campaign_instances} is outside 0..{MAX_ID}")
+    if not 0.0 <= campaign_share <= 1.0:  # NaN fails too
+        raise ValueError(f"campaign_share {campaign_share} is outside 0..1")
+    if not 0 <= followup_initials <= contacts:
+        raise ValueError(
+            f"followup_initials {followup_initials} is outside 0..{contacts} "
+            "(at most one initial email per contact)"
+        )
+
+
 def generate_database(
     path: str,
     contacts: int,
@@ -1208,15 +1238,8 @@ def generate_database(
     database is exactly what it was before these options existed.
     """
     started = time.perf_counter()
-    if contacts < 0:
-        raise ValueError("contacts must not be negative")
-    if campaign_instances < 0:
-        raise ValueError("campaign_instances must not be negative")
-    if not 0.0 <= campaign_share <= 1.0:
-        raise ValueError("campaign_share must be between 0 and 1")
-    if not 0 <= followup_initials <= contacts:
-        raise ValueError("followup_initials must be between 0 and the number of contacts")
     as_of = as_of or DEFAULT_AS_OF
+    _check_arguments(contacts, as_of, campaign_instances, campaign_share, followup_initials)
     target = Path(path)
     if target.exists():
         raise StoreError(f"refusing to overwrite existing file: {target}")

@@ -5,21 +5,38 @@ on the expression indexes ``mw_contacts_birth_md`` / ``mw_contacts_effective_md`
 (same expression text as ``store.month_day_sql``, so SQLite uses them).
 The SQL is the dialect's (``conn.dialect.name``): SQLite's GLOB, instr and
 char() are PostgreSQL's ~, strpos and chr.
+
+Contact ids another program wrote (issue 11): every id read here goes
+through ``streams.schedule_rows.contact_id_of``; a contact whose id is not an
+integer in ``1..MAX_ID`` (text, a float, NULL, 0) is never selected, so it
+gets no decision and stops no run, and ``unusable_contacts`` lists it for the
+run's report.  Choices written down here (the SPEC is silent on them):
+
+- Such a contact is reported as invalid by every sweep (but one limited to
+  the contacts its caller names), whether or not the pre-filter would have
+  selected it: it can never be decided, and the agency has to fix it.  It is
+  not counted among the valid contacts of the daily cap
+  (``count_valid_contacts``), nor among the contacts processed.
+- Its rows, if any, are left alone: their contact cannot be told apart from
+  another (is ``'105'`` contact 105?), and a run only changes the rows of the
+  contacts it decides.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from datetime import date, timedelta
 from functools import lru_cache
 
 from sqlalchemy import Connection, text
 
+from rules.bounds import MAX_ID, excerpt
 from rules.contact import resolve_state
 from rules.followup import INITIAL_LOOKBACK_DAYS
 from rules.prefilter import PrefilterPlan
 from rules.statuses import OWNED_STATUSES
 from rules.zip_state import USPS_CODES
+from streams.schedule_rows import contact_id_of, unusable_id_reason
 from streams.store import POSTGRESQL, month_day_sql, trim_blanks_sql
 
 _REGEX_SPECIAL = frozenset(".^$+(){}|\\")
@@ -117,7 +134,7 @@ def count_valid_contacts(conn: Connection) -> int:
     )
     sql = (
         f"SELECT count(*) FROM contacts WHERE ({clean_email} OR {_email_ok_sql('email', dialect)}) "
-        f"AND {has_state}"
+        f"AND {has_state} AND {_usable_id_sql(dialect)}"
     )
     return int(conn.execute(text(sql), params).scalar_one())
 
@@ -143,7 +160,7 @@ def candidate_contact_ids(conn: Connection, plan: PrefilterPlan, range_start: st
     for lo, hi in plan.effective_date_ranges:
         parts.append(md_branch("effective_date", lo, hi))
     sql = " UNION ".join(parts)
-    ids = {int(r[0]) for r in conn.execute(text(sql), params)}
+    ids = _usable(r[0] for r in conn.execute(text(sql), params))
     ids.update(_post_window_candidates(conn, plan))
     return sorted(ids)
 
@@ -155,7 +172,7 @@ def _post_window_candidates(conn: Connection, plan: PrefilterPlan) -> set[int]:
     state); the state test is done here with the rules' own state resolution,
     which is both exact and far cheaper than the same test in SQL.
     """
-    found: set[int] = set()
+    found: set[object] = set()  # stored ids, usable or not (``_usable``)
     every = [sf for sf in plan.state_filters if sf.every_contact]
     by_column: dict[str, list[tuple[str, str, frozenset[str]]]] = {}
     for sf in plan.state_filters:
@@ -178,14 +195,14 @@ def _post_window_candidates(conn: Connection, plan: PrefilterPlan) -> set[int]:
                     continue
                 for a, b, states in cluster:
                     if state in states and a <= month_day <= b:
-                        found.add(int(cid))
+                        found.add(cid)
                         break
     if every:
         wanted = frozenset().union(*(sf.states for sf in every))
         for cid, zip_code, state_column in conn.execute(text("SELECT id, zip_code, state FROM contacts")):
             if _state_of(zip_code, state_column) in wanted:
-                found.add(int(cid))
-    return found
+                found.add(cid)
+    return _usable(found)
 
 
 def followup_candidate_ids(conn: Connection, as_of: date) -> set[int]:
@@ -202,7 +219,42 @@ def followup_candidate_ids(conn: Connection, as_of: date) -> set[int]:
         "UNION SELECT contact_id FROM email_schedules WHERE actual_send_datetime >= :first "
         "AND actual_send_datetime < :after AND lower(status) IN ('sent', 'delivered')"
     )
-    return {int(r[0]) for r in conn.execute(text(sql), params)}
+    return _usable(r[0] for r in conn.execute(text(sql), params))
+
+
+def _usable(stored: Iterable[object]) -> set[int]:
+    """The usable contact ids among stored ones (module docstring)."""
+    return {cid for value in stored if (cid := contact_id_of(value)) is not None}
+
+
+def _usable_id_sql(dialect: str) -> str:
+    """``contact_id_of`` in SQL, for ``contacts.id``."""
+    if dialect == POSTGRESQL:
+        return f"id BETWEEN 1 AND {MAX_ID}"  # an integer column: NULL fails too
+    return "(typeof(id) = 'integer' AND id >= 1)"
+
+
+def unusable_contacts(conn: Connection) -> list[tuple[str, str]]:
+    """(the id as shown, the reason) of each contact whose id is not usable, in id order.
+
+    SQLite's legacy ``id INTEGER PRIMARY KEY`` (the rowid) can only hold an
+    integer, so there only ``id < 1`` is looked for, on the rowid: no scan.
+    """
+    dialect = conn.dialect.name
+    if dialect == POSTGRESQL or _id_is_rowid(conn):
+        sql = "SELECT id FROM contacts WHERE id IS NULL OR id < 1 ORDER BY id"
+    else:
+        sql = f"SELECT id FROM contacts WHERE NOT {_usable_id_sql(dialect)} ORDER BY id"
+    return [(excerpt(v), unusable_id_reason(v)) for (v,) in conn.execute(text(sql)) if contact_id_of(v) is None]
+
+
+def _id_is_rowid(conn: Connection) -> bool:
+    """Whether SQLite's ``contacts.id`` is the table's rowid (an ``INTEGER PRIMARY KEY``)."""
+    pk = [r for r in conn.exec_driver_sql("PRAGMA table_info(contacts)") if r[5]]
+    if len(pk) != 1 or str(pk[0][1]).lower() != "id" or str(pk[0][2]).upper() != "INTEGER":
+        return False
+    # A primary key that is not the rowid (WITHOUT ROWID, or a DESC quirk) has an index of its own.
+    return not any(r[3] == "pk" for r in conn.exec_driver_sql("PRAGMA index_list(contacts)"))
 
 
 @lru_cache(maxsize=200_000)
@@ -215,7 +267,7 @@ def _clusters(
     items: list[tuple[str, str, frozenset[str]]],
 ) -> list[list[tuple[str, str, frozenset[str]]]]:
     """Group month-day ranges whose spans overlap, so each group is one index scan."""
-    out: list[list[tuple[str, str, str]]] = []
+    out: list[list[tuple[str, str, frozenset[str]]]] = []
     hi_so_far = ""
     for item in sorted(items, key=lambda i: (i[0], i[1])):
         if out and item[0] <= hi_so_far:
@@ -228,17 +280,21 @@ def _clusters(
 
 
 def all_contact_ids(conn: Connection, page: int = 50000) -> Iterator[int]:
-    """Every contact id in order, a page at a time (keyset pagination, bounded memory)."""
-    last = -(2**62)
+    """Every usable contact id in order, a page at a time (keyset pagination, bounded memory).
+
+    The page boundary is the stored value, usable or not: SQLite orders text
+    after every number, so a page ending on ``'C105'`` goes on from there.
+    """
+    last: object = 0  # no usable id is below 1
     while True:
-        ids = [
-            int(r[0])
+        stored = [
+            r[0]
             for r in conn.execute(
                 text("SELECT id FROM contacts WHERE id > :last ORDER BY id LIMIT :page"),
                 {"last": last, "page": page},
             )
         ]
-        if not ids:
+        if not stored:
             return
-        yield from ids
-        last = ids[-1]
+        yield from (cid for value in stored if (cid := contact_id_of(value)) is not None)
+        last = stored[-1]

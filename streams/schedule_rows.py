@@ -3,6 +3,37 @@
 One place knows the columns a decision writes, how a decision becomes those
 values, and how to write a batch of them: the sweep and the stream agents
 both go through here.
+
+Stored values another program (or an older version) wrote are read at the
+edge of ``rules.bounds`` (issue 11: one bad value never stops a run).
+Choices written down here (the SPEC is silent on them):
+
+- A stored ``scheduled_send_date`` or ``ideal_send_date`` outside
+  ``FIRST_DATE..LAST_DATE`` is unknown (None) for that row: a row without a
+  send date is what a legacy row without a date already is (it lies in no
+  range and matches no occurrence by date; an owned one is deleted by no
+  decision and counts for no frequency limit); without an ideal date an owned
+  row is never "kept".  An ``event_year`` outside the range is unknown, and
+  the row is then matched by its send date like a legacy row without a year;
+  ``event_month``/``event_day`` that do not make a date with it leave the
+  event date unknown.  An ``actual_send_datetime`` (or a click or answer time,
+  ``parse_stored_datetime``) outside the range is unknown.  Each is reported
+  as a warning naming the table, the row id and the value (``excerpt``);
+  values that merely cannot be read stay unknown without a warning, as before.
+  The row's stored values (``StoredRow.values``) are kept as stored, so an
+  owned row holding such a value is rewritten when its occurrence is decided.
+- A contact id is usable when it is stored as an integer in ``1..MAX_ID``
+  (``contact_id_of``).  Text (even digits: the legacy ``INTEGER PRIMARY KEY``
+  cannot hold text, so text means another program wrote the table), a float,
+  NULL or a number outside the range is not: such a contact is never read as
+  a contact (``streams.prefilter`` leaves it out and reports it).
+- Reading an unmigrated database (read-only ``explain``): a column a table
+  lacks reads as NULL, a table that is missing has no rows
+  (``select_list``).  The column lists are inspected once per engine and
+  kept only when complete: columns are only ever added (a migration), so a
+  complete list never goes stale, while an incomplete one would outlive a
+  migration made through the same engine.  The sweep and the agents run on
+  migrated databases, so their reads inspect once.
 """
 
 from __future__ import annotations
@@ -11,11 +42,22 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
 from functools import lru_cache
+from weakref import WeakKeyDictionary
 
-from sqlalchemy import Connection
+import sqlalchemy as sa
+from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 
 from rules.anniversary import parse_iso_date
+from rules.bounds import (
+    FIRST_DATE,
+    LAST_DATE,
+    MAX_ID,
+    date_in_range,
+    excerpt,
+    id_in_range,
+    year_in_range,
+)
 from rules.contact import ContactRecord
 from rules.contact_schedule import Decision, ExistingRow, catchup_note
 from rules.statuses import OWNED_STATUSES
@@ -142,12 +184,57 @@ def _to_int(value: object) -> int | None:
         return value
     try:
         return int(str(value).strip())
-    except ValueError:
+    except ValueError:  # not a whole number, or more digits than int() reads
         return None
 
 
+def contact_id_of(value: object) -> int | None:
+    """A stored contact id as the rules key on it, or None when it is not usable.
+
+    Usable: stored as an integer, in ``1..MAX_ID``.  Not usable: text, a float,
+    NULL, or an integer outside the range (module docstring).
+    """
+    if isinstance(value, int) and not isinstance(value, bool) and id_in_range(value):
+        return value
+    return None
+
+
+def unusable_id_reason(value: object) -> str:
+    """Why a stored contact id is not usable, quoting it through ``excerpt``."""
+    return f"id {excerpt(value)} is not a whole number in 1..{MAX_ID}: the contact is skipped"
+
+
+# --- columns a table may lack (module docstring) ----------------------------------
+
+# Per engine, the (table, columns) found complete: asked again, they are not inspected.
+_COMPLETE: WeakKeyDictionary[Engine, set[tuple[str, tuple[str, ...]]]] = WeakKeyDictionary()
+
+
+def select_list(
+    conn: Connection, table: str, columns: Sequence[str], required: Sequence[str] = ()
+) -> str | None:
+    """``columns`` as a SELECT list, those the table lacks read as NULL.
+
+    None when the table is missing or lacks one of ``required`` (the columns a
+    query filters or groups by): then it has nothing to read.
+    """
+    wanted = tuple(columns)
+    complete = _COMPLETE.setdefault(conn.engine, set())
+    if (table, wanted) in complete:
+        return ", ".join(wanted)
+    inspector = sa.inspect(conn)
+    if not inspector.has_table(table):
+        return None
+    present = {c["name"] for c in inspector.get_columns(table)}
+    if not present.issuperset(required):
+        return None
+    if present.issuperset(wanted):
+        complete.add((table, wanted))
+    return ", ".join(c if c in present else f"NULL AS {c}" for c in wanted)
+
+
 # The decision columns, then what only the sending side writes.
-_ROW_SELECT = "SELECT id, " + ", ".join(DECISION_COLUMNS) + ", actual_send_datetime FROM email_schedules"
+_ROW_COLUMNS: tuple[str, ...] = ("id", *DECISION_COLUMNS, "actual_send_datetime")
 _ACTUAL_SEND = len(DECISION_COLUMNS) + 1
 _COL = {name: i + 1 for i, name in enumerate(DECISION_COLUMNS)}  # position in a fetched row
 _EMAIL_TYPE = _COL["email_type"]
@@ -164,9 +251,12 @@ _INSTANCE = _COL["campaign_instance_id"]
 _EVENT_MONTH = _COL["event_month"]
 _EVENT_DAY = _COL["event_day"]
 _METADATA = _COL["metadata"]
+_CONTACT = _COL["contact_id"]
 
 # The dates of stored rows are a few hundred distinct texts: each is parsed once.
 _stored_date = lru_cache(maxsize=4096)(parse_iso_date)
+_DATE_RANGE = f"{FIRST_DATE}..{LAST_DATE}"
+_YEAR_RANGE = f"{FIRST_DATE.year}..{LAST_DATE.year}"
 
 
 def placeholder(conn: Connection) -> str:
@@ -186,12 +276,13 @@ def _stored_time(raw: str | None) -> time | None:
 
 @lru_cache(maxsize=8192)
 def parse_stored_datetime(raw: str | None) -> datetime | None:
-    """A stored datetime text as a naive datetime; None when missing or unreadable.
+    """A stored datetime text as a naive datetime; None when missing, unreadable or out of range.
 
     Stored datetimes (``actual_send_datetime``, ``clicked_at``, ``created_at``)
     are compared as written.  One with a UTC offset is converted to UTC and the
     offset dropped, since SQLite's ``CURRENT_TIMESTAMP`` (the default of
-    ``clicked_at`` and ``created_at``) is UTC without an offset.
+    ``clicked_at`` and ``created_at``) is UTC without an offset.  One whose
+    date lies outside ``FIRST_DATE..LAST_DATE`` is unknown (``rules.bounds``).
     """
     if raw is None:
         return None
@@ -200,43 +291,87 @@ def parse_stored_datetime(raw: str | None) -> datetime | None:
         return None
     if value.endswith("Z"):
         value = value[:-1] + "+00:00"
+    parsed: datetime | None
     try:
         parsed = datetime.fromisoformat(value)
     except ValueError:
         day = parse_iso_date(value)
-        return datetime.combine(day, datetime.min.time()) if day is not None else None
-    if parsed.tzinfo is not None:
-        parsed = parsed.astimezone(UTC).replace(tzinfo=None)
+        parsed = datetime.combine(day, datetime.min.time()) if day is not None else None
+    else:
+        if parsed.tzinfo is not None:
+            try:
+                parsed = parsed.astimezone(UTC).replace(tzinfo=None)
+            except OverflowError:  # year 1 or 9999 moved past Python's dates
+                return None
+    return parsed if parsed is not None and date_in_range(parsed.date()) else None
+
+
+def _unknown(r: Sequence[object], problems: list[str] | None, column: str, value: object, what: str) -> None:
+    """Report a stored value treated as unknown."""
+    if problems is not None:
+        problems.append(
+            f"contact {excerpt(r[_CONTACT])}: email_schedules row {r[0]}: "
+            f"{column} {excerpt(value)} {what}: treated as unknown"
+        )
+
+
+def _bounded_day(r: Sequence[object], index: int, column: str, problems: list[str] | None) -> date | None:
+    raw = _text(r[index])
+    day = _stored_date(raw)
+    if day is not None and not FIRST_DATE <= day <= LAST_DATE:
+        _unknown(r, problems, column, raw, f"is outside {_DATE_RANGE}")
+        return None
+    return day
+
+
+def _event_year(r: Sequence[object], problems: list[str] | None) -> int | None:
+    year = _to_int(r[_EVENT_YEAR])
+    if year is not None and not year_in_range(year):
+        _unknown(r, problems, "event_year", r[_EVENT_YEAR], f"is outside {_YEAR_RANGE}")
+        return None
+    return year
+
+
+def _event_date(r: Sequence[object], year: int | None, problems: list[str] | None) -> date | None:
+    month, day = _to_int(r[_EVENT_MONTH]), _to_int(r[_EVENT_DAY])
+    if year is None or month is None or day is None:
+        return None
+    if 1 <= month <= 12 and 1 <= day <= 31:  # else date() may overflow, not just refuse
+        try:
+            return date(year, month, day)
+        except ValueError:
+            pass
+    _unknown(r, problems, "event_month/event_day", (month, day), f"do not make a date in {year}")
+    return None
+
+
+def _actual_send_at(r: Sequence[object], problems: list[str] | None) -> datetime | None:
+    raw = _text(r[_ACTUAL_SEND])
+    parsed = parse_stored_datetime(raw)
+    if parsed is None and raw is not None:  # unreadable, or out of range: only the latter is said
+        day = parse_iso_date(raw)
+        if day is not None and not date_in_range(day):
+            _unknown(r, problems, "actual_send_datetime", raw, f"is outside {_DATE_RANGE}")
     return parsed
 
 
-def _event_date(year: int | None, month: object, day: object) -> date | None:
-    m, d = _to_int(month), _to_int(day)
-    if year is None or m is None or d is None:
-        return None
-    try:
-        return date(year, m, d)
-    except ValueError:
-        return None
-
-
-def _stored_row(r: Sequence[object]) -> StoredRow:
-    event_year = _to_int(r[_EVENT_YEAR])
+def _stored_row(r: Sequence[object], problems: list[str] | None = None) -> StoredRow:
+    event_year = _event_year(r, problems)
     existing = ExistingRow(
         id=int(r[0]),  # type: ignore[call-overload]
         email_type=str(r[_EMAIL_TYPE]),
-        send_date=_stored_date(_text(r[_SEND_DATE])),
+        send_date=_bounded_day(r, _SEND_DATE, "scheduled_send_date", problems),
         status=str(r[_STATUS]),
         occurrence_key=_text(r[_KEY]),
-        ideal_send_date=_stored_date(_text(r[_IDEAL])),
+        ideal_send_date=_bounded_day(r, _IDEAL, "ideal_send_date", problems),
         event_year=event_year,
         placed_run_id=_text(r[_PLACED_RUN]),
         skip_reason=_text(r[_SKIP_REASON]),
         send_time=_stored_time(_text(r[_SEND_TIME])),
-        actual_send_at=parse_stored_datetime(_text(r[_ACTUAL_SEND])),
+        actual_send_at=_actual_send_at(r, problems),
         priority=_to_int(r[_PRIORITY]),
         campaign_instance_id=_to_int(r[_INSTANCE]),
-        event_date=_event_date(event_year, r[_EVENT_MONTH], r[_EVENT_DAY]),
+        event_date=_event_date(r, event_year, problems),
         metadata=_text(r[_METADATA]),
     )
     return StoredRow(existing, tuple(r[1:_ACTUAL_SEND]))
@@ -248,26 +383,43 @@ def _text(value: object) -> str | None:
 
 def fetch_rows(conn: Connection, contact_ids: Sequence[int]) -> dict[int, list[StoredRow]]:
     """Every schedule row of these contacts, grouped by contact."""
+    return fetch_rows_reported(conn, contact_ids)[0]
+
+
+def fetch_rows_reported(
+    conn: Connection, contact_ids: Sequence[int]
+) -> tuple[dict[int, list[StoredRow]], list[str]]:
+    """``fetch_rows``, and a warning for each stored value treated as unknown (module docstring)."""
     out: dict[int, list[StoredRow]] = {cid: [] for cid in contact_ids}
+    problems: list[str] = []
     if not contact_ids:
-        return out
+        return out, problems
+    columns = select_list(conn, "email_schedules", _ROW_COLUMNS, required=("id", "contact_id"))
+    if columns is None:
+        return out, problems
     marks = ", ".join(placeholder(conn) for _ in contact_ids)
-    sql = f"{_ROW_SELECT} WHERE contact_id IN ({marks}) ORDER BY id"
+    sql = f"SELECT {columns} FROM email_schedules WHERE contact_id IN ({marks}) ORDER BY id"
     for r in conn.exec_driver_sql(sql, tuple(contact_ids)).fetchall():  # one fetch, not one per row
-        out.setdefault(int(r[1]), []).append(_stored_row(r))
-    return out
+        # Matched by IN (integers): the stored contact_id equals one of them.
+        out.setdefault(int(r[_CONTACT]), []).append(_stored_row(r, problems))
+    return out, problems
 
 
 ContactFields = tuple[int, str | None, str | None, str | None, str | None, str | None, str | None]
 
 
 def fetch_contact_fields(conn: Connection, contact_ids: Sequence[int]) -> list[ContactFields]:
-    """The contacts' fields as ``ContactRecord`` takes them, in id order."""
+    """The contacts' fields as ``ContactRecord`` takes them, in id order.
+
+    A row whose stored id only compares equal to one asked for (a float
+    ``105.0``) is not the contact ``105``: it is left out (``contact_id_of``).
+    """
     if not contact_ids:
         return []
     marks = ", ".join(placeholder(conn) for _ in contact_ids)
     sql = f"SELECT {CONTACT_COLUMNS} FROM contacts WHERE id IN ({marks}) ORDER BY id"
-    return [contact_fields(r) for r in conn.exec_driver_sql(sql, tuple(contact_ids)).fetchall()]
+    rows = conn.exec_driver_sql(sql, tuple(contact_ids)).fetchall()
+    return [contact_fields(r) for r in rows if contact_id_of(r[0]) is not None]
 
 
 def fetch_contacts(conn: Connection, contact_ids: Sequence[int]) -> list[ContactRecord]:
@@ -275,8 +427,14 @@ def fetch_contacts(conn: Connection, contact_ids: Sequence[int]) -> list[Contact
 
 
 def contact_fields(r: Sequence[object]) -> ContactFields:
-    """id, email, zip_code, state, birth_date, effective_date, phone_number: raw text."""
-    return (int(r[0]), _text(r[1]), _text(r[2]), _text(r[3]), _text(r[4]), _text(r[5]), _text(r[6]))  # type: ignore[call-overload]
+    """id, email, zip_code, state, birth_date, effective_date, phone_number: raw text.
+
+    ValueError when the id is not usable (``contact_id_of``): such a row is no contact.
+    """
+    cid = contact_id_of(r[0])
+    if cid is None:
+        raise ValueError(f"contacts row {unusable_id_reason(r[0])}")
+    return (cid, _text(r[1]), _text(r[2]), _text(r[3]), _text(r[4]), _text(r[5]), _text(r[6]))
 
 
 def contact_record(r: Sequence[object]) -> ContactRecord:

@@ -19,6 +19,48 @@ the summary are those of a run in one process.
 Every batch is one transaction.  A run that stops half way leaves whole
 batches; its placements are not "kept" by the next run (its checkpoint is
 not ``completed``), so the rerun decides as an uninterrupted run would have.
+
+Checkpoints and failures (choices the SPEC leaves open, issue 11):
+
+- **Is a ``started`` run still alive?**  Its checkpoint records the pid, the
+  process's start (``process_start``: the boot id and field 22 of
+  ``/proc/<pid>/stat``) and the host.  On the same host the run is alive only
+  while that pid exists *and* started at that moment: a pid the system has
+  since given to another process no longer blocks sweeps.  On another host
+  (no way to look at its processes) the run is alive while its heartbeat is
+  younger than ``STALE_HEARTBEAT_S`` (10 minutes).  A run heartbeats with
+  every batch it writes, after each chunk decided and after each phase, at
+  most every ``HEARTBEAT_EVERY_S`` (30 s) when nothing else wrote; the
+  longest gap is one phase without chunks (the pre-filter, balancing or the
+  final checksum), a part of a sweep, and the limit is longer than the
+  longest whole sweep measured (491 s: 3M contacts in AEP season, README),
+  with room left for clocks of hosts that disagree by a minute or two.  A
+  checkpoint written by an older version (no process start) counts as
+  alive on the same host while its pid exists and its heartbeat is younger
+  than the limit.  The checkpoint of this very process (same pid and start)
+  is not alive: a process runs one sweep at a time.  A run that is not
+  alive is marked ``failed`` ("interrupted: ...") by the next run.
+- **``SweepOptions.take_over``** (``--take-over``): the operator's override
+  when a run is wrongly believed alive (a host that no longer exists, a
+  clock far ahead): every ``started`` checkpoint is marked ``failed``
+  ("taken over by an operator") and the sweep proceeds.  The operator
+  answers for no other sweep of the database running then: the rows stay
+  correct (keys are unique and each batch is a transaction), but two live
+  sweeps would balance the same days twice.
+- **The write lock first.**  Every write transaction of a sweep begins
+  IMMEDIATE on SQLite: one that reads first would ask for the lock midway,
+  and SQLite in WAL mode then fails at once instead of waiting the busy
+  timeout, so a program holding the database for a few seconds stopped the
+  sweep.
+- **One line for what a user can cause.**  A full disk, a lock held past the
+  retries or another operational database error ends as a
+  ``SweepDatabaseError`` naming the database and the run (still an
+  ``OperationalError``, so the stream worker waits for the database and
+  tries again as before); a decide worker process that dies (the OOM
+  killer) ends as a ``SweepError``.  The run is marked ``failed`` when the
+  database still takes that write; otherwise it stays ``started`` and the
+  next run marks it interrupted.  Either way the next sweep completes the
+  job (SPEC section 9).
 """
 
 from __future__ import annotations
@@ -35,14 +77,18 @@ from array import array
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager
 from dataclasses import dataclass, field, fields
 from datetime import UTC, date, datetime
-from typing import NamedTuple
+from pathlib import Path
+from typing import Any, NamedTuple
 
 import orjson
 from sqlalchemy import Connection, text
+from sqlalchemy.exc import DBAPIError, OperationalError
 
+from rules.bounds import excerpt
 from rules.campaign import (
     EMPTY_BOOK,
     CampaignBook,
@@ -93,6 +139,7 @@ from streams.prefilter import (
     candidate_contact_ids,
     count_valid_contacts,
     followup_candidate_ids,
+    unusable_contacts,
 )
 from streams.schedule_rows import (
     DECISION_COLUMNS,
@@ -101,7 +148,7 @@ from streams.schedule_rows import (
     StoredRow,
     WriteBatch,
     fetch_contact_fields,
-    fetch_rows,
+    fetch_rows_reported,
     placed_values,
     row_values,
     rows_by_id,
@@ -109,7 +156,15 @@ from streams.schedule_rows import (
     stage_write,
     write_batch,
 )
-from streams.store import Store, flag_set_sql, open_store, run_with_retry
+from streams.store import (
+    Store,
+    error_line,
+    flag_set_sql,
+    is_disk_full,
+    is_lock_error,
+    open_store,
+    run_with_retry,
+)
 
 EXAMPLES_KEPT = 20
 _CATCHUP_NOTE = DECISION_COLUMNS.index("catchup_note")
@@ -120,6 +175,32 @@ _STATE_INDEX = {s: i for i, s in enumerate(_STATES)}
 
 class SweepError(RuntimeError):
     """A sweep that cannot start or finish; the message says why."""
+
+
+class SweepDatabaseError(SweepError, OperationalError):
+    """A sweep its database stopped (a full disk, a lock held too long, ...), in one line.
+
+    Also an ``OperationalError``: callers that wait for the database and try
+    again (``streams.decider``) go on doing so.
+    """
+
+    def __init__(self, message: str, cause: DBAPIError | None = None) -> None:
+        OperationalError.__init__(
+            self,
+            cause.statement if cause is not None else None,
+            None,
+            cause.orig if cause is not None else None,  # type: ignore[arg-type]
+            hide_parameters=True,
+        )
+        self.message = message
+        self.args = (message,)
+
+    def __str__(self) -> str:
+        return self.message
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # The one line crosses a process boundary; the driver's error need not.
+        return (type(self), (self.message,))
 
 
 def default_workers() -> int:
@@ -140,6 +221,9 @@ class SweepOptions:
     # Decide only these contacts (``mailwindow campaign ... --apply``): the
     # rules are the same, only the set of contacts processed is narrower.
     contact_ids: tuple[int, ...] | None = None
+    # The operator's override (``--take-over``): every ``started`` checkpoint is
+    # marked failed, alive or not (module docstring).
+    take_over: bool = False
 
     @property
     def horizon(self) -> Horizon:
@@ -372,47 +456,108 @@ def _now() -> str:
 def _pid_alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
-    except ProcessLookupError:
+    except (ProcessLookupError, OverflowError):
         return False
     except PermissionError:
         return True
     return True
 
 
-STALE_HEARTBEAT_S = 3600
+# A run on another host is alive while its heartbeat is younger than this; a run
+# heartbeats at least every HEARTBEAT_EVERY_S while it works (module docstring).
+STALE_HEARTBEAT_S = 600
+HEARTBEAT_EVERY_S = 30
+
+_BOOT_ID = Path("/proc/sys/kernel/random/boot_id")
+_HAVE_PROC = Path("/proc/self/stat").exists()
 
 
-def mark_interrupted_runs(conn: Connection) -> list[str]:
+def process_start(pid: int) -> str | None:
+    """When process ``pid`` started: ``"<boot id>:<clock ticks since boot>"``.
+
+    Linux: field 22 of ``/proc/<pid>/stat``; the boot id tells two boots apart.
+    None when no such process runs (a zombie has ended) or there is no /proc.
+    """
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+        boot = _BOOT_ID.read_text().strip()
+    except OSError:
+        return None
+    # Field 2, the command name, may hold spaces and parentheses: count from its end.
+    fields = stat[stat.rfind(")") + 1 :].split()
+    if len(fields) < 20 or fields[0] in ("Z", "X"):  # fields[0] is field 3, the state
+        return None
+    return f"{boot}:{fields[19]}"
+
+
+def _heartbeat_age_s(heartbeat: object, now: datetime) -> float | None:
+    try:
+        last = datetime.strptime(str(heartbeat), "%Y-%m-%d %H:%M:%S").replace(tzinfo=UTC)
+    except ValueError:
+        return None
+    return (now - last).total_seconds()
+
+
+def _as_pid(value: object) -> int | None:
+    """A stored pid; None for anything else (another program may have written the row)."""
+    try:
+        pid = int(value)  # type: ignore[call-overload]
+    except (TypeError, ValueError):
+        return None
+    return pid if pid > 0 else None
+
+
+def run_alive(pid: int | None, pid_started: str | None, host: str | None, heartbeat: object) -> bool:
+    """Whether the run a ``started`` checkpoint records may still be running (module docstring)."""
+    age = _heartbeat_age_s(heartbeat, datetime.now(UTC))
+    fresh = age is not None and age < STALE_HEARTBEAT_S
+    if host != socket.gethostname() or pid is None:
+        return fresh
+    if pid == os.getpid() and (pid_started is None or pid_started == process_start(pid)):
+        return False  # this process, starting a sweep: its earlier run stopped
+    if pid_started is not None and _HAVE_PROC:
+        return process_start(pid) == pid_started
+    # Recorded by an older version (or no /proc): the pid may be another process by now.
+    return _pid_alive(pid) and fresh
+
+
+def mark_interrupted_runs(conn: Connection, *, take_over: bool = False, database: str = "") -> list[str]:
     """Mark ``started`` checkpoints of runs that are no longer alive as failed.
 
-    Same host: the process is gone.  Another host: no heartbeat for an hour.
-    Raises SweepError when a live sweep is still running.
+    Alive: ``run_alive``.  Raises SweepError when a live sweep is still
+    running, unless ``take_over``: then every ``started`` checkpoint is
+    marked failed ("taken over by an operator").
     """
-    host = socket.gethostname()
     marked: list[str] = []
     rows = conn.execute(
         text(
-            "SELECT scheduler_run_id, pid, host, heartbeat_at FROM scheduler_checkpoints "
+            "SELECT scheduler_run_id, pid, pid_started, host, heartbeat_at FROM scheduler_checkpoints "
             "WHERE status = 'started'"
         )
     ).all()
-    for run_id, pid, run_host, heartbeat in rows:
-        if run_host == host and pid is not None:
-            alive = int(pid) != os.getpid() and _pid_alive(int(pid))
+    for run_id, pid, pid_started, run_host, heartbeat in rows:
+        if take_over:
+            error = "taken over by an operator"
+        elif run_alive(
+            _as_pid(pid),
+            None if pid_started is None else str(pid_started),
+            None if run_host is None else str(run_host),
+            heartbeat,
+        ):
+            where = f" on {database}" if database else ""
+            raise SweepError(
+                f"another sweep is running{where}: run {excerpt(run_id)} (pid {pid} on "
+                f"{excerpt(run_host)}, last heartbeat {excerpt(heartbeat)} UTC); "
+                "if it is not, run the sweep with --take-over"
+            )
         else:
-            try:
-                last = datetime.strptime(str(heartbeat), "%Y-%m-%d %H:%M:%S").replace(tzinfo=UTC)
-                alive = (datetime.now(UTC) - last).total_seconds() < STALE_HEARTBEAT_S
-            except ValueError:
-                alive = False
-        if alive:
-            raise SweepError(f"another sweep is running: run {run_id} (pid {pid} on {run_host})")
+            error = "interrupted: the run stopped without finishing"
         conn.execute(
             text(
                 "UPDATE scheduler_checkpoints SET status = 'failed', error_message = :err, "
                 "completed_at = :now WHERE scheduler_run_id = :run_id AND status = 'started'"
             ),
-            {"err": "interrupted: the run stopped without finishing", "now": _now(), "run_id": run_id},
+            {"err": error, "now": _now(), "run_id": run_id},
         )
         marked.append(str(run_id))
     return marked
@@ -554,10 +699,10 @@ class _ChunkDecider:
     def decide_chunk(self, store: Store, ids: Sequence[int]) -> ChunkResult:
         with store.engine.connect() as conn:
             contacts = fetch_contact_fields(conn, ids)
-            rows = fetch_rows(conn, ids)
+            rows, row_problems = fetch_rows_reported(conn, ids)
             targets, problems = fetch_targets(conn, ids, self.campaigns.active_by_id)
             behaviour = fetch_behaviour(conn, ids, self.behaviour_since)
-        return self.decide_contacts(contacts, rows, targets, behaviour, problems)
+        return self.decide_contacts(contacts, rows, targets, behaviour, [*row_problems, *problems])
 
     def decide_contacts(
         self,
@@ -786,18 +931,36 @@ class _Sweep:
         self.started_at = _now()
         # The input offsets applied before this sweep (streams.ingest.applied_offsets).
         self.offsets: dict[str, dict[str, int]] = {}
+        self.last_heartbeat = time.monotonic()
+
+    @contextmanager
+    def _writing(self) -> Iterator[Connection]:
+        """A write transaction that takes the write lock at its BEGIN (IMMEDIATE on SQLite).
+
+        One that reads first asks for the lock midway, and SQLite in WAL mode
+        then fails at once instead of waiting the busy timeout (waiting could
+        deadlock two such transactions), so a lock another program held for
+        a few seconds stopped the sweep.
+        """
+        with self.store.engine.connect() as conn:
+            conn.execution_options(sqlite_begin="IMMEDIATE")
+            with conn.begin():
+                yield conn
 
     # -- checkpoint -------------------------------------------------------
     def start_checkpoint(self) -> None:
         def go() -> None:
-            with self.store.engine.begin() as conn:
-                mark_interrupted_runs(conn)
+            # One transaction with the write lock from its start: two sweeps
+            # starting together cannot both find no live run.
+            with self._writing() as conn:
+                mark_interrupted_runs(conn, take_over=self.options.take_over, database=self.store.target)
                 self.offsets = applied_offsets(conn)
                 conn.execute(
                     text(
                         "INSERT INTO scheduler_checkpoints (run_timestamp, scheduler_run_id, "
-                        "contacts_checksum, status, as_of, pid, host, heartbeat_at, summary) VALUES "
-                        "(:ts, :run_id, '', 'started', :as_of, :pid, :host, :ts, :summary)"
+                        "contacts_checksum, status, as_of, pid, pid_started, host, heartbeat_at, "
+                        "summary) VALUES "
+                        "(:ts, :run_id, '', 'started', :as_of, :pid, :pid_started, :host, :ts, :summary)"
                     ),
                     {
                         "summary": orjson.dumps(self.summary.to_dict()).decode(),
@@ -805,24 +968,38 @@ class _Sweep:
                         "run_id": self.run_id,
                         "as_of": self.options.as_of.isoformat(),
                         "pid": os.getpid(),
+                        "pid_started": process_start(os.getpid()),
                         "host": socket.gethostname(),
                     },
                 )
 
         run_with_retry(go)
+        self.last_heartbeat = time.monotonic()
 
     def heartbeat(self, conn: Connection) -> None:
         conn.execute(
             text("UPDATE scheduler_checkpoints SET heartbeat_at = :ts WHERE scheduler_run_id = :run_id"),
             {"ts": _now(), "run_id": self.run_id},
         )
+        self.last_heartbeat = time.monotonic()
+
+    def heartbeat_if_due(self) -> None:
+        """A heartbeat of its own when no batch write brought one for HEARTBEAT_EVERY_S."""
+        if time.monotonic() - self.last_heartbeat < HEARTBEAT_EVERY_S:
+            return
+
+        def go() -> None:
+            with _ctrl_c_deferred(), self._writing() as conn:
+                self.heartbeat(conn)
+
+        run_with_retry(go)
 
     def finish_checkpoint(self, status: str, error: str | None) -> None:
         s = self.summary
         s.status = status
 
         def go() -> None:
-            with self.store.engine.begin() as conn:
+            with self._writing() as conn:
                 conn.execute(
                     text(
                         "UPDATE scheduler_checkpoints SET status = :status, error_message = :error, "
@@ -868,6 +1045,11 @@ class _Sweep:
             s.daily_cap = daily_cap(s.valid_contacts, self.config.load_balancing)
             self.volume, self.ed_volume = _day_volumes(conn, opts.as_of)
             s.contacts_scanned = int(conn.execute(text("SELECT count(*) FROM contacts")).scalar_one())
+            if opts.contact_ids is None:  # ids the rules cannot key on: never decided, reported (issue 11)
+                for shown, reason in unusable_contacts(conn):
+                    s.contacts_invalid += 1
+                    if len(s.invalid_examples) < EXAMPLES_KEPT:
+                        s.invalid_examples.append({"contact_id": shown, "reasons": [reason]})
             loaded = load_campaign_book(conn, self.config)
             self.campaigns = loaded.book
             for problem in [*loaded.problems, *instance_problems(loaded.book.instances, loaded.book.types)]:
@@ -919,6 +1101,7 @@ class _Sweep:
             with self._chunk_results(ids) as results:
                 for n, result in results:
                     self.apply(result)
+                    self.heartbeat_if_due()  # chunks whose rows are all unchanged write nothing
                     progress.update(n)
         finally:
             progress.close()
@@ -984,7 +1167,7 @@ class _Sweep:
 
     def _write(self, batch: WriteBatch) -> None:
         def go() -> None:
-            with _ctrl_c_deferred(), self.store.engine.begin() as conn:
+            with _ctrl_c_deferred(), self._writing() as conn:
                 write_batch(conn, batch, self.run_id)
                 self.heartbeat(conn)
 
@@ -1035,7 +1218,7 @@ class _Sweep:
         """The sending side's statuses of rows this sweep created (they came before their row)."""
 
         def go() -> None:
-            with _ctrl_c_deferred(), self.store.engine.begin() as conn:
+            with _ctrl_c_deferred(), self._writing() as conn:
                 waiting = [
                     int(r[0])
                     for r in conn.execute(
@@ -1056,7 +1239,7 @@ class _Sweep:
         applied_before = self.started_at
 
         def go() -> None:
-            with _ctrl_c_deferred(), self.store.engine.begin() as conn:
+            with _ctrl_c_deferred(), self._writing() as conn:
                 self.summary.campaign_targets_updated = write_target_statuses(conn, self.campaign_targets)
                 if self.options.contact_ids is None:
                     conn.execute(
@@ -1080,8 +1263,12 @@ class _Sweep:
             now = time.perf_counter()
             phases[name] = round(now - mark, 3)
             mark = now
+            self.heartbeat_if_due()
 
-        self.start_checkpoint()
+        try:
+            self.start_checkpoint()
+        except OperationalError as exc:
+            raise self.database_error(exc, "no run was started") from exc
         try:
             ids = self.prepare()
             lap("prepare")
@@ -1102,13 +1289,47 @@ class _Sweep:
             self.finish_checkpoint("completed", None)
         except BaseException as exc:
             self.summary.elapsed_s = round(time.perf_counter() - started, 3)
-            reason = "interrupted (Ctrl-C)" if isinstance(exc, KeyboardInterrupt) else f"{type(exc).__name__}: {exc}"
             try:
-                self.finish_checkpoint("failed", reason)
+                self.finish_checkpoint("failed", _failure_reason(exc))
+                outcome = f"run {self.run_id} marked failed"
             except Exception:  # noqa: BLE001 - the original error matters more
-                pass
+                outcome = f"run {self.run_id} left started (the next sweep marks it interrupted)"
+            if isinstance(exc, BrokenProcessPool):
+                raise SweepError(
+                    f"sweep of {self.store.target}: a decide worker process died (killed?); "
+                    f"{outcome}; run the sweep again"
+                ) from exc
+            if isinstance(exc, OperationalError):
+                raise self.database_error(exc, outcome) from exc
             raise
         return self.summary
+
+    def database_error(self, exc: OperationalError, outcome: str) -> SweepDatabaseError:
+        """The one line for a database that stopped the run (``outcome``: what became of it)."""
+        db, reason = self.store.target, error_line(exc)
+        if is_disk_full(exc):
+            message = f"disk full writing {db}: {reason}; {outcome}; free space, then run the sweep again"
+        elif is_lock_error(exc):
+            message = (
+                f"{db} stayed locked by another program: {reason}; {outcome}; "
+                "run the sweep again once it is free"
+            )
+        else:
+            message = f"database error in the sweep of {db}: {reason}; {outcome}"
+        return SweepDatabaseError(message, exc)
+
+
+def _failure_reason(exc: BaseException) -> str:
+    """What a failed checkpoint records as its error."""
+    if isinstance(exc, KeyboardInterrupt):
+        return "interrupted (Ctrl-C)"
+    if isinstance(exc, BrokenProcessPool):
+        return "a decide worker process died (killed?)"
+    if isinstance(exc, DBAPIError):
+        # The driver's own line: SQLAlchemy's text adds the statement and its parameters.
+        what = "disk full" if is_disk_full(exc) else type(exc).__name__
+        return f"{what}: {error_line(exc)}"
+    return f"{type(exc).__name__}: {exc}"
 
 
 def sweep_run_record(

@@ -476,8 +476,11 @@ def test_campaign_type_name_and_bounds() -> None:
         "campaigns: field 'campaign_type.name': 'Rate Increase' does not match ^[a-z][a-z0-9_]*$"
     )
     value = example("campaigns", 0)
-    value["campaign_type"]["days_before_event"] = 3651
-    assert "3651 is greater than the maximum 3650" in problem("campaigns", value)
+    value["campaign_type"]["days_before_event"] = 367
+    assert "367 is greater than the maximum 366" in problem("campaigns", value)
+    value = example("campaigns", 0)
+    value["campaign_type"]["priority"] = 10**9
+    assert "is greater than the maximum 1000" in problem("campaigns", value)
 
 
 def test_instance_end_before_start() -> None:
@@ -785,9 +788,9 @@ CAMPAIGN_TYPE = with_optional(
     st.fixed_dictionaries({"name": NAMES}),
     respect_exclusion_windows=st.booleans(),
     enable_followups=st.booleans(),
-    days_before_event=st.integers(-3650, 3650),
+    days_before_event=st.integers(-366, 366),
     target_all_contacts=st.booleans(),
-    priority=st.integers(0, 2**31 - 1),
+    priority=st.integers(0, 1000),
     active=st.booleans(),
 )
 

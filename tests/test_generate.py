@@ -656,3 +656,34 @@ def test_bad_options_are_refused(tmp_path: Path, options: dict[str, Any]) -> Non
     with pytest.raises(ValueError):
         generate_database(str(path), 10, **options)
     assert not path.exists()
+
+
+@pytest.mark.parametrize(
+    ("options", "words"),
+    [
+        ({"as_of": date(9999, 12, 31)}, "as_of 9999-12-31 is outside 1999-01-01..2999-12-31"),
+        ({"as_of": date(1, 1, 1)}, "as_of 0001-01-01 is outside 1999-01-01..2999-12-31"),
+        ({"as_of": date(1998, 12, 31)}, "as_of 1998-12-31 is outside 1999-01-01..2999-12-31"),
+        ({"followup_initials": 11}, "followup_initials 11 is outside 0..10"),
+        ({"followup_initials": -1}, "followup_initials -1 is outside 0..10"),
+        ({"campaign_instances": -1}, "campaign_instances -1 is outside 0..9223372036854775807"),
+        ({"campaign_share": 1.5}, "campaign_share 1.5 is outside 0..1"),
+        ({"campaign_share": float("nan")}, "campaign_share nan is outside 0..1"),
+    ],
+)
+def test_refusals_name_the_argument_and_its_range(
+    tmp_path: Path, options: dict[str, Any], words: str
+) -> None:
+    path = tmp_path / "agency.db"
+    with pytest.raises(ValueError) as refused:
+        generate_database(str(path), 10, **options)
+    assert words in str(refused.value) and "\n" not in str(refused.value)
+    assert not path.exists() and not path.with_name(path.name + ".partial").exists()
+
+
+@pytest.mark.parametrize("as_of", [date(1999, 1, 1), date(2999, 12, 31)])
+def test_the_ends_of_the_as_of_range_generate(tmp_path: Path, as_of: date) -> None:
+    summary = generate_database(
+        str(tmp_path / "agency.db"), 400, as_of=as_of, campaign_instances=9, followup_initials=40
+    )
+    assert summary.contacts == 400 and summary.followup_initials == 40

@@ -23,6 +23,7 @@ from streams.store import (
     MW_TABLES,
     Store,
     StoreError,
+    is_disk_full,
     legacy_ddl,
     month_day_sql,
     open_store,
@@ -314,6 +315,7 @@ def test_what_is_not_a_database_is_refused_naming_it(tmp_path: Path, kind: str) 
 
 
 def test_connections_are_configured(store: Store) -> None:
+    store.migrate()  # WAL comes with the migration, once the file is recognised (issue 11)
     with store.engine.connect() as conn:
         assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
         assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 0
@@ -523,3 +525,57 @@ def test_retry_does_not_repeat_other_database_errors(store: Store) -> None:
         run_with_retry(broken, attempts=5, sleep=delays.append)
     assert calls == 1
     assert delays == []
+
+
+# issue 11: errors kept, reading never writes -------------------------------------
+
+
+def test_retry_keeps_the_error_a_lost_savepoint_masks(store: Store) -> None:
+    store.migrate()
+    with store.engine.connect() as conn:
+        limit = int(conn.exec_driver_sql("PRAGMA page_count").scalar_one()) + 2
+
+    def full_disk(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.execute(f"PRAGMA max_page_count={limit:d}")
+
+    sa.event.listen(store.engine, "connect", full_disk)
+    store.engine.dispose()
+    rows = [(9, "birthday", "2026-05-01", "pre-scheduled", f"key-{i}", "x" * 200) for i in range(2000)]
+    delays: list[float] = []
+
+    def write() -> None:
+        # A full disk rolls the whole transaction back, the savepoint with it.
+        with store.engine.begin() as conn, conn.begin_nested():
+            conn.exec_driver_sql(
+                "INSERT INTO email_schedules (contact_id, email_type, scheduled_send_date, status,"
+                " occurrence_key, catchup_note) VALUES (?, ?, ?, ?, ?, ?)",
+                rows,
+            )
+
+    with pytest.raises(OperationalError) as err:
+        run_with_retry(write, sleep=delays.append)
+    assert "database or disk is full" in str(err.value)
+    assert "savepoint" not in str(err.value)
+    assert is_disk_full(err.value)
+    assert delays == []  # not a lock: not tried again
+
+
+def test_read_only_connections_set_nothing_that_writes(legacy_path: Path) -> None:
+    with open_store(str(legacy_path), read_only=True, busy_timeout_ms=1234) as store:
+        assert store.read_only
+        with store.engine.connect() as conn:
+            assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "delete"
+            assert conn.exec_driver_sql("PRAGMA query_only").scalar() == 1
+            assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar() == 1234
+            assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 0
+    with pytest.raises(StoreError, match="read-only"):
+        open_store(str(legacy_path.with_name("new.db")), create=True, read_only=True)
+    assert not legacy_path.with_name("new.db").exists()
+
+
+def test_a_read_only_path_with_uri_characters_opens(tmp_path: Path) -> None:
+    odd = tmp_path / "agency 100%?#1.db"
+    create_legacy_database(odd)
+    with open_store(str(odd), read_only=True) as store, store.engine.connect() as conn:
+        assert conn.execute(sa.text("SELECT count(*) FROM contacts")).scalar_one() == 0
+    assert sorted(p.name for p in tmp_path.iterdir()) == [odd.name]

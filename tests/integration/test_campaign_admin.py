@@ -483,3 +483,115 @@ def test_commands_add_missing_campaign_tables(capsys: pytest.CaptureFixture[str]
     assert code == 0 and "campaign instances: none" in out
     assert cli(capsys, "campaign", "type", "--db", str(db), "promo")[0] == 0
     assert new_instance(capsys, db, "promo", "x") == 1
+
+
+# --- values outside what the rules compute with (issue 11) -------------------------
+
+RANGE = "1900-01-01..2999-12-31"
+
+
+def test_csv_refuses_ids_and_trigger_dates_outside_the_ranges(
+    capsys: pytest.CaptureFixture[str], db: Path, tmp_path: Path, promo: int
+) -> None:
+    many_digits = "9" * 5000  # more digits than int() reads
+    path = write_csv(
+        tmp_path,
+        "1,2026-04-20\n"  # 1: good
+        "2,0001-01-01\n"  # 2: before the first date
+        "3,9999-12-31\n"  # 3: after the last date
+        "99999999999999999999999,2026-04-20\n"  # 4: an id no database stores
+        "0,2026-04-20\n"  # 5
+        "-4,2026-04-20\n"  # 6
+        f"{many_digits},2026-04-20\n"  # 7
+        "3,2999-12-31\n"  # 8: good, the last date
+        "2,1900-01-01\n",  # 9: good, the first date
+    )
+    code, out, err = cli(capsys, "campaign", "targets", "--db", str(db), str(promo), str(path))
+    assert code == 1
+    assert "imported 3, updated 0, skipped 6" in out
+    lines = err.splitlines()
+    assert lines[:5] == [
+        f"{path}:2: trigger date 0001-01-01 is outside {RANGE}",
+        f"{path}:3: trigger date 9999-12-31 is outside {RANGE}",
+        f"{path}:4: contact id 99999999999999999999999 is outside 1..9223372036854775807",
+        f"{path}:5: contact id 0 is outside 1..9223372036854775807",
+        f"{path}:6: contact id -4 is outside 1..9223372036854775807",
+    ]
+    assert lines[5].startswith(f"{path}:7: contact id '999") and "5,000 characters" in lines[5]
+    assert len(lines) == 6 and len(lines[5]) < len(str(path)) + 200
+    assert targets(db) == [
+        (1, promo, "2026-04-20", "pending", None),
+        (3, promo, "2999-12-31", "pending", None),
+        (2, promo, "1900-01-01", "pending", None),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("flag", "value"), [("--start", "9999-12-31"), ("--end", "0001-01-01"), ("--start", "1899-12-31")]
+)
+def test_instance_dates_outside_the_range_are_refused(
+    capsys: pytest.CaptureFixture[str], db: Path, flag: str, value: str
+) -> None:
+    assert cli(capsys, "campaign", "type", "--db", str(db), "promo")[0] == 0
+    code, _, err = cli(capsys, "campaign", "instance", "--db", str(db), "promo", "x", flag, value)
+    assert code == 2
+    one_line_error(err, f"{flag} {value} is outside {RANGE}")
+    assert dump(db, "SELECT count(*) FROM campaign_instances") == [(0,)]
+
+
+@pytest.mark.parametrize(("flag", "value"), [("--start", "9999-12-31"), ("--end", "0001-01-01")])
+def test_dates_outside_the_range_are_refused(
+    capsys: pytest.CaptureFixture[str], db: Path, promo: int, flag: str, value: str
+) -> None:
+    code, _, err = cli(capsys, "campaign", "dates", "--db", str(db), str(promo), flag, value)
+    assert code == 2
+    one_line_error(err, f"{flag} {value} is outside {RANGE}")
+    assert change_log(db) == []
+    assert dump(db, "SELECT active_start_date, active_end_date FROM campaign_instances") == [
+        ("2026-05-01", "2026-05-31")
+    ]
+
+
+def test_type_days_before_lie_within_a_year(capsys: pytest.CaptureFixture[str], db: Path) -> None:
+    for days in ("367", "-367", "-3650"):
+        code, _, err = cli(capsys, "campaign", "type", "--db", str(db), "far", "--days-before", days)
+        assert code == 2
+        one_line_error(err, f"--days-before {days} is outside -366..366")
+    assert dump(db, "SELECT count(*) FROM campaign_types") == [(0,)]
+    for days in ("366", "-366"):
+        assert cli(capsys, "campaign", "type", "--db", str(db), "far", "--days-before", days)[0] == 0
+        assert type_row(db, "far")["days_before_event"] == int(days)
+
+
+def test_a_stored_type_beyond_a_year_can_be_fixed_by_the_command(
+    capsys: pytest.CaptureFixture[str], db: Path
+) -> None:
+    con = sqlite3.connect(db)
+    con.execute("INSERT INTO campaign_types (name, days_before_event) VALUES ('decade', -3650)")
+    con.commit()
+    con.close()
+    code, out, _ = cli(capsys, "campaign", "type", "--db", str(db), "decade", "--days-before", "-30")
+    assert code == 0 and "days_before_event -3650 -> -30" in out
+
+
+def test_services_refuse_values_no_database_stores(db: Path, tmp_path: Path) -> None:
+    from datetime import date
+
+    from rules.config import DEFAULT_CONFIG
+    from streams.campaign_admin import (
+        CampaignError,
+        create_instance,
+        import_targets,
+        set_campaign_type,
+    )
+
+    path = write_csv(tmp_path, "1,2026-04-20\n")
+    with open_store(str(db)) as store:
+        with pytest.raises(CampaignError, match=r"campaign instance id \d+ is outside 1\.\.9223372036854775807"):
+            import_targets(store, 2**70, path)
+        with pytest.raises(CampaignError, match=r"--priority \d+ is outside 0\.\.1000"):
+            set_campaign_type(store, DEFAULT_CONFIG, "promo", {"priority": 2**64})
+        set_campaign_type(store, DEFAULT_CONFIG, "promo", {})
+        with pytest.raises(CampaignError, match=f"--end 9999-12-31 is outside {RANGE}"):
+            create_instance(store, DEFAULT_CONFIG, "promo", "x", end=date(9999, 12, 31))
+    assert dump(db, "SELECT count(*) FROM campaign_instances") == [(0,)]

@@ -273,3 +273,128 @@ def test_to_dict_reads_back_to_the_same_config() -> None:
         for part in ("timing", "aep_dates", "load_balancing", "priorities", "year_round_states",
                      "window_rules", "campaign_types", "email_templates", "sms_templates"):
             assert getattr(back, part) == getattr(config, part), part
+
+
+# Issue 11: every integer key has a documented maximum; every quoted value is an excerpt.
+
+INTEGER_MAXIMA = [
+    (("timing_constants", "birthday_email_days_before"), 366),
+    (("timing_constants", "effective_date_days_before"), 366),
+    (("timing_constants", "pre_window_exclusion_days"), 366),
+    (("timing_constants", "followup_days_after"), 366),
+    (("aep_config", "default_dates", 0, "month"), 12),
+    (("aep_config", "default_dates", 0, "day"), 31),
+    (("load_balancing", "ed_daily_soft_limit"), 10**9),
+    (("load_balancing", "ed_smoothing_window_days"), 366),
+    (("load_balancing", "catch_up_spread_days"), 366),
+    (("load_balancing", "max_emails_per_contact_per_period"), 1000),
+    (("load_balancing", "period_days"), 366),
+    (("priorities", "birthday"), 1000),
+    (("priorities", "effective_date"), 1000),
+    (("priorities", "aep"), 1000),
+    (("priorities", "post_window"), 1000),
+    (("state_rules", "birthday_windows", "CA", "window_before_days"), 366),
+    (("state_rules", "birthday_windows", "CA", "window_after_days"), 366),
+    (("state_rules", "effective_date_windows", "MO", "pre_window_extension_days"), 366),
+    (("campaign_types", "promo", "days_before_event"), 366),
+    (("campaign_types", "promo", "priority"), 1000),
+]
+
+
+def nested(path: tuple[str | int, ...], value: Any) -> dict[str, Any]:
+    """``{"a": {"b": value}}`` for ("a", "b"); an int step is a list holding one item."""
+    inner: Any = value
+    for step in reversed(path):
+        if isinstance(step, int):
+            inner = [inner]
+        elif step == "month":
+            inner = {"month": inner, "day": 1}
+        elif step == "day":
+            inner = {"month": 1, "day": inner}
+        else:
+            inner = {step: inner}
+    assert isinstance(inner, dict)
+    return inner
+
+
+def key_of(path: tuple[str | int, ...]) -> str:
+    return "".join(f"[{s}]" if isinstance(s, int) else f".{s}" for s in path).lstrip(".")
+
+
+@pytest.mark.parametrize(("path", "maximum"), INTEGER_MAXIMA)
+def test_every_integer_key_has_a_maximum(path: tuple[str | int, ...], maximum: int) -> None:
+    config_from_mapping(nested(path, maximum))
+    for too_big in (maximum + 1, 10**23):
+        with pytest.raises(ConfigError) as err:
+            config_from_mapping(nested(path, too_big), source="agency.yaml")
+        message = str(err.value)
+        assert key_of(path) in message
+        assert f"must be at most {maximum}, got {too_big}" in message
+
+
+def test_campaign_days_before_event_has_a_minimum_too() -> None:
+    config_from_mapping(nested(("campaign_types", "promo", "days_before_event"), -366))
+    with pytest.raises(ConfigError) as err:
+        config_from_mapping(nested(("campaign_types", "promo", "days_before_event"), -367))
+    assert "must be at least -366, got -367" in str(err.value)
+
+
+def test_integer_too_long_to_print_is_refused_in_a_short_line() -> None:
+    """Python refuses to print an int of more than 4,300 digits: the message must not try."""
+    with pytest.raises(ConfigError) as err:
+        config_from_mapping({"priorities": {"aep": 10**5000}})
+    message = str(err.value)
+    assert "priorities.aep" in message and "must be at most 1000" in message
+    assert len(message) < 200
+
+
+@pytest.mark.parametrize(
+    "value", [float("inf"), float("-inf"), float("nan"), 10**400], ids=["inf", "-inf", "nan", "10**400"]
+)
+def test_fractions_must_be_finite_and_in_range(value: float) -> None:
+    with pytest.raises(ConfigError) as err:
+        config_from_mapping({"load_balancing": {"overage_threshold": value}})
+    message = str(err.value)
+    assert "load_balancing.overage_threshold" in message
+    assert len(message) < 200
+    if isinstance(value, float):
+        assert "finite" in message
+
+
+@pytest.mark.parametrize(
+    ("data", "key_path"),
+    [
+        ({"timing_constants": {"send_time": "9" * 10**6}}, "timing_constants.send_time"),
+        ({"timing_constants": {"birthday_email_days_before": "9" * 10**6}},
+         "timing_constants.birthday_email_days_before"),
+        ({"load_balancing": {"enabled": "y" * 10**6}}, "load_balancing.enabled"),
+        ({"load_balancing": {"overage_threshold": "9" * 10**6}}, "load_balancing.overage_threshold"),
+        ({"state_rules": {"year_round_exclusion": ["Z" * 10**6]}}, "state_rules.year_round_exclusion[0]"),
+        ({"email_templates": {"sms": {"birthday": ["x"] * 10**5}}}, "email_templates.sms.birthday"),
+        ({"timing_constants": {"x" * 10**6: 1}}, "timing_constants."),
+        ({"state_rules": {"birthday_windows": {"C" * 10**6: {}}}}, "state_rules.birthday_windows."),
+        ({"campaign_types": {"a" * 10**6: {"priority": -1}}}, "campaign_types."),
+        ({"campaign_types": {"A" * 10**6: {}}}, "campaign_types."),
+        ({"timing_constants": {"send\ntime": 1}}, "timing_constants."),
+    ],
+)
+def test_bad_values_and_keys_are_quoted_as_excerpts(data: dict[str, Any], key_path: str) -> None:
+    with pytest.raises(ConfigError) as err:
+        config_from_mapping(data, source="agency.yaml")
+    message = str(err.value)
+    assert key_path in message and "agency.yaml" in message
+    assert len(message) < 400, message[:1000]
+    assert "\n" not in message
+
+
+def test_warning_for_a_huge_unused_section_is_short() -> None:
+    _, warnings = config_from_mapping({"x" * 10**6: 1})
+    assert len(warnings) == 1 and len(warnings[0]) < 200
+
+
+def test_a_state_given_twice_in_other_case_is_refused() -> None:
+    """YAML sees two keys; the scheduler would see two CA rules and keep both."""
+    with pytest.raises(ConfigError) as err:
+        config_from_mapping({"state_rules": {"birthday_windows": {"CA": {}, "ca": {}}}})
+    message = str(err.value)
+    assert "state_rules.birthday_windows.ca" in message and "'CA'" in message
