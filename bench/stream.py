@@ -35,8 +35,8 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from streams.sample_events import mixed_events  # noqa: E402
-from streams.topics import ensure_topics, topic_name  # noqa: E402
+from streams.worker.topics import ensure_topics, topic_name  # noqa: E402
+from synthetic.sample_events import mixed_events  # noqa: E402
 
 PARTITIONS = 2
 
@@ -55,7 +55,7 @@ def start_broker(state: Path) -> tuple[str, dict[str, str]]:
 
 
 def fresh_db(path: Path) -> None:
-    from streams.store import new_agency_database
+    from streams.store.engine import new_agency_database
 
     new_agency_database(path)
 

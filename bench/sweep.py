@@ -49,8 +49,8 @@ def _one(db: str, as_of: str, full_scan: bool) -> None:
     """Child mode: run one sweep, print its figures as JSON."""
     sys.path.insert(0, str(ROOT))
     from rules.config import DEFAULT_CONFIG
-    from streams.store import open_store
-    from streams.sweep import SweepOptions, run_sweep
+    from streams.store.engine import open_store
+    from streams.sweep.run import SweepOptions, run_sweep
 
     store = open_store(db)
     started = time.perf_counter()
@@ -93,7 +93,7 @@ def _measure(db: Path, as_of: str, full_scan: bool = False) -> dict[str, object]
 
 def _generated(workdir: Path, n: int, scenario: str = "standard") -> tuple[Path, float | None]:
     sys.path.insert(0, str(ROOT))
-    from streams.generate import generate_database
+    from synthetic.generate import generate_database
 
     name = f"agency-{n}" if scenario == "standard" else f"agency-{scenario}-{n}"
     path = workdir / f"{name}.db"

@@ -27,7 +27,7 @@ Choices written down here (the SPEC is silent on them):
   (a year, as every other offset of the rules: ``rules.bounds``).  The ways
   in check it: ``mailwindow campaign type`` refuses a value beyond it, and a
   stored ``campaign_types`` row holding one is left out
-  (``streams.campaign_rows``).
+  (``streams.store.campaigns``).
 
 Campaign conflicts (SPEC section 7): two campaign emails for one contact on
 one day cannot both go out; ``resolve_campaign_conflicts`` says which to skip.

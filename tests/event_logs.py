@@ -24,14 +24,14 @@ import orjson
 from hypothesis import strategies as st
 
 from rules.config import DEFAULT_CONFIG, Config
-from streams import outbox
-from streams.agents import BatchProcessor, Message
-from streams.baseline import record_baseline
-from streams.checksum import schedule_checksum
-from streams.events import BaselineRecord, SweepRun, parse_event
-from streams.replay import AuditLog, Recorded, replay_log
-from streams.store import new_agency_database, open_store
-from streams.sweep import SweepOptions, run_sweep
+from streams.events.codec import BaselineRecord, SweepRun, parse_event
+from streams.store import outbox
+from streams.store.checksum import schedule_checksum
+from streams.store.engine import new_agency_database, open_store
+from streams.sweep.run import SweepOptions, run_sweep
+from streams.worker.baseline import record_baseline
+from streams.worker.batch import BatchProcessor, Message
+from streams.worker.replay import AuditLog, Recorded, replay_log
 
 DAY0 = date(2026, 3, 10)  # the baseline's decision day
 PARTITIONS = 2

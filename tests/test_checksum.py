@@ -12,9 +12,9 @@ from typing import Any
 
 import pytest
 
-import streams.checksum as checksum_module
-from streams.checksum import DECISION_COLUMNS, schedule_checksum
-from streams.store import Store, open_store
+import streams.store.checksum as checksum_module
+from streams.store.checksum import DECISION_COLUMNS, schedule_checksum
+from streams.store.engine import Store, open_store
 
 LEGACY_DDL = resources.files("streams").joinpath("sql/legacy_schema.sql").read_text("utf-8")
 

@@ -26,7 +26,7 @@ from jsonschema import Draft202012Validator, FormatChecker
 from rules.campaign import CampaignInstance, CampaignTarget
 from rules.config import CampaignType
 from rules.contact import ContactRecord
-from streams.events import (
+from streams.events.codec import (
     INPUT_KINDS,
     MAX_DEPTH,
     OUTPUT_KINDS,

@@ -13,11 +13,11 @@ from typing import Any
 
 import pytest
 
-import streams.generate as generate_module
+import synthetic.generate as generate_module
 from rules.anniversary import parse_iso_date
 from rules.zip_state import BLANKS, USPS_CODES, normalize_state_code, state_of_zip, zip5
-from streams.generate import GenerateSummary, generate_database
-from streams.store import StoreError, open_store
+from streams.store.engine import StoreError, open_store
+from synthetic.generate import GenerateSummary, generate_database
 
 AS_OF = date(2026, 3, 10)
 LEGACY_DDL = resources.files("streams").joinpath("sql/legacy_schema.sql").read_text("utf-8")

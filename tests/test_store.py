@@ -17,7 +17,7 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 
 from rules.anniversary import parse_iso_date
 from rules.zip_state import BLANKS, zip_states
-from streams.store import (
+from streams.store.engine import (
     LEGACY_UNIQUE_INDEX,
     MW_INDEXES,
     MW_TABLES,

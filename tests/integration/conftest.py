@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from streams.generate import generate_database
+from synthetic.generate import generate_database
 
 LEGACY_DDL = resources.files("streams").joinpath("sql/legacy_schema.sql").read_text()
 

@@ -11,11 +11,11 @@ import orjson
 import pytest
 
 from rules.config import DEFAULT_CONFIG
-from streams.agents import BatchProcessor, Message
-from streams.epochs import start_epoch
-from streams.events import validate_record
-from streams.sample_events import mixed_events
-from streams.store import Store, open_store
+from streams.events.codec import validate_record
+from streams.store.engine import Store, open_store
+from streams.store.epochs import start_epoch
+from streams.worker.batch import BatchProcessor, Message
+from synthetic.sample_events import mixed_events
 from tests.builders import rate_increase_q2_events
 from tests.integration.conftest import dump, make_legacy_db
 from tests.integration.test_sweep import checksum
@@ -207,7 +207,7 @@ def test_an_event_that_breaks_its_decision_goes_alone_to_deadletter(
 ) -> None:
     """Something no check foresaw (here: the decision of contact 2 raising) costs that
     event only: it is in deadletter with the error, its batch's other events are applied."""
-    import streams.contact_sync as contact_sync
+    import streams.worker.redecide as contact_sync
 
     decide = contact_sync._decide_contact
 

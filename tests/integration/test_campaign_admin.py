@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from streams.cli import main
-from streams.store import open_store
+from streams.store.engine import open_store
 from tests.integration.conftest import add_contacts, dump, make_legacy_db
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -578,7 +578,7 @@ def test_services_refuse_values_no_database_stores(db: Path, tmp_path: Path) -> 
     from datetime import date
 
     from rules.config import DEFAULT_CONFIG
-    from streams.campaign_admin import (
+    from streams.admin.campaigns import (
         CampaignError,
         create_instance,
         import_targets,

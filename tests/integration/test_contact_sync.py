@@ -8,11 +8,11 @@ from datetime import date
 from pathlib import Path
 
 from rules.config import DEFAULT_CONFIG, Config
-from streams.campaign_rows import load_campaign_book
-from streams.contact_sync import sync_contact, sync_contacts
-from streams.epochs import Epoch
-from streams.generate import generate_database
-from streams.store import open_store
+from streams.store.campaigns import load_campaign_book
+from streams.store.engine import open_store
+from streams.store.epochs import Epoch
+from streams.worker.redecide import sync_contact, sync_contacts
+from synthetic.generate import generate_database
 from tests.integration.test_sweep import checksum, sweep
 
 T = date(2026, 3, 10)

@@ -34,10 +34,10 @@ import pytest
 
 from rules.config import DEFAULT_CONFIG, Config, config_from_mapping
 from rules.contact import Contact, validate_contact
-from streams.generate import generate_database
-from streams.schedule_rows import contact_record
-from streams.store import open_store
-from streams.sweep import SweepOptions, run_sweep
+from streams.store.engine import open_store
+from streams.store.schedules import contact_record
+from streams.sweep.run import SweepOptions, run_sweep
+from synthetic.generate import generate_database
 from tests.property import rules_oracle as oracle
 
 START = date(2025, 6, 1)

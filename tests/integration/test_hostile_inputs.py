@@ -22,9 +22,9 @@ from pathlib import Path
 import pytest
 
 from rules.config import DEFAULT_CONFIG
-from streams.campaign_admin import create_instance, set_campaign_type
-from streams.generate import generate_database
-from streams.store import open_store
+from streams.admin.campaigns import create_instance, set_campaign_type
+from streams.store.engine import open_store
+from synthetic.generate import generate_database
 from tests.integration.conftest import dump
 from tests.integration.test_sweep import checksum
 from tests.integration.test_sweep import sweep as run_sweep

@@ -26,13 +26,13 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy import event
 
-import streams.store as store_module
+import streams.store.engine as store_module
 from rules.config import DEFAULT_CONFIG
 from streams import cli
-from streams import sweep as sweep_module
-from streams.checksum import schedule_checksum
-from streams.store import LEGACY_UNIQUE_INDEX, Store, StoreError, open_store
-from streams.sweep import STALE_HEARTBEAT_S, SweepError, SweepOptions, process_start, run_sweep
+from streams.store.checksum import schedule_checksum
+from streams.store.engine import LEGACY_UNIQUE_INDEX, Store, StoreError, open_store
+from streams.sweep import run as sweep_module
+from streams.sweep.run import STALE_HEARTBEAT_S, SweepError, SweepOptions, process_start, run_sweep
 from tests.integration.conftest import dump
 from tests.integration.test_sweep import T, checksum, crafted, sweep
 from tests.postgres.conftest import pg_server, pg_url  # noqa: F401 - fixtures of the PostgreSQL test

@@ -22,12 +22,12 @@ from sqlalchemy import Engine
 
 from rules.bounds import MAX_ID
 from rules.config import DEFAULT_CONFIG
-from streams import schedule_rows
-from streams.campaign_rows import fetch_behaviour, fetch_targets, load_campaign_book
-from streams.generate import generate_database
-from streams.schedule_rows import fetch_contacts, fetch_rows
-from streams.store import open_store
-from streams.sweep import SweepSummary
+from streams.store import schedules as schedule_rows
+from streams.store.campaigns import fetch_behaviour, fetch_targets, load_campaign_book
+from streams.store.engine import open_store
+from streams.store.schedules import fetch_contacts, fetch_rows
+from streams.sweep.run import SweepSummary
+from synthetic.generate import generate_database
 from tests.integration.conftest import (
     LEGACY_DDL,
     add_contacts,

@@ -13,11 +13,11 @@ from sqlalchemy import text
 from rules.config import DEFAULT_CONFIG, Config
 from rules.contact import validate_contact
 from rules.exclusion_window import contact_windows
-from streams import sweep as sweep_module
-from streams.prefilter import count_valid_contacts
-from streams.schedule_rows import contact_record
-from streams.store import open_store
-from streams.sweep import SweepOptions, SweepSummary, run_sweep
+from streams.store.engine import open_store
+from streams.store.schedules import contact_record
+from streams.sweep import run as sweep_module
+from streams.sweep.prefilter import count_valid_contacts
+from streams.sweep.run import SweepOptions, SweepSummary, run_sweep
 from tests.integration.conftest import add_contacts, add_schedule_rows, dump
 
 OWNED = "('pre-scheduled', 'skipped')"
@@ -44,7 +44,7 @@ def decisions(db: Path) -> list[tuple[object, ...]]:
 
 
 def checksum(db: Path) -> str:
-    from streams.checksum import schedule_checksum
+    from streams.store.checksum import schedule_checksum
 
     store = open_store(str(db))
     try:

@@ -189,7 +189,7 @@ def test_config_campaign_types_and_table_precedence(legacy_db: Path) -> None:
 
 
 def migrate(db: Path) -> None:
-    from streams.store import open_store
+    from streams.store.engine import open_store
 
     store = open_store(str(db))
     try:

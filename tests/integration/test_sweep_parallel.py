@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from streams import sweep as sweep_module
+from streams.sweep import run as sweep_module
 from tests.integration.conftest import dump
 from tests.integration.test_sweep import checksum, decisions, sweep
 

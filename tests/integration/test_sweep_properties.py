@@ -16,8 +16,8 @@ from hypothesis import strategies as st
 from rules.config import Config, config_from_mapping
 from rules.contact import Contact, validate_contact
 from rules.exclusion_window import contact_windows
-from streams.schedule_rows import contact_record
-from streams.store import open_store
+from streams.store.engine import open_store
+from streams.store.schedules import contact_record
 from tests.integration.conftest import dump
 from tests.integration.test_sweep import OWNED, sweep
 

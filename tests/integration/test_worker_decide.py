@@ -12,11 +12,11 @@ from typing import Any
 import pytest
 
 from rules.config import DEFAULT_CONFIG
-from streams import app as app_module
-from streams.agents import BatchResult, Message
-from streams.app import Worker, WorkerSettings
-from streams.decider import DatabaseUnavailable
-from streams.store import open_store
+from streams.store.engine import open_store
+from streams.worker import app as app_module
+from streams.worker.app import Worker, WorkerSettings
+from streams.worker.batch import BatchResult, Message
+from streams.worker.database_process import DatabaseUnavailable
 from tests.integration.conftest import make_legacy_db
 
 

@@ -13,7 +13,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 
-from streams.topics import (
+from streams.worker.topics import (
     CONTACT_KEYED_TOPICS,
     KEPT_FOREVER_TOPICS,
     TOPICS,

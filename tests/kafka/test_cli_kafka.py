@@ -8,9 +8,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-from streams.generate import generate_database
-from streams.replay import read_audit_log
-from streams.topics import contact_partitions
+from streams.worker.replay import read_audit_log
+from streams.worker.topics import contact_partitions
+from synthetic.generate import generate_database
 from tests.integration.test_sweep import checksum
 from tests.kafka.test_worker import ROOT
 

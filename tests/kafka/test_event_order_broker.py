@@ -18,8 +18,8 @@ from aiokafka import AIOKafkaProducer
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
-from streams.replay import replay
-from streams.topics import ensure_topics, topic_name
+from streams.worker.replay import replay
+from streams.worker.topics import ensure_topics, topic_name
 from tests.event_logs import DAY0, PARTITIONS, EventLog, agency_template, event_logs, run_live
 from tests.integration.test_sweep import checksum
 from tests.kafka.test_worker import WAIT, WorkerProcess, count

@@ -14,13 +14,13 @@ import orjson
 import sqlalchemy as sa
 
 from rules.config import DEFAULT_CONFIG
-from streams.agents import BatchProcessor, Message
-from streams.checksum import schedule_checksum
-from streams.epochs import current_epoch, start_epoch
-from streams.generate import generate_database
-from streams.sample_events import mixed_events
-from streams.store import Store, legacy_ddl, open_store
-from streams.sweep import SweepOptions, SweepSummary, run_sweep
+from streams.store.checksum import schedule_checksum
+from streams.store.engine import Store, legacy_ddl, open_store
+from streams.store.epochs import current_epoch, start_epoch
+from streams.sweep.run import SweepOptions, SweepSummary, run_sweep
+from streams.worker.batch import BatchProcessor, Message
+from synthetic.generate import generate_database
+from synthetic.sample_events import mixed_events
 from tests.builders import rate_increase_q2_events
 from tests.integration.conftest import make_legacy_db
 
@@ -226,7 +226,7 @@ def test_campaign_events_and_a_deletion_give_the_same_rows(pg_url: str, tmp_path
 
 
 def test_campaign_admin_commands_work_alike(pg_url: str, tmp_path: Path) -> None:
-    from streams import campaign_admin as admin
+    from streams.admin import campaigns as admin
 
     csv_path = tmp_path / "targets.csv"
     csv_path.write_text("1,2026-04-15\n2,\n", encoding="utf-8")
@@ -277,7 +277,7 @@ def test_campaign_admin_commands_work_alike(pg_url: str, tmp_path: Path) -> None
 def test_an_instance_made_after_the_agents_made_one_gets_a_new_id(pg_url: str) -> None:
     """The agents create instances with the id the event gives; an instance created afterwards
     with ``mailwindow campaign instance`` must not be handed that id again."""
-    from streams import campaign_admin as admin
+    from streams.admin import campaigns as admin
 
     with open_store(pg_url) as store:
         store.migrate()
@@ -295,9 +295,9 @@ def test_a_baseline_of_a_postgresql_database_replays_to_its_checksum(pg_url: str
     """The audit baseline of a PostgreSQL deployment: its snapshot (an SQLite file copied in
     one repeatable-read transaction) has the live checksum, and replay from it with the
     events recorded after it gives the live database's checksum."""
-    from streams.baseline import record_baseline
-    from streams.events import BaselineRecord, parse_event
-    from streams.replay import AuditLog, Recorded, replay_log
+    from streams.events.codec import BaselineRecord, parse_event
+    from streams.worker.baseline import record_baseline
+    from streams.worker.replay import AuditLog, Recorded, replay_log
 
     events = [Message(e.topic, 0, i, e.key, e.value) for i, e in enumerate(mixed_events(800, seed=9))]
     with open_store(pg_url) as store:

@@ -75,7 +75,7 @@ ADDED_COLUMNS: tuple[tuple[str, str, str], ...] = (
     ("scheduler_checkpoints", "contacts_invalid", "INTEGER"),
     ("scheduler_checkpoints", "pid", "INTEGER"),
     ("scheduler_checkpoints", "host", "TEXT"),
-    # The start of the process ``pid`` names (streams.sweep.process_start): a pid
+    # The start of the process ``pid`` names (streams.sweep.run.process_start): a pid
     # alone may belong to another process by now.
     ("scheduler_checkpoints", "pid_started", "TEXT"),
     ("scheduler_checkpoints", "heartbeat_at", "TEXT"),
@@ -101,7 +101,7 @@ MW_TABLES: tuple[tuple[str, str], ...] = (
     ),
     (
         # Events of contacts not known yet, as an older worker kept them; drained into
-        # facts at start (streams.ingest.drain_parked_events).
+        # facts at start (streams.worker.ingest.drain_parked_events).
         "mw_parked_events",
         "CREATE TABLE mw_parked_events (event_id TEXT PRIMARY KEY, contact_id INTEGER NOT NULL, "
         "topic TEXT NOT NULL, occurred_at TEXT NOT NULL, payload BLOB NOT NULL)",
@@ -115,26 +115,26 @@ MW_TABLES: tuple[tuple[str, str], ...] = (
         "event_id TEXT NOT NULL)",
     ),
     (
-        # Decision days: the baseline's, then each completed full sweep's (streams.epochs).
+        # Decision days: the baseline's, then each completed full sweep's (streams.store.epochs).
         "mw_epochs",
         "CREATE TABLE mw_epochs (epoch_id INTEGER PRIMARY KEY, as_of TEXT NOT NULL, "
         "kind TEXT NOT NULL, run_id TEXT, started_at TEXT NOT NULL)",
     ),
     (
-        # Each contact's rows as the current decision day found them (streams.epochs).
+        # Each contact's rows as the current decision day found them (streams.store.epochs).
         "mw_epoch_base",
         "CREATE TABLE mw_epoch_base (contact_id INTEGER NOT NULL, epoch_id INTEGER NOT NULL, "
         "row_columns TEXT NOT NULL, row_values TEXT NOT NULL, PRIMARY KEY (contact_id, epoch_id))",
     ),
     (
         # Records for the audit topics (sweep-runs, baselines), written with what they
-        # record and published by the worker (streams.outbox).
+        # record and published by the worker (streams.store.outbox).
         "mw_outbox",
         "CREATE TABLE mw_outbox (seq INTEGER PRIMARY KEY, topic TEXT NOT NULL, record_key TEXT NOT NULL, "
         "record TEXT NOT NULL, published INTEGER NOT NULL DEFAULT 0)",
     ),
     (
-        # The audit baselines this database was recorded as (streams.baseline).
+        # The audit baselines this database was recorded as (streams.worker.baseline).
         "mw_baselines",
         "CREATE TABLE mw_baselines (baseline_id TEXT PRIMARY KEY, as_of TEXT NOT NULL, "
         "recorded_at TEXT NOT NULL, record TEXT NOT NULL)",
@@ -160,7 +160,7 @@ SQLITE = "sqlite"
 POSTGRESQL = "postgresql"
 
 # The text written for "now": SQLite's CURRENT_TIMESTAMP ('YYYY-MM-DD HH:MM:SS',
-# UTC), the form every stored time has (streams.ingest.stored_time).  PostgreSQL's
+# UTC), the form every stored time has (streams.worker.ingest.stored_time).  PostgreSQL's
 # CURRENT_TIMESTAMP would be written in the session's time zone, with fractions
 # and an offset, and would then compare wrongly as text.
 _PG_NOW = "to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS')"

@@ -26,7 +26,7 @@ Choices written down here (the SPEC is silent on them):
   (``contact_id_of``).  Text (even digits: the legacy ``INTEGER PRIMARY KEY``
   cannot hold text, so text means another program wrote the table), a float,
   NULL or a number outside the range is not: such a contact is never read as
-  a contact (``streams.prefilter`` leaves it out and reports it).
+  a contact (``streams.sweep.prefilter`` leaves it out and reports it).
 - Reading an unmigrated database (read-only ``explain``): a column a table
   lacks reads as NULL, a table that is missing has no rows
   (``select_list``).  The column lists are inspected once per engine and

@@ -2,7 +2,7 @@
 
 Every decision is made as of a day ``T`` (SPEC section 1).  The agents decide
 as of the **decision day**: the as-of date of the latest completed full sweep,
-or, before the first, of the deployment's audit baseline (``streams.baseline``).
+or, before the first, of the deployment's audit baseline (``streams.worker.baseline``).
 Each of those starts an **epoch** (``mw_epochs``), and each is on an audit
 topic (``sweep-runs``, ``baselines``) with the input offsets applied before it,
 so replay decides every event as of the day live did.  No decision reads the
@@ -35,7 +35,7 @@ from datetime import UTC, date, datetime
 import orjson
 from sqlalchemy import Connection, text
 
-from streams.schedule_rows import placeholder
+from streams.store.schedules import placeholder
 
 Row = dict[str, object]  # an email_schedules row, every column, by name
 

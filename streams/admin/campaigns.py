@@ -83,9 +83,9 @@ from sqlalchemy import Connection, inspect, text
 from rules.bounds import FIRST_DATE, LAST_DATE, MAX_ID, date_in_range, excerpt, id_in_range
 from rules.campaign import MAX_DAYS_BEFORE_EVENT, days_before_in_range, merge_campaign_types
 from rules.config import MAX_PRIORITY, CampaignType, Config
-from streams.campaign_rows import TYPE_COLUMNS, campaign_type_from_row
-from streams.schedule_rows import contact_id_of
-from streams.store import Store, now_sql, run_with_retry, same_value_op
+from streams.store.campaigns import TYPE_COLUMNS, campaign_type_from_row
+from streams.store.engine import Store, now_sql, run_with_retry, same_value_op
+from streams.store.schedules import contact_id_of
 
 T = TypeVar("T")
 
@@ -815,7 +815,7 @@ def _cmd_instance(store: Store, config: Config, args: argparse.Namespace) -> int
 
 
 def _cmd_dates(store: Store, config: Config, args: argparse.Namespace, as_of: date) -> int:
-    from streams.sweep import SweepError, SweepOptions, run_sweep
+    from streams.sweep.run import SweepError, SweepOptions, run_sweep
 
     given: dict[str, date | None] = {}
     if args.start is not None:
@@ -891,7 +891,7 @@ def _cmd_list(store: Store, config: Config) -> int:
 def run_campaign_command(args: argparse.Namespace, as_of: date) -> int:
     """Run ``mailwindow campaign <sub-command>``; the exit code (0, or 1 for skipped CSV rows)."""
     from streams.config_file import load_config_file
-    from streams.store import open_store
+    from streams.store.engine import open_store
 
     config, warnings = load_config_file(getattr(args, "config", None))
     for w in warnings:

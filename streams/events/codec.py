@@ -198,11 +198,11 @@ def schema_dir() -> Path:
     (``streams/schemas``); in the source tree and in an editable install they
     are ``schemas/`` at the repository root.
     """
-    here = Path(__file__).resolve().parent
-    for candidate in (here / "schemas", here.parent / "schemas"):
+    package = Path(__file__).resolve().parents[1]  # streams/
+    for candidate in (package / "schemas", package.parent / "schemas"):
         if (candidate / f"{CONTACTS}.v{SCHEMA_VERSION}.json").is_file():
             return candidate
-    raise FileNotFoundError(f"no schemas/ beside {here} or its parent")
+    raise FileNotFoundError(f"no schemas/ in {package} or beside it")
 
 
 def _check_kind(topic_kind: str) -> None:
@@ -744,7 +744,7 @@ class SweepRun:
 
 @dataclass(frozen=True, kw_only=True)
 class BaselineRecord:
-    """A deployment's audit baseline (``streams.baseline``), as replay needs it."""
+    """A deployment's audit baseline (``streams.worker.baseline``), as replay needs it."""
 
     TOPIC: ClassVar[str] = BASELINES
     event_id: str

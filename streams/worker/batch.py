@@ -6,12 +6,12 @@ and ``mailwindow replay`` run, outside Faust so it can be tested directly and
 reused: it is synchronous and returns the records to publish.
 
 Per batch, in one transaction:
-1. each message is parsed and validated (``streams.events``); a bad one, or one
+1. each message is parsed and validated (``streams.events.codec``); a bad one, or one
    the database refuses, becomes a ``deadletter`` record (source topic with
    its prefix, partition, offset, raw value, error) and the others go on;
-2. the event's facts are stored (``streams.ingest``), once per event id;
-3. every contact the batch touched is decided again (``streams.contact_sync``)
-   as of the decision day (``streams.epochs``: the last sweep's as-of date, or
+2. the event's facts are stored (``streams.worker.ingest``), once per event id;
+3. every contact the batch touched is decided again (``streams.worker.redecide``)
+   as of the decision day (``streams.store.epochs``: the last sweep's as-of date, or
    the baseline's), and the difference is announced on ``schedule-changes``.
 
 Facts never wait in a queue of their own: a click, an answer or a status for
@@ -19,7 +19,7 @@ a contact (or a row) not known yet is stored like any other and counts once
 the contact (or the row) exists.  So no event can take another down with it,
 and the final database does not depend on the order in which the topics'
 events arrive, how they are batched, or where a crash cut in
-(``streams.epochs`` says why; tests/property/test_event_order.py checks it).
+(``streams.store.epochs`` says why; tests/property/test_event_order.py checks it).
 
 The cost is per batch, not per event: what the batch's contacts are is read
 in a few statements (``BatchState``), writes go out together, and the touched
@@ -46,11 +46,7 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 
 from rules.campaign import CampaignBook
 from rules.config import CampaignType, Config
-from streams.campaign_rows import load_campaign_book
-from streams.contact_sync import ScheduleChange, sync_contacts
-from streams.engagement import engagement_values
-from streams.epochs import NoDecisionDay, require_epoch
-from streams.events import (
+from streams.events.codec import (
     CampaignTypeUpsert,
     ClickEvent,
     ContactDelete,
@@ -67,7 +63,12 @@ from streams.events import (
     parse_event,
     schedule_change_record,
 )
-from streams.ingest import (
+from streams.store.campaigns import load_campaign_book
+from streams.store.engine import Store, is_lock_error, run_with_retry
+from streams.store.epochs import NoDecisionDay, require_epoch
+from streams.sweep.prefilter import all_contact_ids
+from streams.worker.engagement import engagement_values
+from streams.worker.ingest import (
     BatchState,
     IngestError,
     applied_already,
@@ -84,8 +85,7 @@ from streams.ingest import (
     upsert_instance,
     upsert_targets,
 )
-from streams.prefilter import all_contact_ids
-from streams.store import Store, is_lock_error, run_with_retry
+from streams.worker.redecide import ScheduleChange, sync_contacts
 
 logger = logging.getLogger(__name__)
 

@@ -2,7 +2,7 @@
 
 The agents (``streams/agents.py``) call ``sync_contacts`` after storing a
 batch's facts: for each contact the batch touched it puts the contact's rows
-back to what the decision day found (``streams.epochs``: its base, with the
+back to what the decision day found (``streams.store.epochs``: its base, with the
 sending side's statuses applied), runs the same rules as the sweep
 (``rules.contact_schedule.schedule_contact`` and the frequency limit) as of
 the decision day, writes the difference, applies the status facts of rows
@@ -45,14 +45,13 @@ from rules.occurrence import POST_WINDOW
 from rules.placement import Horizon
 from rules.post_window import planned_post_window_holds
 from rules.statuses import OWNED_STATUSES, SKIPPED
-from streams.campaign_rows import (
+from streams.store.campaigns import (
     fetch_behaviour_as_of,
     fetch_targets,
     write_target_statuses,
 )
-from streams.epochs import Epoch, Row, fetch_full_rows, load_bases, put_back, save_bases
-from streams.ingest import apply_status_facts, status_facts_of, with_status
-from streams.schedule_rows import (
+from streams.store.epochs import Epoch, Row, fetch_full_rows, load_bases, put_back, save_bases
+from streams.store.schedules import (
     DECISION_COLUMNS,
     ContactFields,
     RowValues,
@@ -65,6 +64,7 @@ from streams.schedule_rows import (
     stage_write,
     write_batches,
 )
+from streams.worker.ingest import apply_status_facts, status_facts_of, with_status
 
 _KEY = DECISION_COLUMNS.index("occurrence_key")
 _DATE = DECISION_COLUMNS.index("scheduled_send_date")

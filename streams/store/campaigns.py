@@ -12,7 +12,7 @@ Choices written down here (the SPEC is silent on them):
   otherwise its instances are of an unknown type and send nothing (reported).
 - A trigger or instance date that cannot be read is treated as missing and
   reported, like a contact's dates (SPEC section 2).
-- Stored datetimes: see ``streams.schedule_rows.parse_stored_datetime``.
+- Stored datetimes: see ``streams.store.schedules.parse_stored_datetime``.
 
 Values the rules cannot compute with (issue 11, ``rules.bounds``) make the
 one row that holds them unusable, reported with its table and row id:
@@ -35,7 +35,7 @@ one row that holds them unusable, reported with its table and row id:
   the sweep reports them where it reads them for a contact.
 - An unmigrated database (read-only ``explain``): a table that is missing
   has no rows, a column that is missing reads as NULL
-  (``streams.schedule_rows.select_list``).
+  (``streams.store.schedules.select_list``).
 """
 
 from __future__ import annotations
@@ -59,8 +59,8 @@ from rules.campaign import (
 )
 from rules.config import CampaignType, Config
 from rules.followup import INITIAL_LOOKBACK_DAYS, Behaviour, Click, HealthAnswer
-from streams.schedule_rows import contact_id_of, parse_stored_datetime, placeholder, select_list
-from streams.store import now_sql
+from streams.store.engine import now_sql
+from streams.store.schedules import contact_id_of, parse_stored_datetime, placeholder, select_list
 
 HEALTH_EVENT = "eligibility_answered"
 _CLICK_COLUMNS = ("contact_id", "clicked_at")

@@ -4,7 +4,7 @@ Each function stores one event's facts (a contact version, a click, a health
 answer, a sending-side status, campaign data) and is idempotent: an event id
 already applied changes nothing (``mark_applied``), so Kafka's at-least-once
 delivery gives exactly-once state.  Deciding schedules afterwards is
-``streams.contact_sync``'s job.
+``streams.worker.redecide``'s job.
 
 Choices written down here (ARCHITECTURE.md is silent on them):
 - Event times are stored as UTC without an offset (``YYYY-MM-DD HH:MM:SS``),
@@ -28,8 +28,8 @@ from sqlalchemy import Connection, TextClause, text
 from sqlalchemy.exc import IntegrityError
 
 from rules.config import CampaignType
-from streams.schedule_rows import placeholder
-from streams.store import now_sql, same_value_op
+from streams.store.engine import now_sql, same_value_op
+from streams.store.schedules import placeholder
 
 
 class IngestError(ValueError):

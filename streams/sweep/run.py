@@ -121,8 +121,9 @@ from rules.placement import Horizon
 from rules.prefilter import prefilter_plan
 from rules.statuses import PRE_SCHEDULED, SKIPPED
 from rules.zip_state import USPS_CODES, zip_states
-from streams import outbox
-from streams.campaign_rows import (
+from streams.events.codec import SWEEP_RUNS, format_datetime
+from streams.store import outbox
+from streams.store.campaigns import (
     behaviour_since,
     campaign_candidate_ids,
     fetch_behaviour,
@@ -130,18 +131,18 @@ from streams.campaign_rows import (
     load_campaign_book,
     write_target_statuses,
 )
-from streams.checksum import schedule_checksum
-from streams.epochs import fetch_full_rows, start_epoch
-from streams.events import SWEEP_RUNS, format_datetime
-from streams.ingest import applied_offsets, apply_status_facts, status_facts_of
-from streams.prefilter import (
-    all_contact_ids,
-    candidate_contact_ids,
-    count_valid_contacts,
-    followup_candidate_ids,
-    unusable_contacts,
+from streams.store.checksum import schedule_checksum
+from streams.store.engine import (
+    Store,
+    error_line,
+    flag_set_sql,
+    is_disk_full,
+    is_lock_error,
+    open_store,
+    run_with_retry,
 )
-from streams.schedule_rows import (
+from streams.store.epochs import fetch_full_rows, start_epoch
+from streams.store.schedules import (
     DECISION_COLUMNS,
     ContactFields,
     RowValues,
@@ -156,15 +157,14 @@ from streams.schedule_rows import (
     stage_write,
     write_batch,
 )
-from streams.store import (
-    Store,
-    error_line,
-    flag_set_sql,
-    is_disk_full,
-    is_lock_error,
-    open_store,
-    run_with_retry,
+from streams.sweep.prefilter import (
+    all_contact_ids,
+    candidate_contact_ids,
+    count_valid_contacts,
+    followup_candidate_ids,
+    unusable_contacts,
 )
+from streams.worker.ingest import applied_offsets, apply_status_facts, status_facts_of
 
 EXAMPLES_KEPT = 20
 _CATCHUP_NOTE = DECISION_COLUMNS.index("catchup_note")
@@ -181,7 +181,7 @@ class SweepDatabaseError(SweepError, OperationalError):
     """A sweep its database stopped (a full disk, a lock held too long, ...), in one line.
 
     Also an ``OperationalError``: callers that wait for the database and try
-    again (``streams.decider``) go on doing so.
+    again (``streams.worker.database_process``) go on doing so.
     """
 
     def __init__(self, message: str, cause: DBAPIError | None = None) -> None:
@@ -929,7 +929,7 @@ class _Sweep:
         self.campaigns: CampaignBook = EMPTY_BOOK
         self.campaign_targets: list[tuple[int, str]] = []
         self.started_at = _now()
-        # The input offsets applied before this sweep (streams.ingest.applied_offsets).
+        # The input offsets applied before this sweep (streams.worker.ingest.applied_offsets).
         self.offsets: dict[str, dict[str, int]] = {}
         self.last_heartbeat = time.monotonic()
 
@@ -1028,7 +1028,7 @@ class _Sweep:
                 )
                 if status == "completed" and self.options.contact_ids is None:
                     # A full sweep starts the next decision day, and says so to the audit
-                    # in the same transaction (streams.epochs, streams.outbox).
+                    # in the same transaction (streams.store.epochs, streams.store.outbox).
                     start_epoch(conn, self.options.as_of, "sweep", self.run_id)
                     record = sweep_run_record(s, self.config, self.offsets, datetime.now(UTC))
                     outbox.put(conn, SWEEP_RUNS, self.run_id, record)

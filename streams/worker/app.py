@@ -2,12 +2,12 @@
 the leader (ARCHITECTURE.md).
 
 The sweep runs when it is due: a leader timer checks every 30 seconds whether
-the decision day (``streams.epochs``) is behind the day of the sweep time's
+the decision day (``streams.store.epochs``) is behind the day of the sweep time's
 last occurrence (``--sweep-cron``, 03:30 Central by default), so a worker that
 was down at 03:30 sweeps as soon as it is back, not a day late, and the
 agents never decide for a day that is over.  Its ``sweep-runs`` record, and
 the baseline the worker records when it first starts, go to the audit topics
-through the outbox (``streams.outbox``): published when the worker starts and
+through the outbox (``streams.store.outbox``): published when the worker starts and
 after each sweep.
 
 The windowed engagement table is the compacted, co-partitioned ``engagement``
@@ -20,7 +20,7 @@ a worker restarted after SIGKILL stopped processing in one run of three
 offsets, faust-streaming issue #596, open), and the values need no in-memory
 copy, being read from the database.
 
-The agents hand each batch of messages to ``streams.agents.BatchProcessor``
+The agents hand each batch of messages to ``streams.worker.batch.BatchProcessor``
 (parse, dead-letter, store, decide, announce) in the decider, the worker's
 single database process (``streams/decider.py``): SQLite takes one writer at
 a time, one process keeps a contact's events in the order they were read, and
@@ -48,16 +48,16 @@ import faust
 from croniter import croniter
 
 from rules.config import Config
-from streams.agents import BatchResult, Message
-from streams.decider import DatabaseUnavailable, Decider
-from streams.events import (
+from streams.events.codec import (
     DEADLETTER,
     ENGAGEMENT,
     SCHEDULE_CHANGES,
     dumps_event,
 )
-from streams.store import Store
-from streams.topics import INPUT_TOPICS, topic_name
+from streams.store.engine import Store
+from streams.worker.batch import BatchResult, Message
+from streams.worker.database_process import DatabaseUnavailable, Decider
+from streams.worker.topics import INPUT_TOPICS, topic_name
 
 logger = logging.getLogger(__name__)
 
@@ -290,7 +290,7 @@ def run_worker(settings: WorkerSettings, sweep_interval_s: float | None = None) 
     """
     import signal
 
-    from streams.topics import ensure_topics
+    from streams.worker.topics import ensure_topics
 
     async def main() -> None:
         await ensure_topics(settings.broker, settings.prefix, settings.partitions)

@@ -7,7 +7,7 @@ The SQL is the dialect's (``conn.dialect.name``): SQLite's GLOB, instr and
 char() are PostgreSQL's ~, strpos and chr.
 
 Contact ids another program wrote (issue 11): every id read here goes
-through ``streams.schedule_rows.contact_id_of``; a contact whose id is not an
+through ``streams.store.schedules.contact_id_of``; a contact whose id is not an
 integer in ``1..MAX_ID`` (text, a float, NULL, 0) is never selected, so it
 gets no decision and stops no run, and ``unusable_contacts`` lists it for the
 run's report.  Choices written down here (the SPEC is silent on them):
@@ -36,8 +36,8 @@ from rules.followup import INITIAL_LOOKBACK_DAYS
 from rules.prefilter import PrefilterPlan
 from rules.statuses import OWNED_STATUSES
 from rules.zip_state import USPS_CODES
-from streams.schedule_rows import contact_id_of, unusable_id_reason
-from streams.store import POSTGRESQL, month_day_sql, trim_blanks_sql
+from streams.store.engine import POSTGRESQL, month_day_sql, trim_blanks_sql
+from streams.store.schedules import contact_id_of, unusable_id_reason
 
 _REGEX_SPECIAL = frozenset(".^$+(){}|\\")
 

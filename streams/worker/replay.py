@@ -1,19 +1,19 @@
 """``mailwindow replay``: the live database rebuilt from the audit record, for an audit.
 
 The audit record is the deployment's baseline (``baselines`` topic: a snapshot
-of the database it started from, ``streams.baseline``), its input topics and
+of the database it started from, ``streams.worker.baseline``), its input topics and
 its ``sweep-runs``.  Replay restores the baseline's snapshot into a new SQLite
 file (checking its sha256), then, for each sweep recorded after the baseline,
 in order: applies the input events the sweep had seen (below its offsets) that
 the snapshot had not (from the baseline's offsets on), then runs that sweep
 with its recorded config and as-of date.  The events after the last sweep are
-applied at the end.  The agents' step is the live one (``streams.agents``), as
+applied at the end.  The agents' step is the live one (``streams.worker.batch``), as
 of the decision day of each epoch, so the result's checksum equals the live
 database's: that is the audit.
 
 Events are applied topic by topic, each partition in offset order, in batches:
 the agents' result does not depend on how events of different topics and
-partitions were interleaved or batched (``streams.epochs``), so any such order
+partitions were interleaved or batched (``streams.store.epochs``), so any such order
 gives what live gave.
 
 Choices written down here:
@@ -43,9 +43,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
 from rules.config import Config, config_from_mapping
-from streams.agents import BatchProcessor, Message
-from streams.checksum import schedule_checksum
-from streams.events import (
+from streams.events.codec import (
     BASELINES,
     SWEEP_RUNS,
     BaselineRecord,
@@ -54,10 +52,12 @@ from streams.events import (
     parse_datetime,
     parse_event,
 )
-from streams.snapshot import file_sha256
-from streams.store import StoreError, open_store
-from streams.sweep import SweepOptions, run_sweep
-from streams.topics import INPUT_TOPICS, topic_name
+from streams.store.checksum import schedule_checksum
+from streams.store.engine import StoreError, open_store
+from streams.store.snapshot import file_sha256
+from streams.sweep.run import SweepOptions, run_sweep
+from streams.worker.batch import BatchProcessor, Message
+from streams.worker.topics import INPUT_TOPICS, topic_name
 
 BATCH = 1000
 _R = TypeVar("_R", SweepRun, BaselineRecord)

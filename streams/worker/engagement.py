@@ -10,7 +10,7 @@ changelog-backed, co-partitioned with the input topics):
 ISO 8601 with ``Z``, in order.  The window is event time, never the wall clock:
 behaviour counts for a follow-up only after an initial email sent in the 35
 days before the decision, so older behaviour is not kept
-(``streams.campaign_rows.behaviour_since``, the bound the decisions use).
+(``streams.store.campaigns.behaviour_since``, the bound the decisions use).
 
 A value is read from the database after the batch is stored, not built up
 event by event: the database holds the same clicks and answers (and those
@@ -28,8 +28,8 @@ from typing import Any
 from sqlalchemy import Connection
 
 from rules.followup import Behaviour
-from streams.campaign_rows import fetch_behaviour_as_of
-from streams.ingest import present_contacts
+from streams.store.campaigns import fetch_behaviour_as_of
+from streams.worker.ingest import present_contacts
 
 
 def _utc(moment: datetime) -> str:

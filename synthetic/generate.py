@@ -45,7 +45,7 @@ from pathlib import Path
 from rules.anniversary import anniversary, parse_iso_date
 from rules.bounds import LAST_DATE, MAX_ID
 from rules.zip_state import BLANKS, USPS_CODES, zip_states
-from streams.store import StoreError, legacy_ddl
+from streams.store.engine import StoreError, legacy_ddl
 
 DEFAULT_AS_OF = date(2026, 3, 10)
 FIRST_AS_OF = date(1999, 1, 1)  # module docstring

@@ -272,8 +272,8 @@ def _campaign_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -
 
 def _cmd_sweep(args: argparse.Namespace) -> int:
     from streams.config_file import load_config_file
-    from streams.store import open_store
-    from streams.sweep import SweepOptions, run_sweep
+    from streams.store.engine import open_store
+    from streams.sweep.run import SweepOptions, run_sweep
 
     config, warnings = load_config_file(args.config)
     for w in warnings:
@@ -333,15 +333,15 @@ def _cmd_explain(args: argparse.Namespace) -> int:
     from rules.explain import explain_contact
     from rules.followup import NO_BEHAVIOUR
     from rules.placement import Horizon
-    from streams.campaign_rows import (
+    from streams.config_file import load_config_file
+    from streams.store.campaigns import (
         behaviour_since,
         fetch_behaviour,
         fetch_targets,
         load_campaign_book,
     )
-    from streams.config_file import load_config_file
-    from streams.schedule_rows import fetch_contacts, fetch_rows
-    from streams.store import open_store
+    from streams.store.engine import open_store
+    from streams.store.schedules import fetch_contacts, fetch_rows
 
     config, _ = load_config_file(args.config)
     horizon = Horizon(_as_of(args.as_of), args.lookahead, args.lookback)
@@ -391,7 +391,7 @@ def _cmd_explain(args: argparse.Namespace) -> int:
 
 
 def _cmd_gen(args: argparse.Namespace) -> int:
-    from streams.generate import generate_database
+    from synthetic.generate import generate_database
 
     as_of = _as_of(args.as_of) if args.as_of else None
     if not 0.0 <= args.campaign_share <= 1.0:
@@ -425,8 +425,8 @@ def _cmd_gen(args: argparse.Namespace) -> int:
 def _cmd_checksum(args: argparse.Namespace) -> int:
     from sqlalchemy import inspect
 
-    from streams.checksum import schedule_checksum
-    from streams.store import open_store
+    from streams.store.checksum import schedule_checksum
+    from streams.store.engine import open_store
 
     store = open_store(args.db, read_only=True)  # an auditor's copy: read, never changed
     try:
@@ -440,7 +440,7 @@ def _cmd_checksum(args: argparse.Namespace) -> int:
 
 
 def _cmd_campaign(args: argparse.Namespace) -> int:
-    from streams.campaign_admin import CampaignError, run_campaign_command
+    from streams.admin.campaigns import CampaignError, run_campaign_command
 
     as_of = _as_of(getattr(args, "as_of", None))
     try:
@@ -470,8 +470,8 @@ def _kafka_errors(command: Any) -> Any:
     def run(args: argparse.Namespace) -> int:
         from aiokafka.errors import KafkaConnectionError, KafkaError
 
-        from streams.replay import ReplayError
-        from streams.topics import CoPartitioningError, TopicCreationError
+        from streams.worker.replay import ReplayError
+        from streams.worker.topics import CoPartitioningError, TopicCreationError
 
         if args.command != "worker":  # its log is configured; elsewhere the client's chatter is noise
             import logging
@@ -496,9 +496,9 @@ def _cmd_worker(args: argparse.Namespace) -> int:
 
     from croniter import croniter
 
-    from streams.app import WorkerSettings, run_worker
     from streams.config_file import load_config_file
-    from streams.store import open_store
+    from streams.store.engine import open_store
+    from streams.worker.app import WorkerSettings, run_worker
 
     logging.basicConfig(
         level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
@@ -534,10 +534,10 @@ def _cmd_worker(args: argparse.Namespace) -> int:
 
 @_kafka_errors
 def _cmd_baseline(args: argparse.Namespace) -> int:
-    from streams.baseline import record_baseline
     from streams.config_file import load_config_file
-    from streams.publish import publish_outbox
-    from streams.store import open_store
+    from streams.store.engine import open_store
+    from streams.worker.baseline import record_baseline
+    from streams.worker.publish import publish_outbox
 
     config, _ = load_config_file(args.config)
     as_of = _as_of(args.as_of)
@@ -559,8 +559,8 @@ def _cmd_baseline(args: argparse.Namespace) -> int:
 
 @_kafka_errors
 def _cmd_replay(args: argparse.Namespace) -> int:
-    from streams.events import EventError, parse_datetime
-    from streams.replay import replay
+    from streams.events.codec import EventError, parse_datetime
+    from streams.worker.replay import replay
 
     until = None
     if args.until:
@@ -574,7 +574,7 @@ def _cmd_replay(args: argparse.Namespace) -> int:
 
 @_kafka_errors
 def _cmd_send_test_events(args: argparse.Namespace) -> int:
-    from streams.publish import send_test_events
+    from streams.worker.publish import send_test_events
 
     sent = send_test_events(
         args.broker, args.prefix, args.count, args.seed, args.malformed_share, args.partitions
@@ -598,8 +598,8 @@ COMMANDS = {
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    from streams.store import StoreError
-    from streams.sweep import SweepError
+    from streams.store.engine import StoreError
+    from streams.sweep.run import SweepError
 
     args = _parser().parse_args(argv)
     try:

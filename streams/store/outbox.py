@@ -28,7 +28,7 @@ class OutboxRecord:
 
 
 def put(conn: Connection, topic: str, key: str, record: Mapping[str, Any]) -> None:
-    """Queue a record for ``topic`` (a kind of ``streams.topics.TOPICS``)."""
+    """Queue a record for ``topic`` (a kind of ``streams.worker.topics.TOPICS``)."""
     seq = conn.execute(text("SELECT coalesce(max(seq), 0) + 1 FROM mw_outbox")).scalar_one()
     conn.execute(
         text("INSERT INTO mw_outbox (seq, topic, record_key, record, published) VALUES (:s, :t, :k, :r, 0)"),

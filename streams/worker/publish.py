@@ -8,7 +8,7 @@ audit topics, creating the deployment's topics first when they are missing.
 Choice written down here: topics created by these commands get the partition
 count given, else the count the deployment's topics already have, else 4; a
 worker started later with another count is refused in one line naming the
-topics and their counts (``streams.topics.CoPartitioningError``).
+topics and their counts (``streams.worker.topics.CoPartitioningError``).
 """
 
 from __future__ import annotations
@@ -18,11 +18,11 @@ from collections.abc import Iterable
 
 from aiokafka import AIOKafkaProducer
 
-from streams import outbox
-from streams.events import dumps_event
-from streams.sample_events import mixed_events
-from streams.store import Store, run_with_retry
-from streams.topics import contact_partitions, ensure_topics, topic_name
+from streams.events.codec import dumps_event
+from streams.store import outbox
+from streams.store.engine import Store, run_with_retry
+from streams.worker.topics import contact_partitions, ensure_topics, topic_name
+from synthetic.sample_events import mixed_events
 
 DEFAULT_PARTITIONS = 4
 

@@ -14,7 +14,7 @@ records one by hand):
   today in Central Time unless given), and the worker's config.
 
 The record goes to the ``baselines`` topic (kept forever) through the outbox
-(``streams.outbox``), so the audit finds it; replay restores the snapshot,
+(``streams.store.outbox``), so the audit finds it; replay restores the snapshot,
 checks its sha256, then applies the events after its offsets and the sweeps
 recorded after it.  The snapshot file must be archived with the topics: it is
 the audit's starting point.
@@ -37,13 +37,13 @@ import orjson
 from sqlalchemy import text
 
 from rules.config import Config
-from streams import outbox
-from streams.checksum import schedule_checksum
-from streams.epochs import current_epoch, start_epoch
-from streams.events import BASELINES, format_datetime
-from streams.ingest import applied_offsets
-from streams.snapshot import file_sha256, snapshot_to_sqlite
-from streams.store import Store, open_store, run_with_retry
+from streams.events.codec import BASELINES, format_datetime
+from streams.store import outbox
+from streams.store.checksum import schedule_checksum
+from streams.store.engine import Store, open_store, run_with_retry
+from streams.store.epochs import current_epoch, start_epoch
+from streams.store.snapshot import file_sha256, snapshot_to_sqlite
+from streams.worker.ingest import applied_offsets
 
 
 @dataclass(frozen=True)

@@ -35,12 +35,12 @@ from sqlalchemy.exc import OperationalError
 
 from rules.config import Config, config_from_mapping
 from rules.zip_state import zip_states
-from streams import outbox
-from streams.agents import BatchProcessor, BatchResult, Message
-from streams.baseline import record_baseline, recorded_baseline
-from streams.epochs import current_epoch
-from streams.store import open_store, run_with_retry
-from streams.sweep import SweepError, SweepOptions, owed_sweep, run_sweep
+from streams.store import outbox
+from streams.store.engine import open_store, run_with_retry
+from streams.store.epochs import current_epoch
+from streams.sweep.run import SweepError, SweepOptions, owed_sweep, run_sweep
+from streams.worker.baseline import record_baseline, recorded_baseline
+from streams.worker.batch import BatchProcessor, BatchResult, Message
 
 logger = logging.getLogger(__name__)
 

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from sqlalchemy import Connection, inspect, text
 
-from streams.store import Store, StoreError, new_agency_database
+from streams.store.engine import Store, StoreError, new_agency_database
 
 _PAGE = 5000
 

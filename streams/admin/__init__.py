@@ -1,0 +1,1 @@
+"""Administration services (no argparse): campaign types, instances, dates, targets."""

@@ -1,0 +1,1 @@
+"""Topic records: the event model, schema validation and its wording, the codec."""

@@ -1,0 +1,1 @@
+"""The agency database: engine and dialects, migrations, the tables, and one module per table family."""

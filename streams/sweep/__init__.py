@@ -1,0 +1,1 @@
+"""The sweep: pre-filter, chunks decided in processes, balancing, writes, checkpoints."""

@@ -1,0 +1,1 @@
+"""The stream worker: the Faust app and its agents, the database process, the batch step, replay."""
