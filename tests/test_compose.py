@@ -10,7 +10,7 @@ from typing import Any
 
 import yaml
 
-from streams.cli import _parser
+from streams.cli import parser
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -33,7 +33,7 @@ def test_the_worker_command_is_one_the_cli_accepts() -> None:
     worker = compose()["services"]["worker"]
     command = worker["command"]
     assert command[:2] == ["mailwindow", "worker"]
-    args = _parser().parse_args(command[1:])
+    args = parser().parse_args(command[1:])
     assert args.broker == "kafka:9092"
     assert args.db.startswith("postgresql+psycopg://") and args.db.endswith("@postgres/mailwindow")
     assert args.partitions == compose()["services"]["kafka"]["environment"]["KAFKA_NUM_PARTITIONS"]

@@ -1,10 +1,10 @@
-"""Campaign management (SPEC section 8): the ``mailwindow campaign`` sub-commands.
+"""Campaign management services (SPEC section 8), behind ``mailwindow campaign``.
 
 Types, instances, their active dates and their targets live in the agency's
 tables ``campaign_types``, ``campaign_instances``, ``contact_campaigns`` and
 ``campaign_change_log``; this module creates and changes those rows with thin
-SQL (``sqlalchemy.text``).  ``streams/cli.py`` only declares the flags and
-hands the parsed arguments to ``run_campaign_command``.
+SQL (``sqlalchemy.text``).  No argparse here: ``streams/cli/campaign.py`` has
+the flags and the printing.
 
 Every write is one ``BEGIN IMMEDIATE`` transaction (retried while the database
 is locked), so what it reads to decide (old dates, existing targets) cannot
@@ -64,13 +64,11 @@ Choices written down here (the SPEC and the brief are silent on them):
 
 from __future__ import annotations
 
-import argparse
 import csv
 import getpass
 import io
 import os
 import re
-import sys
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date
@@ -744,176 +742,3 @@ def list_campaigns(store: Store, config: Config) -> Listing:
         return Listing(types, instances)
 
     return _read(store, go)
-
-
-# --- the command line (streams/cli.py declares the flags) -------------------------
-
-
-def _describe_type(t: CampaignType) -> str:
-    offset = t.days_before_event
-    when = f"{offset} days before the trigger" if offset >= 0 else f"{-offset} days after the trigger"
-    return (
-        f"priority {t.priority}, {when}, "
-        f"{'respects' if t.respect_exclusion_windows else 'ignores'} exclusion windows, "
-        f"follow-ups {'on' if t.enable_followups else 'off'}, "
-        f"{'all contacts' if t.target_all_contacts else 'listed targets'}, "
-        f"{'active' if t.active else 'inactive'}"
-    )
-
-
-def _span(start: object, end: object) -> str:
-    return f"{start or 'open'}..{end or 'open'}"
-
-
-def _cmd_type(store: Store, config: Config, args: argparse.Namespace) -> int:
-    given: dict[str, int | bool] = {
-        f: getattr(args, f) for f in TYPE_FIELDS if getattr(args, f, None) is not None
-    }
-    r = set_campaign_type(store, config, args.name, given)
-    if r.created:
-        stored = CampaignType(r.name, **{f: new for f, (_, new) in r.changes.items()})  # type: ignore[arg-type]
-        print(f"created campaign type {r.name} (unset fields from {r.base}): {_describe_type(stored)}")
-    elif r.changes:
-        said = ", ".join(f"{f} {_show(old)} -> {_show(new)}" for f, (old, new) in r.changes.items())
-        print(f"changed campaign type {r.name}: {said}")
-    else:
-        print(f"campaign type {r.name} unchanged ({'already so' if given else 'no field given'})")
-    return 0
-
-
-def _show(value: object) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return str(value)
-
-
-def _cmd_instance(store: Store, config: Config, args: argparse.Namespace) -> int:
-    start = parse_day(args.start, "--start") if args.start is not None else None
-    end = parse_day(args.end, "--end") if args.end is not None else None
-    new = create_instance(
-        store,
-        config,
-        args.type,
-        args.name,
-        start=start,
-        end=end,
-        email_template=args.email_template,
-        sms_template=args.sms_template,
-        metadata=args.metadata,
-    )
-    print(
-        f"created campaign instance {new.id}: {new.campaign_type}/{new.instance_name} "
-        f"active {_span(new.start, new.end)} (type from the {new.type_source})"
-    )
-    if not new.type_active:
-        print(
-            f"warning: campaign type {new.campaign_type} is inactive: the instance sends nothing "
-            "until it is active",
-            file=sys.stderr,
-        )
-    return 0
-
-
-def _cmd_dates(store: Store, config: Config, args: argparse.Namespace, as_of: date) -> int:
-    from streams.sweep.run import SweepError, SweepOptions, run_sweep
-
-    given: dict[str, date | None] = {}
-    if args.start is not None:
-        given[START_FIELD] = parse_day_or_none(args.start, "--start")
-    if args.end is not None:
-        given[END_FIELD] = parse_day_or_none(args.end, "--end")
-    by = args.by if args.by is not None and args.by.strip() else default_user()
-    r = change_dates(store, args.instance_id, given, by)
-    label = f"campaign instance {r.instance.id} ({r.instance.campaign_type}/{r.instance.instance_name})"
-    if not r.changes:
-        print(f"{label}: dates unchanged, nothing logged" + (", no sweep run" if args.apply else ""))
-        return 0
-    for c in r.changes:
-        print(f"{label}: {c.field} {c.old or 'none'} -> {c.new or 'none'} (logged, by {by})")
-    if not args.apply:
-        print("its targets are rescheduled by the next sweep (or run again with --apply)")
-        return 0
-    targets = _read(store, lambda conn: reschedule_targets(conn, config, r.instance))
-    options = SweepOptions(as_of=as_of, contact_ids=targets)
-    try:
-        s = run_sweep(store, config, options)
-    except SweepError as exc:
-        raise CampaignError(
-            f"{label}: dates changed and logged, but the sweep failed ({exc}); "
-            "the next sweep reschedules its targets"
-        ) from None
-    clear_rescheduling(store, r.log_ids)
-    who = "every contact (the type targets all contacts)" if targets is None else f"{len(targets)} contact(s)"
-    print(
-        f"sweep {s.run_id} as of {s.as_of} for {who}: {s.status}; "
-        f"{s.contacts_processed} processed, {s.emails_scheduled} pre-scheduled, "
-        f"{s.emails_skipped} skipped; rows {s.rows_inserted} inserted, {s.rows_updated} updated, "
-        f"{s.rows_deleted} deleted, {s.rows_unchanged} unchanged"
-    )
-    return 0
-
-
-def _cmd_targets(store: Store, args: argparse.Namespace) -> int:
-    path = Path(args.file)
-    r = import_targets(store, args.instance_id, path)
-    for line, problem in r.problems:
-        print(f"{path}:{line}: {problem}", file=sys.stderr)
-    extra = f" ({r.unchanged} already present, unchanged)" if r.unchanged else ""
-    print(f"imported {r.imported}, updated {r.updated}, skipped {r.skipped}{extra}")
-    return 1 if r.skipped else 0
-
-
-def _cmd_list(store: Store, config: Config) -> int:
-    listing = list_campaigns(store, config)
-    print("campaign types:" if listing.types else "campaign types: none")
-    names = {t.name: t for t, _ in listing.types}
-    for t, source in listing.types:
-        print(f"  {t.name} ({source}): {_describe_type(t)}")
-    print("campaign instances:" if listing.instances else "campaign instances: none")
-    for inst, count in listing.instances:
-        ctype = names.get(inst.campaign_type)
-        who = f"{count} target(s)"
-        if ctype is None:
-            who += ", unknown type: sends nothing"
-        elif ctype.target_all_contacts:
-            who = f"all contacts ({count} target row(s))"
-        templates = ", ".join(
-            f"{k} {v}" for k, v in (("email", inst.email_template), ("sms", inst.sms_template)) if v
-        )
-        print(
-            f"  {inst.id}: {inst.campaign_type}/{inst.instance_name} "
-            f"active {_span(inst.active_start_date, inst.active_end_date)}, {who}"
-            + (f", templates {templates}" if templates else "")
-        )
-    return 0
-
-
-def run_campaign_command(args: argparse.Namespace, as_of: date) -> int:
-    """Run ``mailwindow campaign <sub-command>``; the exit code (0, or 1 for skipped CSV rows)."""
-    from streams.config_file import load_config_file
-    from streams.store.engine import open_store
-
-    config, warnings = load_config_file(getattr(args, "config", None))
-    for w in warnings:
-        print(f"warning: {w}", file=sys.stderr)
-    sub = args.campaign_command
-    if sub == "list":  # reading never writes: an auditor's read-only copy will do
-        store = open_store(args.db, read_only=True)
-        try:
-            return _cmd_list(store, config)
-        finally:
-            store.close()
-    store = open_store(args.db)
-    try:
-        store.migrate()  # adds the campaign tables to a database lacking them
-        if sub == "type":
-            return _cmd_type(store, config, args)
-        if sub == "instance":
-            return _cmd_instance(store, config, args)
-        if sub == "dates":
-            return _cmd_dates(store, config, args, as_of)
-        if sub == "targets":
-            return _cmd_targets(store, args)
-        raise CampaignError(f"unknown campaign sub-command {excerpt(sub)}")
-    finally:
-        store.close()
