@@ -164,6 +164,7 @@ from streams.sweep.prefilter import (
     followup_candidate_ids,
     unusable_contacts,
 )
+from streams.watchdog import end_with_parent
 from streams.worker.ingest import applied_offsets, apply_status_facts, status_facts_of
 
 EXAMPLES_KEPT = 20
@@ -827,20 +828,13 @@ _FORK_CONTEXT: _DecideContext | None = None
 _worker: tuple[_ChunkDecider, Store] | None = None
 
 
-def _start_worker(target: str, parent: int) -> None:
+def _start_worker(target: str) -> None:
     """A worker's start: its own connections; Ctrl-C is the main process's to handle."""
     global _worker
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    threading.Thread(target=_exit_with_parent, args=(parent,), daemon=True).start()
+    end_with_parent(exit_code=1)
     assert _FORK_CONTEXT is not None, "sweep workers need the 'fork' start method"
     _worker = (_ChunkDecider(_FORK_CONTEXT), open_store(target))
-
-
-def _exit_with_parent(parent: int) -> None:
-    """A main process killed outright (SIGKILL) cannot stop its workers: they stop themselves."""
-    while os.getppid() == parent:
-        time.sleep(1)
-    os._exit(1)
 
 
 def _decide_in_worker(ids: Sequence[int]) -> ChunkResult:
@@ -1130,7 +1124,7 @@ class _Sweep:
             max_workers=opts.workers,
             mp_context=multiprocessing.get_context("fork"),
             initializer=_start_worker,
-            initargs=(target, os.getpid()),
+            initargs=(target,),
         )
         try:
             yield _in_order(pool, chunks, ahead=2 * opts.workers)

@@ -21,9 +21,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
-import threading
-import time
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
 from datetime import date
@@ -39,6 +36,7 @@ from streams.store import outbox
 from streams.store.engine import open_store, run_with_retry
 from streams.store.epochs import current_epoch
 from streams.sweep.run import SweepError, SweepOptions, owed_sweep, run_sweep
+from streams.watchdog import end_with_parent
 from streams.worker.baseline import record_baseline, recorded_baseline
 from streams.worker.batch import BatchProcessor, BatchResult, Message
 
@@ -49,7 +47,7 @@ _PROCESSOR: BatchProcessor | None = None
 
 def _start(target: str, config: dict[str, Any], prefix: str) -> None:
     global _PROCESSOR
-    threading.Thread(target=_end_with, args=(os.getppid(),), name="end-with-worker", daemon=True).start()
+    end_with_parent(exit_code=70)
     store = open_store(target)
     store.migrate()
     _PROCESSOR = BatchProcessor(store, config_from_mapping(config, "worker config")[0], prefix=prefix)
@@ -58,12 +56,6 @@ def _start(target: str, config: dict[str, Any], prefix: str) -> None:
 
 def _started() -> bool:
     return _PROCESSOR is not None
-
-
-def _end_with(parent: int) -> None:
-    while os.getppid() == parent:
-        time.sleep(0.2)
-    os._exit(70)  # no cleanup: an open transaction is rolled back by the database
 
 
 def _processor() -> BatchProcessor:
