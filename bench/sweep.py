@@ -50,7 +50,8 @@ def _one(db: str, as_of: str, full_scan: bool) -> None:
     sys.path.insert(0, str(ROOT))
     from rules.config import DEFAULT_CONFIG
     from streams.store.engine import open_store
-    from streams.sweep.run import SweepOptions, run_sweep
+    from streams.sweep.run import run_sweep
+    from streams.sweep.summary import SweepOptions
 
     store = open_store(db)
     started = time.perf_counter()

@@ -65,6 +65,13 @@ Choices written down here (SPEC section 11 is silent on them):
   topic's schema.  Priorities are held to ``MAX_PRIORITY`` there too.
 - A key name is shown as written when it is short and printable, otherwise
   quoted as an excerpt, so that a message stays one short line.
+- A config window without a ``source`` that equals the default rule of its
+  state and kind (days before and after, month start) keeps the default's
+  source; one the agency changed has none until the config gives it.
+- A window's ``source`` (its statute or bulletin, issue 12) is optional text on
+  one line (``explain`` shows it in one line); a window the config gives
+  without one has source "".  ``year_round_exclusion`` is a list of codes, so
+  a year-round state keeps the source of the defaults (``year_round_source``).
 - The file is one YAML document in UTF-8; a second document (``---``) is
   refused, as PyYAML's loader refuses it, but with its line.
 """
@@ -136,7 +143,14 @@ def join_key(path: str, name: object) -> str:
 
 @dataclass(frozen=True)
 class WindowRule:
-    """One state's exclusion window around a yearly date (SPEC section 4)."""
+    """One state's exclusion window around a yearly date (SPEC section 4).
+
+    ``source`` is the statute or bulletin the rule comes from, shown by
+    ``explain`` and the golden snapshots (tests/rules/golden); "" when the
+    config that gave the rule names none.  It never changes a date or a skip
+    reason, so two rules that differ only in their source compare equal (a
+    cache keyed by a rule must key by its source too: ``rules.exclusion_window``).
+    """
 
     state: str
     kind: str  # BIRTHDAY or EFFECTIVE_DATE
@@ -144,6 +158,7 @@ class WindowRule:
     days_after: int
     pre_window_days: int
     use_month_start: bool = False
+    source: str = field(default="", compare=False)
 
 
 @dataclass(frozen=True)
@@ -187,18 +202,86 @@ class CampaignType:
     active: bool = True
 
 
+# The SPEC section 4 table, each rule with the source it comes from.  A source is
+# written only where a public text states it (the comment says where it was
+# found); otherwise UNCONFIRMED_SOURCE says so.  The window lengths are the
+# SPEC's, not re-derived from these texts: where a text found reads differently,
+# the comment says so for counsel to review (issue 12).
+UNCONFIRMED_SOURCE = "SPEC section 4 default; statute to be confirmed by agency counsel"
+
 DEFAULT_WINDOW_RULES: tuple[WindowRule, ...] = (
-    WindowRule("CA", BIRTHDAY, 30, 60, 60),
-    WindowRule("ID", BIRTHDAY, 0, 63, 60),
-    WindowRule("KY", BIRTHDAY, 0, 60, 60),
-    WindowRule("MD", BIRTHDAY, 0, 30, 60),
-    WindowRule("NV", BIRTHDAY, 0, 60, 60, use_month_start=True),
-    WindowRule("OK", BIRTHDAY, 0, 60, 60),
-    WindowRule("OR", BIRTHDAY, 0, 31, 60),
-    WindowRule("VA", BIRTHDAY, 0, 30, 60),
-    WindowRule("MO", EFFECTIVE_DATE, 30, 33, 60),
+    # California SB 407 (Monning), chaptered as Stats. 2019, ch. 549, amends Ins. Code
+    # § 10192.11 and Health & Safety Code § 1358.11 (bill text on legiscan.com/CA/text/SB407;
+    # abstract on open.pluralpolicy.com/ca/bills/20192020/SB407: the annual open enrollment
+    # period); senior65.com: SB 407 made it 60 days after the birthday from 2020-07-01.
+    WindowRule(
+        "CA", BIRTHDAY, 30, 60, 60,
+        source="Cal. SB 407 (Stats. 2019, ch. 549), amending Ins. Code § 10192.11 "
+        "and Health & Safety Code § 1358.11",
+    ),
+    # Idaho Department of Insurance, doi.idaho.gov/shiba (Recent Changes to Medicare
+    # Supplement Law and Rules): Senate Bill 1143 (2021) and rule IDAPA 18.04.10, a 63-day
+    # enrollment period beginning on the birthday, effective after 2022-02-28.
+    WindowRule(
+        "ID", BIRTHDAY, 0, 63, 60,
+        source="Idaho SB 1143 (2021); IDAPA 18.04.10 (63 days from the birthday, from 2022-03-01)",
+    ),
+    # Kentucky HB 345 (2023), signed April 2023: an annual 60-day window around the birthday
+    # (Dialysis Patient Citizens release, einpresswire.com, 2023-04-06).  No KRS section
+    # number was found stated anywhere.
+    WindowRule(
+        "KY", BIRTHDAY, 0, 60, 60,
+        source="Kentucky HB 345 (2023); KRS section to be confirmed by agency counsel",
+    ),
+    # Maryland HB 247, 2022 Laws of Maryland ch. 680, adds Insurance § 15-909(b)(6): the 30
+    # days following the birthday, on and after 2023-07-01 (chaptered text on
+    # app.legiplex.com/md/legislature/2022/2022-r/bills/hb247).
+    WindowRule(
+        "MD", BIRTHDAY, 0, 30, 60,
+        source="Md. Code, Insurance § 15-909(b)(6) (2022 Md. Laws ch. 680, HB 247; from 2023-07-01)",
+    ),
+    # NRS 687B.352(1): an annual open enrollment period "commencing with the first day of the
+    # birthday month" and open for at least 60 days (statute text on casetext.com).
+    WindowRule(
+        "NV", BIRTHDAY, 0, 60, 60, use_month_start=True,
+        source="NRS 687B.352",
+    ),
+    # Oklahoma Insurance Department, oid.ok.gov (New Medicare Supplement Open Enrollment
+    # FAQs): the birthday rule is the change made to OAC 365:10-5-129.
+    WindowRule("OK", BIRTHDAY, 0, 60, 60, source="Okla. Admin. Code 365:10-5-129"),
+    # OAR 836-052-0143, Annual Opportunity to Select Another Medicare Supplement Policy
+    # (regulations.justia.com, current through 2024-09-01).  Note for counsel: that text
+    # reads "beginning 30 days prior to a person's birthday and for 30 days after", where
+    # the SPEC's default is 0 days before and 31 after.
+    WindowRule("OR", BIRTHDAY, 0, 31, 60, source="OAR 836-052-0143"),
+    # Virginia HB 2100 / SB 1199 (2025) add Code § 38.2-3611, Annual open enrollment period
+    # (introduced text on legiscan.com/VA/text/HB2100/2025; signed 2025-03-24 per
+    # billtrack50.com; in force 2025-07-01 per the Farr Law Firm newsletter).  Note for
+    # counsel: that text gives at least 60 days from the birthday, the SPEC's default 30.
+    WindowRule(
+        "VA", BIRTHDAY, 0, 30, 60,
+        source="Va. Code § 38.2-3611 (2025 HB 2100 / SB 1199; from 2025-07-01)",
+    ),
+    # Missouri's "anniversary rule" is described (medicareresources.org: 30 days before and
+    # after the policy anniversary) but no statute or regulation number was found stated.
+    WindowRule("MO", EFFECTIVE_DATE, 30, 33, 60, source=UNCONFIRMED_SOURCE),
 )
 DEFAULT_YEAR_ROUND: frozenset[str] = frozenset({"CT", "MA", "NY", "WA"})
+# Year-round states: continuous guaranteed issue in CT, MA and NY is described by
+# medicareresources.org and medigapwindow.com, and continuous open enrollment in WA by a
+# broker FAQ (heymoellc.freshdesk.com), none with a statute or regulation number.
+DEFAULT_YEAR_ROUND_SOURCES: Mapping[str, str] = MappingProxyType(
+    {state: UNCONFIRMED_SOURCE for state in sorted(DEFAULT_YEAR_ROUND)}
+)
+
+
+def year_round_source(state: str) -> str:
+    """The source of a year-round state's rule: the default's, "" for a state the defaults lack.
+
+    ``state_rules.year_round_exclusion`` is a list of codes (the legacy shape), so a config
+    cannot name a source for it; the citation of a state's law does not depend on the config.
+    """
+    return DEFAULT_YEAR_ROUND_SOURCES.get(state, "")
 
 DEFAULT_EMAIL_TEMPLATES: Mapping[str, str] = MappingProxyType(
     {
@@ -324,6 +407,8 @@ def _windows_dict(rules: tuple[WindowRule, ...], kind: str) -> dict[str, dict[st
         }
         if r.use_month_start:
             entry["use_month_start"] = True
+        if r.source:
+            entry["source"] = r.source
         out[r.state] = entry
     return out
 
@@ -563,21 +648,56 @@ def _state_rules(
             if w is None:
                 raise sub.fail(state_name, "must be a mapping of window settings")
             w.reject_unknown(
-                {"window_before_days", "window_after_days", "pre_window_extension_days", "use_month_start"}
+                {
+                    "window_before_days",
+                    "window_after_days",
+                    "pre_window_extension_days",
+                    "use_month_start",
+                    "source",
+                }
             )
-            rules.append(
-                WindowRule(
-                    state=state,
-                    kind=kind,
-                    days_before=w.integer("window_before_days", 0, maximum=MAX_DAYS),
-                    days_after=w.integer("window_after_days", 0, maximum=MAX_DAYS),
-                    pre_window_days=w.integer(
-                        "pre_window_extension_days", default_pre_window, maximum=MAX_DAYS
-                    ),
-                    use_month_start=w.boolean("use_month_start", False),
-                )
+            rule = WindowRule(
+                state=state,
+                kind=kind,
+                days_before=w.integer("window_before_days", 0, maximum=MAX_DAYS),
+                days_after=w.integer("window_after_days", 0, maximum=MAX_DAYS),
+                pre_window_days=w.integer(
+                    "pre_window_extension_days", default_pre_window, maximum=MAX_DAYS
+                ),
+                use_month_start=w.boolean("use_month_start", False),
+                source=_source(w),
             )
+            rules.append(rule if rule.source else _with_default_source(rule))
     return year_round, tuple(rules)
+
+
+def _with_default_source(rule: WindowRule) -> WindowRule:
+    """A config rule without a source, the same as the default rule of its state and kind,
+    keeps the default's citation (the legacy file restates every default without one); a
+    rule the agency changed is not what the citation says, so it keeps none."""
+    for default in DEFAULT_WINDOW_RULES:
+        same = (
+            default.state == rule.state
+            and default.kind == rule.kind
+            and default.days_before == rule.days_before
+            and default.days_after == rule.days_after
+            and default.use_month_start == rule.use_month_start
+        )
+        if same:
+            return replace(rule, source=default.source)
+    return rule
+
+
+def _source(r: _Reader) -> str:
+    """A window's ``source``: one line of text (explain shows it in one line), "" when absent."""
+    if "source" not in r.data:
+        return ""
+    value = r.data["source"]
+    if not isinstance(value, str):
+        raise r.fail("source", f"must be text (a statute or bulletin citation), got {quoted(value)}")
+    if not value.isprintable():
+        raise r.fail("source", f"must be one line of printable text, got {quoted(value)}")
+    return value
 
 
 def _campaign_types(r: _Reader | None) -> Mapping[str, CampaignType]:

@@ -8,7 +8,7 @@ reported.  Invalid contacts get no emails; they never stop the others.
 
 Choice written down: an email is ``local@domain`` with exactly one ``@`` and
 both sides non-empty after trimming.  The SQL count of valid contacts used for
-the daily cap (streams/prefilter.py) implements this same definition; a test
+the daily cap (streams/sweep/prefilter.py) implements this same definition; a test
 checks the two agree.
 """
 

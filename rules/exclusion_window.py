@@ -12,6 +12,10 @@ A date ``d`` is excluded when it lies in the window of ``year(d) - 1``,
 ``year(d)`` or ``year(d) + 1`` (windows cross New Year), or when the state is
 year-round.  Windows exist for every year, also before the base date's first
 anniversary: they protect the contact, they are not emails.
+
+Each window carries its rule's ``source`` (the statute it comes from) for
+``explain`` and the golden snapshots; the skip reason (``label``) never names
+it: skip reasons are stored in rows and part of the schedules checksum.
 """
 
 from __future__ import annotations
@@ -21,9 +25,11 @@ from datetime import date, timedelta
 from functools import lru_cache
 
 from rules.anniversary import anniversary, first_of_month
-from rules.config import BIRTHDAY, Config, WindowRule
+from rules.config import BIRTHDAY, Config, WindowRule, year_round_source
 
 _KIND_LABEL = {BIRTHDAY: "birthday", "effective_date": "effective date"}
+NO_SOURCE = "none given by the config"
+NO_YEAR_ROUND_SOURCE = "none recorded: not a year-round state of the defaults"
 
 
 @dataclass(frozen=True)
@@ -34,11 +40,17 @@ class Window:
     anchor: date
     start: date
     end: date
+    source: str = ""  # the rule's citation; not part of the label (the skip reason)
 
     @property
     def label(self) -> str:
         """The skip reason, e.g. ``CA birthday window 2025-01-31..2025-06-30``."""
         return f"{self.state} {_KIND_LABEL[self.kind]} window {self.start}..{self.end}"
+
+    @property
+    def cited(self) -> str:
+        """The window's source as people read it: the citation, or that the config gave none."""
+        return self.source or NO_SOURCE
 
     def __contains__(self, d: object) -> bool:
         return isinstance(d, date) and self.start <= d <= self.end
@@ -63,6 +75,7 @@ def window_of_year(rule: WindowRule, base: date, year: int) -> Window:
         anchor=anchor,
         start=anchor - timedelta(days=rule.days_before + rule.pre_window_days),
         end=anchor + timedelta(days=rule.days_after),
+        source=rule.source,
     )
 
 
@@ -74,9 +87,14 @@ class ContactWindows:
     year_round: bool
     rules: tuple[tuple[WindowRule, date], ...]  # each rule with its base date
 
+    @property
+    def year_round_cited(self) -> str:
+        """The source of the state's year-round rule as people read it (only when year-round)."""
+        return year_round_source(self.state) or NO_YEAR_ROUND_SOURCE
+
     def window(self, rule_index: int, year: int) -> Window:
         rule, base = self.rules[rule_index]
-        return _cached_window(rule, base, year)
+        return _cached_window(rule, rule.source, base, year)
 
     def windows_of_years(self, years: range) -> list[Window]:
         return [self.window(i, y) for i in range(len(self.rules)) for y in years]
@@ -86,14 +104,16 @@ class ContactWindows:
             return Exclusion(f"{self.state} year-round", None)
         for rule, base in self.rules:
             for year in (d.year - 1, d.year, d.year + 1):
-                w = _cached_window(rule, base, year)
+                w = _cached_window(rule, rule.source, base, year)
                 if w.start <= d <= w.end:
                     return Exclusion(w.label, w)
         return None
 
 
 @lru_cache(maxsize=65536)
-def _cached_window(rule: WindowRule, base: date, year: int) -> Window:
+def _cached_window(rule: WindowRule, source: str, base: date, year: int) -> Window:
+    """``window_of_year``, cached.  ``source`` is part of the key: rules that differ only in
+    their source compare equal, but their windows name different sources."""
     return window_of_year(rule, base, year)
 
 

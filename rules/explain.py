@@ -68,12 +68,15 @@ def explain_contact(
     out.append("")
     out.append("Exclusion windows:")
     if windows.year_round:
-        out.append(f"  {contact.state} is a year-round state: every date is excluded.")
+        out.append(
+            f"  {contact.state} is a year-round state: every date is excluded "
+            f"(source: {windows.year_round_cited})."
+        )
     elif not windows.rules:
         out.append(f"  {contact.state} has no window rule (or the contact lacks its date): none.")
     for w in windows.windows_of_years(range(t.year - 1, t.year + 2)):
         blocking = blocked_by(w, contact, config, campaign_occs)
-        line = f"  {w.label} (anchor {w.anchor})"
+        line = f"  {w.label} (anchor {w.anchor}; source: {w.cited})"
         if blocking:
             pw = post_window_date(w, windows)
             what = ", ".join(f"{kind} {d}" for kind, d in blocking)

@@ -1,5 +1,5 @@
 """Which contacts a sweep must look at (SPEC section 9): the pure half of the
-pre-filter.  ``streams/prefilter.py`` turns this plan into indexed SQL.
+pre-filter.  ``streams/sweep/prefilter.py`` turns this plan into indexed SQL.
 
 A contact must be processed when one of its occurrences is in play or it owns
 a row dated in the range (that half is a plain SQL range query).  Occurrences

@@ -25,7 +25,7 @@ USPS_CODES: frozenset[str] = US_STATES | TERRITORIES | MILITARY
 _ZIP_RE = re.compile(r"([0-9]{5})(?:-?[0-9]{4})?")
 
 # The characters stripped from raw text fields.  The SQL pre-filter trims the
-# very same set (streams/prefilter.py), so both sides read a field alike.
+# very same set (streams/sweep/prefilter.py), so both sides read a field alike.
 BLANKS = " \t\r\n"
 
 

@@ -37,15 +37,26 @@ import queue
 import random
 import sqlite3
 import time
-from collections.abc import Generator
+from collections.abc import Callable, Generator, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from functools import lru_cache
+from importlib import resources
+from operator import itemgetter
 from pathlib import Path
+from typing import cast
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import sqlite
 
 from rules.anniversary import anniversary, parse_iso_date
 from rules.bounds import LAST_DATE, MAX_ID
+from rules.config import CampaignType
 from rules.zip_state import BLANKS, USPS_CODES, zip_states
-from streams.store.engine import StoreError, legacy_ddl
+from streams.store import tables
+from streams.store.campaigns import TYPE_COLUMNS
+from streams.store.ddl import add_column_sql
+from streams.store.engine import StoreError
 
 DEFAULT_AS_OF = date(2026, 3, 10)
 FIRST_AS_OF = date(1999, 1, 1)  # module docstring
@@ -146,57 +157,13 @@ JUNK_EFFECTIVE_DATES = ("", "TBD", "2019-02-30", "0000-00-00")
 UNKNOWN_ZIPS = ("00000", "99999", "00001", "09999")
 LEAP_BIRTH_YEARS = tuple(y for y in range(1936, 1961) if calendar.isleap(y))
 
-CONTACT_COLUMNS = (
-    "id",
-    "first_name",
-    "last_name",
-    "email",
-    "current_carrier",
-    "current_premium",
-    "plan_type",
-    "effective_date",
-    "birth_date",
-    "tobacco_user",
-    "gender",
-    "state",
-    "zip_code",
-    "agent_id",
-    "phone_number",
-    "status",
-    "created_at",
-    "updated_at",
-)
-SCHEDULE_COLUMNS = (
-    "contact_id",
-    "email_type",
-    "scheduled_send_date",
-    "scheduled_send_time",
-    "status",
-    "skip_reason",
-    "created_at",
-    "updated_at",
-    "batch_id",
-    "event_year",
-    "event_month",
-    "event_day",
-    "actual_send_datetime",
-    "priority",
-    "email_template",
-    "scheduler_run_id",
-)
-
-ContactRow = tuple[
-    int, str, str, str, str | None, str | None, str | None, str | None, str | None, int, str,
-    str | None, str | None, int, str | None, str, str, str
-]  # fmt: skip
-ScheduleRow = tuple[
-    int, str, str, str, str, None, str, str, str, int | None, int | None, int | None, str |
-    None, int, str, str
-]  # fmt: skip
+# A row of one of the agency's tables, by column name (streams.store.tables); the
+# rows of one insert name the same columns.
+Row = dict[str, object]
 
 
 # Chunks of contact rows, each with the history rows of those contacts.
-Chunks = Generator[tuple[list[ContactRow], list[ScheduleRow]], None, None]
+Chunks = Generator[tuple[list[Row], list[Row]], None, None]
 
 
 @dataclass(frozen=True)
@@ -264,8 +231,8 @@ def _contact_rows(
     stride = max(1, count // len(pop.codes))
     forced_state = {1 + j * stride: code for j, code in enumerate(pop.codes) if j * stride < count}
 
-    contacts: list[ContactRow] = []
-    history: list[ScheduleRow] = []
+    contact_rows: list[Row] = []
+    history: list[Row] = []
     n_first, n_last, n_dom = len(FIRST_NAMES), len(LAST_NAMES), len(DOMAINS)
     n_bd, n_ed, n_edf = len(pop.birth_days), len(pop.ed_days), len(pop.ed_firsts)
     cum, total, states = pop.state_cumulative, pop.state_total, pop.states
@@ -360,27 +327,27 @@ def _contact_rows(
             phone = f"{AREA_CODES[int(r() * len(AREA_CODES))]}{2000000 + int(r() * 7999999)}"
         g = r()
         created = created_ats[int(r() * n_created)]
-        contacts.append(
-            (
-                cid,
-                first,
-                last,
-                email,
-                CARRIERS[int(g * 1000) % len(CARRIERS)],
-                premiums[int(r() * n_premiums)],
-                PLAN_TYPES[int(g * 10000) % len(PLAN_TYPES)],
-                effective_raw,
-                birth_raw,
-                1 if g < 0.12 else 0,
-                "F" if int(g * 100) % 100 < 54 else "M",
-                state_col,
-                zip_code,
-                1 + int(g * 1_000_000) % 40,
-                phone,
-                "",
-                created,
-                created,
-            )
+        contact_rows.append(
+            {
+                "id": cid,
+                "first_name": first,
+                "last_name": last,
+                "email": email,
+                "current_carrier": CARRIERS[int(g * 1000) % len(CARRIERS)],
+                "current_premium": premiums[int(r() * n_premiums)],
+                "plan_type": PLAN_TYPES[int(g * 10000) % len(PLAN_TYPES)],
+                "effective_date": effective_raw,
+                "birth_date": birth_raw,
+                "tobacco_user": 1 if g < 0.12 else 0,
+                "gender": "F" if int(g * 100) % 100 < 54 else "M",
+                "state": state_col,
+                "zip_code": zip_code,
+                "agent_id": 1 + int(g * 1_000_000) % 40,
+                "phone_number": phone,
+                "status": "",
+                "created_at": created,
+                "updated_at": created,
+            }
         )
 
         h = r()
@@ -396,11 +363,11 @@ def _contact_rows(
         elif h < 0.019 and birth is not None:
             history.append(_scheduled_birthday(cid, birth, as_of))
 
-        if len(contacts) >= CHUNK_ROWS:
-            yield contacts, history
-            contacts, history = [], []
-    if contacts:
-        yield contacts, history
+        if len(contact_rows) >= CHUNK_ROWS:
+            yield contact_rows, history
+            contact_rows, history = [], []
+    if contact_rows:
+        yield contact_rows, history
 
 
 def _produce_chunks(
@@ -409,8 +376,8 @@ def _produce_chunks(
     """The generating process: chunks, then the invalid count, or the error."""
     try:
         stats = {"invalid": 0}
-        for contacts, history in _contact_rows(count, seed, as_of, _Population(as_of), stats):
-            out.put(("rows", contacts, history))
+        for contact_rows, history in _contact_rows(count, seed, as_of, _Population(as_of), stats):
+            out.put(("rows", contact_rows, history))
         out.put(("done", stats["invalid"]))
     except BaseException as exc:
         out.put(("error", f"{type(exc).__name__}: {exc}"))
@@ -469,7 +436,7 @@ ONE_DAY, TWO_WEEKS, TWENTY_DAYS, THIRTY_DAYS = (timedelta(days=n) for n in (1, 1
 
 def _last_year_send(
     cid: int, birth: date | None, effective: date | None, year: int, x: float
-) -> ScheduleRow | None:
+) -> Row | None:
     """A birthday or effective-date email sent last year, in the current format."""
     if birth is not None and (x < 0.6 or effective is None or effective.year >= year):
         kind, event, before = "birthday", anniversary(birth, year), TWO_WEEKS
@@ -480,116 +447,123 @@ def _last_year_send(
     send = event - before
     send_iso = send.isoformat()
     sent_at = f"{send_iso} {SEND_TIMES[int(x * 600)]}"
-    return (
-        cid,
-        kind,
-        send_iso,
-        "08:30:00",
-        "delivered" if x * 10 % 1 < 0.6 else "sent",
-        None,
-        f"{(send - TWENTY_DAYS).isoformat()} {CREATED_TIME}",
-        sent_at,
-        f"batch_{send_iso.replace('-', '')}",
-        event.year,
-        event.month,
-        event.day,
-        sent_at,
-        5,
-        f"{kind}_email",
-        f"legacy-{send_iso.replace('-', '')}",
-    )
+    return {
+        "contact_id": cid,
+        "email_type": kind,
+        "scheduled_send_date": send_iso,
+        "scheduled_send_time": "08:30:00",
+        "status": "delivered" if x * 10 % 1 < 0.6 else "sent",
+        "skip_reason": None,
+        "created_at": f"{(send - TWENTY_DAYS).isoformat()} {CREATED_TIME}",
+        "updated_at": sent_at,
+        "batch_id": f"batch_{send_iso.replace('-', '')}",
+        "event_year": event.year,
+        "event_month": event.month,
+        "event_day": event.day,
+        "actual_send_datetime": sent_at,
+        "priority": 5,
+        "email_template": f"{kind}_email",
+        "scheduler_run_id": f"legacy-{send_iso.replace('-', '')}",
+    }
 
 
-def _legacy_upper_case_send(cid: int, as_of: date, x: float) -> ScheduleRow:
+def _legacy_upper_case_send(cid: int, as_of: date, x: float) -> Row:
     """A row of the old scheduler: upper-case type, no event year."""
     kind = "BIRTHDAY" if x < 0.7 else "POST_WINDOW_BIRTHDAY"
     send_iso = (as_of - timedelta(days=400 + int(x * 300))).isoformat()
     stamp = f"{send_iso} {SEND_TIMES[0]}"
-    return (
-        cid,
-        kind,
-        send_iso,
-        "08:30:00",
-        "sent",
-        None,
-        stamp,
-        stamp,
-        f"batch_{send_iso.replace('-', '')}",
-        None,
-        None,
-        None,
-        stamp,
-        10,
-        kind.lower(),
-        f"legacy-{send_iso.replace('-', '')}",
-    )
+    return {
+        "contact_id": cid,
+        "email_type": kind,
+        "scheduled_send_date": send_iso,
+        "scheduled_send_time": "08:30:00",
+        "status": "sent",
+        "skip_reason": None,
+        "created_at": stamp,
+        "updated_at": stamp,
+        "batch_id": f"batch_{send_iso.replace('-', '')}",
+        "event_year": None,
+        "event_month": None,
+        "event_day": None,
+        "actual_send_datetime": stamp,
+        "priority": 10,
+        "email_template": kind.lower(),
+        "scheduler_run_id": f"legacy-{send_iso.replace('-', '')}",
+    }
 
 
-def _failed_aep(cid: int, year: int, x: float) -> ScheduleRow:
+def _failed_aep(cid: int, year: int, x: float) -> Row:
     send_iso = f"{year:04d}-09-15"
     stamp = f"{send_iso} {SEND_TIMES[0]}"
-    return (
-        cid,
-        "aep",
-        send_iso,
-        "08:30:00",
-        "bounced" if x < 0.5 else "failed",
-        None,
-        stamp,
-        stamp,
-        f"batch_{year:04d}0915",
-        year,
-        9,
-        15,
-        None,
-        3,
-        "aep_email",
-        f"legacy-{year:04d}0915",
-    )
+    return {
+        "contact_id": cid,
+        "email_type": "aep",
+        "scheduled_send_date": send_iso,
+        "scheduled_send_time": "08:30:00",
+        "status": "bounced" if x < 0.5 else "failed",
+        "skip_reason": None,
+        "created_at": stamp,
+        "updated_at": stamp,
+        "batch_id": f"batch_{year:04d}0915",
+        "event_year": year,
+        "event_month": 9,
+        "event_day": 15,
+        "actual_send_datetime": None,
+        "priority": 3,
+        "email_template": "aep_email",
+        "scheduler_run_id": f"legacy-{year:04d}0915",
+    }
 
 
-def _scheduled_birthday(cid: int, birth: date, as_of: date) -> ScheduleRow:
+def _scheduled_birthday(cid: int, birth: date, as_of: date) -> Row:
     """A birthday email the sending side has already taken over."""
     event = anniversary(birth, as_of.year)
     if event - TWO_WEEKS < as_of:
         event = anniversary(birth, as_of.year + 1)
     as_of_compact = as_of.isoformat().replace("-", "")
     stamp = f"{(as_of - ONE_DAY).isoformat()} {CREATED_TIME}"
-    return (
-        cid,
-        "birthday",
-        (event - TWO_WEEKS).isoformat(),
-        "08:30:00",
-        "scheduled",
-        None,
-        stamp,
-        stamp,
-        f"batch_{as_of_compact}",
-        event.year,
-        event.month,
-        event.day,
-        None,
-        5,
-        "birthday_email",
-        f"legacy-{as_of_compact}",
-    )
+    return {
+        "contact_id": cid,
+        "email_type": "birthday",
+        "scheduled_send_date": (event - TWO_WEEKS).isoformat(),
+        "scheduled_send_time": "08:30:00",
+        "status": "scheduled",
+        "skip_reason": None,
+        "created_at": stamp,
+        "updated_at": stamp,
+        "batch_id": f"batch_{as_of_compact}",
+        "event_year": event.year,
+        "event_month": event.month,
+        "event_day": event.day,
+        "actual_send_datetime": None,
+        "priority": 5,
+        "email_template": "birthday_email",
+        "scheduler_run_id": f"legacy-{as_of_compact}",
+    }
 
 
 # --- campaigns and follow-ups (optional: generate_database(campaign_instances=,
 # followup_initials=)).  Drawn after the contacts, from random streams of
 # their own, so asking for them never changes the contacts or their history.
 
-# name, respect_exclusion_windows, enable_followups, days_before_event,
-# target_all_contacts, priority, active (the campaign_types columns).
-CAMPAIGN_TYPES: tuple[tuple[str, int, int, int, int, int, int], ...] = (
-    ("rate_increase", 1, 1, 14, 0, 1, 1),
-    ("regulatory_notice", 0, 0, 0, 0, 2, 1),
-    ("promotion", 1, 0, -3, 0, 6, 1),
+# The campaign_types rows written.
+CAMPAIGN_TYPES: tuple[CampaignType, ...] = (
+    CampaignType("rate_increase", days_before_event=14, priority=1),
+    CampaignType(
+        "regulatory_notice", respect_exclusion_windows=False, enable_followups=False, priority=2
+    ),
+    CampaignType("promotion", enable_followups=False, days_before_event=-3, priority=6),
     # Targets every contact, but its one instance (the last, from 8 instances
     # on) ended months before as_of: no email of it is ever in play, so a
     # sweep need not scan every contact for it.  It ignores windows, so it
     # blocks no window either (no post-window emails from it).
-    ("annual_review", 0, 0, 0, 1, 7, 1),
+    CampaignType(
+        "annual_review",
+        respect_exclusion_windows=False,
+        enable_followups=False,
+        target_all_contacts=True,
+        priority=7,
+    ),
 )
 ANNUAL_REVIEW_FROM = 8  # instances: from this many, the last one is annual_review
 # The order types are given to instances 1, 2, 3, ... (annual_review aside).
@@ -627,7 +601,7 @@ INITIAL_MIX: tuple[tuple[str, float], ...] = (
 )
 INITIAL_LOOKBACK = 35  # initial emails are sent in [as_of - 35, as_of]
 INITIAL_PRIORITY = {"birthday": 5, "effective_date": 5, "aep": 3, "post_window": 8}
-CAMPAIGN_PRIORITY = {t[0]: t[5] for t in CAMPAIGN_TYPES}
+CAMPAIGN_PRIORITY = {t.name: t.priority for t in CAMPAIGN_TYPES}
 HEALTH_ANSWERS = (
     '{"answers_count":7,"main_questions_yes_count":0,"has_medical_conditions":false}',
     '{"answers_count":5,"main_questions_yes_count":0,"has_medical_conditions":false}',
@@ -638,53 +612,6 @@ MALFORMED_HEALTH_ANSWERS = (
     "{answers_count: 7, has_medical_conditions: true}",
     "",
 )
-EXTRA_SCHEDULE_COLUMNS = (
-    ("id",)
-    + SCHEDULE_COLUMNS
-    + (
-        "campaign_instance_id",
-        "sms_template",
-        "metadata",
-        "occurrence_key",
-    )
-)
-CAMPAIGN_TYPE_COLUMNS = (
-    "name",
-    "respect_exclusion_windows",
-    "enable_followups",
-    "days_before_event",
-    "target_all_contacts",
-    "priority",
-    "active",
-    "created_at",
-    "updated_at",
-)
-INSTANCE_COLUMNS = (
-    "id",
-    "campaign_type",
-    "instance_name",
-    "email_template",
-    "sms_template",
-    "active_start_date",
-    "active_end_date",
-    "metadata",
-    "created_at",
-    "updated_at",
-)
-TARGET_COLUMNS = (
-    "id",
-    "contact_id",
-    "campaign_instance_id",
-    "trigger_date",
-    "status",
-    "metadata",
-    "created_at",
-    "updated_at",
-)
-CLICK_COLUMNS = ("tracking_id", "contact_id", "quote_id", "clicked_at")
-EVENT_COLUMNS = ("contact_id", "lead_id", "event_type", "metadata", "created_at")
-
-
 @dataclass(frozen=True)
 class _Instance:
     id: int
@@ -714,17 +641,17 @@ class _Target:
     metadata: str | None
     created_at: str
 
-    def row(self) -> tuple[object, ...]:
-        return (
-            self.id,
-            self.contact_id,
-            self.instance.id,
-            _iso(self.trigger),
-            self.status,
-            self.metadata,
-            self.created_at,
-            self.created_at,
-        )
+    def row(self) -> Row:
+        return {
+            "id": self.id,
+            "contact_id": self.contact_id,
+            "campaign_instance_id": self.instance.id,
+            "trigger_date": _iso(self.trigger),
+            "status": self.status,
+            "metadata": self.metadata,
+            "created_at": self.created_at,
+            "updated_at": self.created_at,
+        }
 
 
 def _iso(d: date | None) -> str | None:
@@ -740,19 +667,50 @@ def _at(moment: datetime) -> str:
     return moment.isoformat(sep=" ")
 
 
-def _insert(
-    conn: sqlite3.Connection, table: str, columns: tuple[str, ...], data: list[tuple[object, ...]]
-) -> None:
-    if data:
-        conn.executemany(
-            f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})",
-            data,
-        )
+def _click(tracking_id: str, cid: int | None, quote: str | None, moment: datetime) -> Row:
+    return {"tracking_id": tracking_id, "contact_id": cid, "quote_id": quote, "clicked_at": _at(moment)}
+
+
+def _event(cid: int, lead: int | None, kind: str, metadata: str | None, moment: datetime) -> Row:
+    return {
+        "contact_id": cid,
+        "lead_id": lead,
+        "event_type": kind,
+        "metadata": metadata,
+        "created_at": _at(moment),
+    }
+
+
+_SQLITE = sqlite.dialect()
+
+
+@lru_cache(maxsize=32)
+def _insert_sql(
+    table: sa.Table, columns: tuple[str, ...]
+) -> tuple[str, Callable[[Row], tuple[object, ...]]]:
+    """The INSERT of these columns of one of streams.store.tables' tables, and what takes a
+    row's values in the order of its parameters."""
+    compiled = sa.insert(table).compile(dialect=_SQLITE, column_keys=list(columns))
+    order = compiled.positiontup or []
+    # itemgetter of one key returns the value itself, not a tuple of it
+    return str(compiled), itemgetter(*order) if len(order) > 1 else lambda row: (row[order[0]],)
+
+
+def _insert(conn: sqlite3.Connection, table: sa.Table, rows: Sequence[Row]) -> None:
+    """Insert rows that name the same columns, in one executemany.
+
+    Through the bare sqlite3 connection the load runs on (journal off, one
+    transaction); the statement is SQLAlchemy's, from the table object.  Values
+    are bound by position: sqlite3 binds a dict by name at a third more cost.
+    """
+    if rows:
+        sql, values = _insert_sql(table, tuple(rows[0]))
+        conn.executemany(sql, map(values, rows))
 
 
 def _campaign_instances(count: int, as_of: date, rng: random.Random) -> list[_Instance]:
     """``count`` instances, most of them open at some point of the next 30 days."""
-    types = {t[0]: t for t in CAMPAIGN_TYPES}
+    types = {t.name: t for t in CAMPAIGN_TYPES}
     day = timedelta
     found: list[_Instance] = []
     for n in range(1, count + 1):
@@ -782,12 +740,12 @@ def _campaign_instances(count: int, as_of: date, rng: random.Random) -> list[_In
             _Instance(
                 n,
                 kind,
-                t[3],
+                t.days_before_event,
                 start,
                 end,
                 f"{kind}_{n:02d}_email",
-                followups=bool(t[2]),
-                target_all=bool(t[4]),
+                followups=t.enable_followups,
+                target_all=t.target_all_contacts,
             )
         )
     return found
@@ -795,26 +753,28 @@ def _campaign_instances(count: int, as_of: date, rng: random.Random) -> list[_In
 
 def _campaign_rows(
     count: int, instances: list[_Instance], share: float, as_of: date, rng: random.Random
-) -> tuple[list[tuple[object, ...]], list[_Target]]:
+) -> tuple[list[Row], list[_Target]]:
     """(campaign_instances rows, contact_campaigns rows)."""
     r = rng.random
-    instance_rows: list[tuple[object, ...]] = []
+    instance_rows: list[Row] = []
     for i in instances:
         opened = i.start or (i.end - timedelta(days=60) if i.end else as_of)
         created = _stamp(min(opened, as_of) - timedelta(days=10), 34200)
         instance_rows.append(
-            (
-                i.id,
-                i.kind,
-                f"{i.kind}_{(i.start or i.end or as_of).strftime('%Y_%m')}_{i.id:02d}",
-                i.email_template,
-                f"{i.kind}_{i.id:02d}_sms" if i.id % 2 else None,
-                _iso(i.start),
-                _iso(i.end),
-                None if i.id % 3 else f'{{"owner":"agent{i.id % 7 + 1}","notes":"generated"}}',
-                created,
-                created,
-            )
+            {
+                "id": i.id,
+                "campaign_type": i.kind,
+                "instance_name": f"{i.kind}_{(i.start or i.end or as_of).strftime('%Y_%m')}_{i.id:02d}",
+                "email_template": i.email_template,
+                "sms_template": f"{i.kind}_{i.id:02d}_sms" if i.id % 2 else None,
+                "active_start_date": _iso(i.start),
+                "active_end_date": _iso(i.end),
+                "metadata": (
+                    None if i.id % 3 else f'{{"owner":"agent{i.id % 7 + 1}","notes":"generated"}}'
+                ),
+                "created_at": created,
+                "updated_at": created,
+            }
         )
     targetable = [i for i in instances if not i.target_all]
     targeted = round(share * count)
@@ -874,15 +834,15 @@ class _DueDates:
             self.wanted[kind] = md
         self.rows: list[tuple[int, str | None, str | None]] = []
 
-    def scan(self, chunk: list[ContactRow]) -> None:
-        # Columns 8 and 7 of a contact row: birth_date, effective_date.
+    def scan(self, chunk: list[Row]) -> None:
         wb, we = self.wanted["birthday"], self.wanted["effective_date"]
-        self.rows += [
-            (row[0], row[8], row[7])
-            for row in chunk
-            if (row[8] is not None and row[8].lstrip(BLANKS)[5:10] in wb)
-            or (row[7] is not None and row[7].lstrip(BLANKS)[5:10] in we)
-        ]
+        for row in chunk:
+            birth = cast("str | None", row["birth_date"])
+            effective = cast("str | None", row["effective_date"])
+            if (birth is not None and birth.lstrip(BLANKS)[5:10] in wb) or (
+                effective is not None and effective.lstrip(BLANKS)[5:10] in we
+            ):
+                self.rows.append((cast(int, row["id"]), birth, effective))
 
     def pools(
         self, as_of: date, taken: set[tuple[int, str, int]]
@@ -920,7 +880,7 @@ def _followup_rows(
     first_id: int,
     targets: list[_Target],
     rng: random.Random,
-) -> tuple[list[tuple[object, ...]], int, list[tuple[object, ...]], list[tuple[object, ...]]]:
+) -> tuple[list[Row], int, list[Row], list[Row]]:
     """(email_schedules rows: initials then existing follow-ups, number of initials,
     tracking_clicks rows, contact_events rows)."""
     r, day = rng.random, timedelta
@@ -979,10 +939,10 @@ def _followup_rows(
         plan.append((cid, kind, send, send, None))
     plan.sort(key=lambda p: (p[2], p[0]))  # by send date, as the sending side wrote them
 
-    schedules: list[tuple[object, ...]] = []
-    followups: list[tuple[object, ...]] = []
-    clicks: list[tuple[object, ...]] = []
-    events: list[tuple[object, ...]] = []
+    schedules: list[Row] = []
+    followups: list[Row] = []
+    clicks: list[Row] = []
+    events: list[Row] = []
     last_moment = datetime.combine(as_of, datetime.max.time()).replace(microsecond=0)
     answers = 0
     for n, (cid, kind, send, event, inst) in enumerate(plan):
@@ -1009,29 +969,29 @@ def _followup_rows(
             else datetime.combine(send, datetime.min.time()).replace(hour=8, minute=30)
         )
         schedules.append(
-            (
-                row_id,
-                cid,
-                kind,
-                send_iso,
-                "08:30:00",
-                "delivered" if r() < 0.6 else "sent",
-                None,
-                f"{(send - TWENTY_DAYS).isoformat()} {CREATED_TIME}",
-                sent_at if has_actual else f"{send_iso} 08:30:00",
-                f"batch_{compact}",
-                None if no_year else event.year,
-                None if no_year else event.month,
-                None if no_year else event.day,
-                sent_at if has_actual else None,
-                priority,
-                inst.email_template if inst is not None else f"{kind}_email",
-                f"legacy-{compact}" if legacy else f"sweep-{compact}",
-                inst.id if inst is not None else None,
-                None,
-                None,
-                key_col,
-            )
+            {
+                "id": row_id,
+                "contact_id": cid,
+                "email_type": kind,
+                "scheduled_send_date": send_iso,
+                "scheduled_send_time": "08:30:00",
+                "status": "delivered" if r() < 0.6 else "sent",
+                "skip_reason": None,
+                "created_at": f"{(send - TWENTY_DAYS).isoformat()} {CREATED_TIME}",
+                "updated_at": sent_at if has_actual else f"{send_iso} 08:30:00",
+                "batch_id": f"batch_{compact}",
+                "event_year": None if no_year else event.year,
+                "event_month": None if no_year else event.month,
+                "event_day": None if no_year else event.day,
+                "actual_send_datetime": sent_at if has_actual else None,
+                "priority": priority,
+                "email_template": inst.email_template if inst is not None else f"{kind}_email",
+                "scheduler_run_id": f"legacy-{compact}" if legacy else f"sweep-{compact}",
+                "campaign_instance_id": inst.id if inst is not None else None,
+                "sms_template": None,
+                "metadata": None,
+                "occurrence_key": key_col,
+            }
         )
         # About 3% already have their follow-up (sent two days later).
         if send <= as_of - day(2) and r() < 0.03:
@@ -1059,28 +1019,31 @@ def _followup_rows(
                     separators=(",", ":"),
                 )
             followups.append(
-                (
-                    cid,
-                    "followup_1_cold",
-                    fu_date.isoformat(),
-                    "08:30:00",
-                    "sent",
-                    None,
-                    f"{send_iso} {CREATED_TIME}",
-                    fu_at,
-                    f"batch_{fu_date.isoformat().replace('-', '')}",
-                    None if fu_key is None else event.year,
-                    None if fu_key is None else event.month,
-                    None if fu_key is None else event.day,
-                    fu_at,
-                    priority,
-                    "followup_1_cold_email",
-                    f"{'legacy' if fu_key is None else 'sweep'}-{fu_date.isoformat().replace('-', '')}",
-                    inst.id if inst is not None else None,
-                    None,
-                    metadata,
-                    fu_key,
-                )
+                {
+                    "contact_id": cid,
+                    "email_type": "followup_1_cold",
+                    "scheduled_send_date": fu_date.isoformat(),
+                    "scheduled_send_time": "08:30:00",
+                    "status": "sent",
+                    "skip_reason": None,
+                    "created_at": f"{send_iso} {CREATED_TIME}",
+                    "updated_at": fu_at,
+                    "batch_id": f"batch_{fu_date.isoformat().replace('-', '')}",
+                    "event_year": None if fu_key is None else event.year,
+                    "event_month": None if fu_key is None else event.month,
+                    "event_day": None if fu_key is None else event.day,
+                    "actual_send_datetime": fu_at,
+                    "priority": priority,
+                    "email_template": "followup_1_cold_email",
+                    "scheduler_run_id": (
+                        f"{'legacy' if fu_key is None else 'sweep'}-"
+                        f"{fu_date.isoformat().replace('-', '')}"
+                    ),
+                    "campaign_instance_id": inst.id if inst is not None else None,
+                    "sms_template": None,
+                    "metadata": metadata,
+                    "occurrence_key": fu_key,
+                }
             )
         # Behaviour: clicks for about 30%, health answers for about 10%.
         if r() < 0.3:
@@ -1092,7 +1055,7 @@ def _followup_rows(
                 else:  # before it: does not count
                     moment = send_moment - day(minutes=60 + int(r() * 43200))
                 quote = f"Q{100000 + int(r() * 900000)}" if r() < 0.4 else None
-                clicks.append((f"trk_{rng.getrandbits(64):016x}", cid, quote, _at(moment)))
+                clicks.append(_click(f"trk_{rng.getrandbits(64):016x}", cid, quote, moment))
         if r() < 0.1:
             if r() < 0.85:
                 moment = send_moment + day(minutes=10 + int(r() * 7200))
@@ -1119,16 +1082,16 @@ def _followup_rows(
             else:
                 metadata = HEALTH_ANSWERS[0 if r() < 0.8 else 1]
             lead = 500000 + cid if r() < 0.3 else None
-            events.append((cid, lead, "eligibility_answered", metadata, _at(moment)))
+            events.append(_event(cid, lead, "eligibility_answered", metadata, moment))
         if r() < 0.05:  # other events, which decide nothing
             moment = send_moment + day(minutes=1 + int(r() * 600))
-            events.append((cid, None, "email_opened", None, _at(min(moment, last_moment))))
+            events.append(_event(cid, None, "email_opened", None, min(moment, last_moment)))
     # A few clicks nobody can be tied to.
     for _ in range(len(clicks) // 100):
         moment = datetime.combine(first, datetime.min.time()) + day(minutes=int(r() * 50000))
-        clicks.append((f"trk_{rng.getrandbits(64):016x}", None, None, _at(moment)))
+        clicks.append(_click(f"trk_{rng.getrandbits(64):016x}", None, None, moment))
     first_fu = first_id + len(schedules)
-    schedules += [(first_fu + n, *row) for n, row in enumerate(followups)]
+    schedules += [{"id": first_fu + n, **row} for n, row in enumerate(followups)]
     return schedules, len(plan), clicks, events
 
 
@@ -1147,7 +1110,7 @@ def _add_campaigns_and_followups(
     counts = {"instances": 0, "targets": 0, "initials": 0, "followups": 0, "clicks": 0, "events": 0}
     instances: list[_Instance] = []
     targets: list[_Target] = []
-    instance_rows: list[tuple[object, ...]] = []
+    instance_rows: list[Row] = []
     if campaign_instances > 0:
         rng = random.Random(
             f"mailwindow:campaigns:{seed}:{contacts}:{as_of.isoformat()}:"
@@ -1156,18 +1119,22 @@ def _add_campaigns_and_followups(
         instances = _campaign_instances(campaign_instances, as_of, rng)
         instance_rows, targets = _campaign_rows(contacts, instances, campaign_share, as_of, rng)
         created = _stamp(date(as_of.year - 1, 1, 15), 36000)
-        _insert(
-            conn,
-            "campaign_types",
-            CAMPAIGN_TYPE_COLUMNS,
-            [(*t, created, created) for t in CAMPAIGN_TYPES],
-        )
-        _insert(conn, "campaign_instances", INSTANCE_COLUMNS, instance_rows)
+        type_rows: list[Row] = [
+            {
+                "name": t.name,
+                **{field: int(getattr(t, field)) for field in TYPE_COLUMNS},
+                "created_at": created,
+                "updated_at": created,
+            }
+            for t in CAMPAIGN_TYPES
+        ]
+        _insert(conn, tables.campaign_types, type_rows)
+        _insert(conn, tables.campaign_instances, instance_rows)
     if followup_initials > 0:
         assert due is not None
         # Rows the scheduler wrote carry its key; a legacy database has no
         # column for it yet, so add it the way the scheduler's migration does.
-        conn.execute("ALTER TABLE email_schedules ADD COLUMN occurrence_key TEXT")
+        conn.execute(add_column_sql(tables.email_schedules.c.occurrence_key))
         rng = random.Random(
             f"mailwindow:followups:{seed}:{contacts}:{as_of.isoformat()}:{followup_initials}"
         )
@@ -1181,18 +1148,39 @@ def _add_campaigns_and_followups(
             targets,
             rng,
         )
-        _insert(conn, "email_schedules", EXTRA_SCHEDULE_COLUMNS, schedules)
-        _insert(conn, "tracking_clicks", CLICK_COLUMNS, clicks)
-        _insert(conn, "contact_events", EVENT_COLUMNS, events)
+        _insert(conn, tables.email_schedules, schedules)
+        _insert(conn, tables.tracking_clicks, clicks)
+        _insert(conn, tables.contact_events, events)
         counts.update(
             initials=initials,
             followups=len(schedules) - initials,
             clicks=len(clicks),
             events=len(events),
         )
-    _insert(conn, "contact_campaigns", TARGET_COLUMNS, [t.row() for t in targets])
+    _insert(conn, tables.contact_campaigns, [t.row() for t in targets])
     counts.update(instances=len(instance_rows), targets=len(targets))
     return counts
+
+
+# The schema of a database as found in the field, word for word: sqlite_master keeps
+# the text of each CREATE statement, comments included, and a generated database
+# must be an agency's.  The product declares the same schema in streams.store.tables.
+FIELD_SCHEMA = resources.files("streams").joinpath("sql/legacy_schema.sql")
+
+
+def _create_field_schema(conn: sqlite3.Connection) -> list[str]:
+    """Create the field schema, its indexes taken off again; their CREATE statements, in order.
+
+    Indexes built once over the loaded rows are far cheaper than maintained
+    row by row; created again last, they come last in the schema too.
+    """
+    conn.executescript(FIELD_SCHEMA.read_text("utf-8"))
+    indexes = conn.execute(
+        "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL ORDER BY rowid"
+    ).fetchall()
+    for name, _ in indexes:
+        conn.execute(f'DROP INDEX "{name}"')
+    return [str(sql) for _, sql in indexes]
 
 
 def _check_arguments(
@@ -1226,8 +1214,8 @@ def generate_database(
 ) -> GenerateSummary:
     """Write a new SQLite database of ``contacts`` synthetic contacts at ``path``.
 
-    The schema is the legacy DDL as it is.  An existing file is never
-    overwritten.  The same arguments give the same rows.
+    The schema is the agencies' own, word for word (``FIELD_SCHEMA``).  An
+    existing file is never overwritten.  The same arguments give the same rows.
 
     ``campaign_instances``: instances of the campaign types of CAMPAIGN_TYPES
     (types written only when > 0), targeting ``campaign_share`` of the
@@ -1250,7 +1238,6 @@ def generate_database(
     partial = target.with_name(target.name + ".partial")
     partial.unlink(missing_ok=True)
 
-    statements = legacy_ddl()
     stats = {"invalid": 0}
     history_rows = 0
     due = _DueDates(as_of) if followup_initials > 0 else None
@@ -1264,23 +1251,13 @@ def generate_database(
         conn.execute("PRAGMA journal_mode=OFF")
         conn.execute("PRAGMA synchronous=OFF")
         conn.execute("PRAGMA cache_size=-262144")
+        indexes = _create_field_schema(conn)
         conn.execute("BEGIN")
-        for s in statements:
-            if s.kind != "index":
-                conn.execute(s.sql)
-        insert_contact = (
-            f"INSERT INTO contacts ({', '.join(CONTACT_COLUMNS)})"
-            f" VALUES ({', '.join('?' * len(CONTACT_COLUMNS))})"
-        )
-        insert_schedule = (
-            f"INSERT INTO email_schedules ({', '.join(SCHEDULE_COLUMNS)})"
-            f" VALUES ({', '.join('?' * len(SCHEDULE_COLUMNS))})"
-        )
         for contact_chunk, history_chunk in chunks:
             if due is not None:
                 due.scan(contact_chunk)
-            conn.executemany(insert_contact, contact_chunk)
-            conn.executemany(insert_schedule, history_chunk)
+            _insert(conn, tables.contacts, contact_chunk)
+            _insert(conn, tables.email_schedules, history_chunk)
             history_rows += len(history_chunk)
         extra = _add_campaigns_and_followups(
             conn,
@@ -1293,11 +1270,8 @@ def generate_database(
             first_schedule_id=history_rows + 1,
             due=due,
         )
-        # Indexes built once over the loaded rows are far cheaper than
-        # maintained row by row.
-        for s in statements:
-            if s.kind == "index":
-                conn.execute(s.sql)
+        for sql in indexes:
+            conn.execute(sql)
         conn.execute("COMMIT")
         conn.execute("PRAGMA journal_mode=WAL")
         conn.close()

@@ -24,11 +24,13 @@ import orjson
 from hypothesis import strategies as st
 
 from rules.config import DEFAULT_CONFIG, Config
-from streams.events.codec import BaselineRecord, SweepRun, parse_event
+from streams.events.codec import parse_event
+from streams.events.model import BaselineRecord, SweepRun
 from streams.store import outbox
 from streams.store.checksum import schedule_checksum
 from streams.store.engine import new_agency_database, open_store
-from streams.sweep.run import SweepOptions, run_sweep
+from streams.sweep.run import run_sweep
+from streams.sweep.summary import SweepOptions
 from streams.worker.baseline import record_baseline
 from streams.worker.batch import BatchProcessor, Message
 from streams.worker.replay import AuditLog, Recorded, replay_log

@@ -13,13 +13,13 @@ from typing import Any
 import pytest
 
 import streams.store.checksum as checksum_module
-from streams.store.checksum import DECISION_COLUMNS, schedule_checksum
+from streams.store.checksum import CHECKSUM_COLUMNS, schedule_checksum
 from streams.store.engine import Store, open_store
 
 LEGACY_DDL = resources.files("streams").joinpath("sql/legacy_schema.sql").read_text("utf-8")
 
-# Decision columns, then the columns the checksum must ignore.
-COLUMNS = (*DECISION_COLUMNS, "scheduler_run_id", "created_at", "updated_at", "metadata")
+# Checksum columns, then columns the checksum must ignore.
+COLUMNS = (*CHECKSUM_COLUMNS, "scheduler_run_id", "created_at", "updated_at", "metadata")
 
 OWNED: list[tuple[Any, ...]] = [
     ("1|birthday|2026", 1, "birthday", "2026-04-17", "08:30:00", "pre-scheduled", None, 5,
@@ -127,6 +127,15 @@ def test_checksum_is_the_digest_of_the_rows_in_key_order(new_store: Any) -> None
     assert checksum(store) == f"sha256:{expected.hexdigest()}"
 
 
+def test_the_digested_columns_and_their_order_never_change() -> None:
+    # Derived from ScheduleRow: reordering its fields must not move a live database's checksum.
+    assert CHECKSUM_COLUMNS == (
+        "occurrence_key", "contact_id", "email_type", "scheduled_send_date", "scheduled_send_time",
+        "status", "skip_reason", "priority", "campaign_instance_id", "email_template",
+        "sms_template", "event_year", "event_month", "event_day",
+    )  # fmt: skip
+
+
 @pytest.mark.parametrize(
     ("column", "value"),
     [
@@ -211,8 +220,8 @@ def test_unmigrated_database_has_the_checksum_it_will_have_migrated(tmp_path: Pa
     con.executescript(LEGACY_DDL)
     legacy_rows = [row[1:] for row in OWNED if row[0] is None]
     con.executemany(
-        f"INSERT INTO email_schedules ({', '.join(DECISION_COLUMNS[1:])})"
-        f" VALUES ({', '.join('?' * (len(DECISION_COLUMNS) - 1))})",
+        f"INSERT INTO email_schedules ({', '.join(CHECKSUM_COLUMNS[1:])})"
+        f" VALUES ({', '.join('?' * (len(CHECKSUM_COLUMNS) - 1))})",
         legacy_rows,
     )
     con.commit()

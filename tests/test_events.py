@@ -26,11 +26,9 @@ from jsonschema import Draft202012Validator, FormatChecker
 from rules.campaign import CampaignInstance, CampaignTarget
 from rules.config import CampaignType
 from rules.contact import ContactRecord
-from streams.events.codec import (
-    INPUT_KINDS,
-    MAX_DEPTH,
-    OUTPUT_KINDS,
-    TOPIC_KINDS,
+from streams.events.codec import dumps_event, event_to_mapping, expected_key, parse_event
+from streams.events.kinds import INPUT_KINDS, OUTPUT_KINDS, TOPIC_KINDS
+from streams.events.model import (
     CampaignTypeUpsert,
     ClickEvent,
     ContactDelete,
@@ -38,30 +36,25 @@ from streams.events.codec import (
     ContactUpsert,
     EmailStatusEvent,
     Event,
-    EventError,
     HealthEvent,
     InstanceUpsert,
-    RowState,
     SweepRun,
     Target,
     TargetsEvent,
+)
+from streams.events.problems import MAX_DEPTH, text_problem
+from streams.events.records import RowState, deadletter_record, schedule_change_record
+from streams.events.schema import (
+    EventError,
     _plain,  # private: the quick and the full validator are compared
     _quickly_valid,
-    _text_problem,
     _validator,
-    deadletter_record,
     decode_record,
-    dumps_event,
-    event_to_mapping,
-    expected_key,
-    format_datetime,
     load_schema,
-    occurred_at_central_date,
-    parse_event,
-    schedule_change_record,
     schema_dir,
     validate_record,
 )
+from streams.events.times import format_datetime, occurred_at_central_date
 
 ROOT = Path(__file__).resolve().parents[1]
 CDT = timezone(timedelta(hours=-5))
@@ -985,7 +978,7 @@ def test_the_quick_validator_accepts_exactly_what_the_schema_accepts(
         mutate(value, data)
     schema_ok = not any(_validator(kind).iter_errors(value))
     assert _quickly_valid(kind, value) == (schema_ok and _plain(value))
-    if schema_ok and _text_problem(value) is not None:
+    if schema_ok and text_problem(value) is not None:
         assert not _plain(value)  # the quick path never skips a text problem
 
 

@@ -16,8 +16,10 @@ import pytest
 import synthetic.generate as generate_module
 from rules.anniversary import parse_iso_date
 from rules.zip_state import BLANKS, USPS_CODES, normalize_state_code, state_of_zip, zip5
+from streams.store.ddl import legacy_schema_sql
 from streams.store.engine import StoreError, open_store
 from synthetic.generate import GenerateSummary, generate_database
+from tests.schema_facts import sqlite_schema
 
 AS_OF = date(2026, 3, 10)
 LEGACY_DDL = resources.files("streams").joinpath("sql/legacy_schema.sql").read_text("utf-8")
@@ -89,6 +91,19 @@ def test_schema_is_exactly_the_legacy_ddl(
     query = "SELECT type, name, tbl_name, sql FROM sqlite_master WHERE name != 'sqlite_sequence'"
     assert sorted(rows(path, query)) == sorted(rows(reference, query))
     assert rows(path, "PRAGMA journal_mode") == [("wal",)]
+
+
+def test_schema_is_the_one_streams_store_tables_declares(
+    db5000: tuple[Path, GenerateSummary], tmp_path: Path
+) -> None:
+    path, _ = db5000
+    declared = tmp_path / "declared.db"
+    con = sqlite3.connect(declared)
+    for statement in legacy_schema_sql():
+        con.execute(statement)
+    con.commit()
+    con.close()
+    assert sqlite_schema(path) == sqlite_schema(declared)
 
 
 def test_counts_match_the_summary(db5000: tuple[Path, GenerateSummary]) -> None:

@@ -2,9 +2,9 @@
 
 Types, instances, their active dates and their targets live in the agency's
 tables ``campaign_types``, ``campaign_instances``, ``contact_campaigns`` and
-``campaign_change_log``; this module creates and changes those rows with thin
-SQL (``sqlalchemy.text``).  No argparse here: ``streams/cli/campaign.py`` has
-the flags and the printing.
+``campaign_change_log``; this module checks what is asked and creates and
+changes those rows through ``streams.store.campaigns``, which holds the SQL.
+No argparse here: ``streams/cli/campaign.py`` has the flags and the printing.
 
 Every write is one ``BEGIN IMMEDIATE`` transaction (retried while the database
 is locked), so what it reads to decide (old dates, existing targets) cannot
@@ -69,21 +69,22 @@ import getpass
 import io
 import os
 import re
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date
 from pathlib import Path
 from typing import Any, TypeVar
 
 import orjson
-from sqlalchemy import Connection, inspect, text
+from sqlalchemy import Connection
 
 from rules.bounds import FIRST_DATE, LAST_DATE, MAX_ID, date_in_range, excerpt, id_in_range
 from rules.campaign import MAX_DAYS_BEFORE_EVENT, days_before_in_range, merge_campaign_types
 from rules.config import MAX_PRIORITY, CampaignType, Config
+from streams.store import campaigns as campaign_tables
 from streams.store.campaigns import TYPE_COLUMNS, campaign_type_from_row
-from streams.store.engine import Store, now_sql, run_with_retry, same_value_op
-from streams.store.schedules import contact_id_of
+from streams.store.contacts import present_contacts
+from streams.store.engine import Store, run_with_retry
 
 T = TypeVar("T")
 
@@ -93,8 +94,6 @@ _INT_RE = re.compile(r"[+-]?\d+")
 START_FIELD = "active_start_date"
 END_FIELD = "active_end_date"
 CSV_HEADER = "contact_id"
-_CANCELLED = ("cancelled", "canceled")
-_ID_CHUNK = 500  # ids per IN (...) list: far below SQLite's variable limit
 _FLAG_OF = {"active_start_date": "--start", "active_end_date": "--end"}
 
 # The type fields the table holds, in table order; CampaignType carries the same names.
@@ -204,11 +203,6 @@ def _read(store: Store, fn: Callable[[Connection], T]) -> T:
     return run_with_retry(attempt)
 
 
-def _chunks(ids: Sequence[int], size: int = _ID_CHUNK) -> Iterable[Sequence[int]]:
-    for start in range(0, len(ids), size):
-        yield ids[start : start + size]
-
-
 # --- types ----------------------------------------------------------------------
 
 
@@ -219,15 +213,12 @@ def _type_from_row(row: Sequence[Any]) -> CampaignType:
         raise CampaignError(f"campaign_types row {excerpt(row[0])}: {exc}: fix the row first") from None
 
 
-_TYPE_SELECT = f"SELECT name, {', '.join(TYPE_FIELDS)} FROM campaign_types"
-
-
 def table_types(conn: Connection) -> list[CampaignType]:
-    return [_type_from_row(r) for r in conn.execute(text(f"{_TYPE_SELECT} ORDER BY name"))]
+    return [_type_from_row(r) for r in campaign_tables.type_rows(conn)]
 
 
 def _table_type(conn: Connection, name: str) -> CampaignType | None:
-    row = conn.execute(text(f"{_TYPE_SELECT} WHERE name = :n"), {"n": name}).first()
+    row = campaign_tables.type_row(conn, name)
     return _type_from_row(row) if row is not None else None
 
 
@@ -268,14 +259,7 @@ def set_campaign_type(
             base = configured if configured is not None else CampaignType(name)
             new = replace(base, **given)  # type: ignore[arg-type]
             values = {f: _stored_value(getattr(new, f)) for f in TYPE_FIELDS}
-            conn.execute(
-                text(
-                    f"INSERT INTO campaign_types (name, {', '.join(TYPE_FIELDS)}, created_at, "
-                    f"updated_at) VALUES (:name, {', '.join(':' + f for f in TYPE_FIELDS)}, "
-                    f"{now_sql(conn.dialect.name)}, {now_sql(conn.dialect.name)})"
-                ),
-                {"name": name, **values},
-            )
+            campaign_tables.add_type(conn, name, values)
             return TypeResult(
                 name,
                 True,
@@ -286,14 +270,8 @@ def set_campaign_type(
             f: (getattr(current, f), v) for f, v in given.items() if getattr(current, f) != v
         }
         if changes:
-            sets = ", ".join(f"{f} = :{f}" for f in changes)
-            conn.execute(
-                text(
-                    f"UPDATE campaign_types SET {sets}, updated_at = {now_sql(conn.dialect.name)} "
-                    "WHERE name = :name"
-                ),
-                {"name": name, **{f: _stored_value(new) for f, (_, new) in changes.items()}},
-            )
+            values = {f: _stored_value(new) for f, (_, new) in changes.items()}
+            campaign_tables.change_type(conn, name, values)
         return TypeResult(name, False, changes)
 
     return _write(store, go)
@@ -314,12 +292,6 @@ class InstanceRow:
     metadata: str | None
 
 
-_INSTANCE_SELECT = (
-    "SELECT id, campaign_type, instance_name, email_template, sms_template, "
-    "active_start_date, active_end_date, metadata FROM campaign_instances"
-)
-
-
 def _instance_from_row(r: Sequence[Any]) -> InstanceRow:
     def opt(v: object) -> str | None:
         return None if v is None else str(v)
@@ -331,7 +303,7 @@ def _instance_from_row(r: Sequence[Any]) -> InstanceRow:
 
 def get_instance(conn: Connection, instance_id: int) -> InstanceRow:
     check_id(instance_id, "campaign instance id")
-    row = conn.execute(text(f"{_INSTANCE_SELECT} WHERE id = :id"), {"id": instance_id}).first()
+    row = campaign_tables.instance_row(conn, instance_id)
     if row is None:
         raise CampaignError(f"no campaign instance with id {instance_id}")
     return _instance_from_row(row)
@@ -382,36 +354,25 @@ def create_instance(
                 f"unknown campaign type {excerpt(type_name)}: not in table campaign_types nor in the "
                 "config's campaign_types (create it with `mailwindow campaign type`)"
             )
-        clash = conn.execute(
-            text(
-                "SELECT id FROM campaign_instances WHERE campaign_type = :t AND instance_name = :n"
-            ),
-            {"t": type_name, "n": name},
-        ).first()
+        clash = campaign_tables.instance_named(conn, type_name, name)
         if clash is not None:
             raise CampaignError(
-                f"campaign {excerpt(type_name)} already has an instance named {excerpt(name)} (id {clash[0]})"
+                f"campaign {excerpt(type_name)} already has an instance named {excerpt(name)} (id {clash})"
             )
-        now = now_sql(conn.dialect.name)
-        new_id = conn.execute(
-            text(
-                "INSERT INTO campaign_instances (campaign_type, instance_name, email_template, "
-                "sms_template, active_start_date, active_end_date, metadata, created_at, "
-                f"updated_at) VALUES (:t, :n, :e, :s, :start, :end, :m, {now}, {now}) "
-                "RETURNING id"  # lastrowid is SQLite's; RETURNING works on PostgreSQL too
-            ),
+        new_id = campaign_tables.add_instance(
+            conn,
             {
-                "t": type_name,
-                "n": name,
-                "e": email_template.strip() if email_template else None,
-                "s": sms_template.strip() if sms_template else None,
-                "start": start.isoformat() if start else None,
-                "end": end.isoformat() if end else None,
-                "m": metadata,
+                "campaign_type": type_name,
+                "instance_name": name,
+                "email_template": email_template.strip() if email_template else None,
+                "sms_template": sms_template.strip() if sms_template else None,
+                "active_start_date": start.isoformat() if start else None,
+                "active_end_date": end.isoformat() if end else None,
+                "metadata": metadata,
             },
-        ).scalar_one()
+        )
         return NewInstance(
-            int(new_id),
+            new_id,
             type_name,
             name,
             start,
@@ -477,25 +438,11 @@ def change_dates(
             changes.append(DateChange(f, stored[f], new_text))
         log_ids: list[int] = []
         if changes:
-            sets = ", ".join(f"{c.field} = :{c.field}" for c in changes)
-            conn.execute(
-                text(
-                    f"UPDATE campaign_instances SET {sets}, updated_at = {now_sql(conn.dialect.name)} "
-                    "WHERE id = :id"
-                ),
-                {"id": instance_id, **{c.field: c.new for c in changes}},
-            )
-            for c in changes:
-                log_id = conn.execute(
-                    text(
-                        "INSERT INTO campaign_change_log (campaign_instance_id, field_changed, "
-                        "old_value, new_value, changed_at, changed_by, requires_rescheduling) "
-                        f"VALUES (:id, :f, :old, :new, {now_sql(conn.dialect.name)}, :by, 1) "
-                        "RETURNING id"
-                    ),
-                    {"id": instance_id, "f": c.field, "old": c.old, "new": c.new, "by": changed_by},
-                ).scalar_one()
-                log_ids.append(int(log_id))
+            campaign_tables.change_instance_dates(conn, instance_id, {c.field: c.new for c in changes})
+            log_ids += [
+                campaign_tables.log_date_change(conn, instance_id, c.field, c.old, c.new, changed_by)
+                for c in changes
+            ]
         return DatesResult(inst, changes, log_ids)
 
     return _write(store, go)
@@ -510,28 +457,12 @@ def reschedule_targets(conn: Connection, config: Config, instance: InstanceRow) 
     ctype = known_types(conn, config).get(instance.campaign_type)
     if ctype is not None and ctype.target_all_contacts:
         return None
-    ids = {
-        cid
-        for r in conn.execute(
-            text(
-                "SELECT contact_id FROM contact_campaigns WHERE campaign_instance_id = :i "
-                "UNION SELECT contact_id FROM email_schedules WHERE campaign_instance_id = :i"
-            ),
-            {"i": instance.id},
-        )
-        if (cid := contact_id_of(r[0])) is not None  # a sweep decides usable ids only
-    }
-    return tuple(sorted(ids))
+    return campaign_tables.usable_instance_contacts(conn, instance.id)
 
 
 def clear_rescheduling(store: Store, log_ids: Sequence[int]) -> None:
     def go(conn: Connection) -> None:
-        for chunk in _chunks(list(log_ids)):
-            marks = ", ".join(f":i{n}" for n in range(len(chunk)))
-            conn.execute(
-                text(f"UPDATE campaign_change_log SET requires_rescheduling = 0 WHERE id IN ({marks})"),
-                {f"i{n}": v for n, v in enumerate(chunk)},
-            )
+        campaign_tables.clear_rescheduling(conn, list(log_ids))
 
     if log_ids:
         _write(store, go)
@@ -654,50 +585,21 @@ def import_targets(store: Store, instance_id: int, path: Path) -> ImportResult:
     def go(conn: Connection) -> ImportResult:
         result = ImportResult(problems=list(shape_problems))
         get_instance(conn, instance_id)  # still there, under the write lock
-        wanted = sorted({r.contact_id for r in rows})
-        known: set[int] = set()
-        for chunk in _chunks(wanted):
-            marks = ", ".join(f":c{n}" for n in range(len(chunk)))
-            known.update(
-                int(r[0])
-                for r in conn.execute(
-                    text(f"SELECT id FROM contacts WHERE id IN ({marks})"),
-                    {f"c{n}": v for n, v in enumerate(chunk)},
-                )
-            )
+        known = set(present_contacts(conn, sorted({r.contact_id for r in rows})))
         for row in rows:
             if row.contact_id not in known:
                 result.problems.append((row.line, f"unknown contact id {row.contact_id}"))
                 continue
             trigger = row.trigger_date.isoformat() if row.trigger_date else None
-            # IS, not =: a NULL trigger date matches a NULL one (UNIQUE would not).
-            existing = conn.execute(
-                text(
-                    "SELECT id, metadata FROM contact_campaigns WHERE contact_id = :c "
-                    f"AND campaign_instance_id = :i AND trigger_date {same_value_op(conn.dialect.name)} :t "
-                    "ORDER BY id LIMIT 1"
-                ),
-                {"c": row.contact_id, "i": instance_id, "t": trigger},
-            ).first()
+            # A NULL trigger date matches a NULL one (UNIQUE would not).
+            existing = campaign_tables.find_target(conn, row.contact_id, instance_id, trigger)
             if existing is None:
-                conn.execute(
-                    text(
-                        "INSERT INTO contact_campaigns (contact_id, campaign_instance_id, "
-                        "trigger_date, status, metadata, created_at, updated_at) VALUES "
-                        f"(:c, :i, :t, 'pending', :m, {now_sql(conn.dialect.name)}, "
-                        f"{now_sql(conn.dialect.name)})"
-                    ),
-                    {"c": row.contact_id, "i": instance_id, "t": trigger, "m": row.metadata},
+                campaign_tables.add_target(
+                    conn, row.contact_id, instance_id, trigger, "pending", row.metadata, stamp_now=True
                 )
                 result.imported += 1
             elif row.metadata is not None and row.metadata != existing[1]:
-                conn.execute(
-                    text(
-                        "UPDATE contact_campaigns SET metadata = :m, "
-                        f"updated_at = {now_sql(conn.dialect.name)} WHERE id = :id"
-                    ),
-                    {"m": row.metadata, "id": existing[0]},
-                )
+                campaign_tables.set_target_metadata(conn, existing[0], row.metadata)
                 result.updated += 1
             else:
                 result.unchanged += 1
@@ -719,25 +621,15 @@ class Listing:
 def list_campaigns(store: Store, config: Config) -> Listing:
     def go(conn: Connection) -> Listing:
         # Read-only, so nothing adds what an old database lacks: a missing table lists nothing.
-        present = set(inspect(conn).get_table_names())
-        if not {"campaign_types", "campaign_instances", "contact_campaigns"} <= present:
+        if not campaign_tables.has_campaign_tables(conn):
             return Listing([(t, "config") for t in config.campaign_types.values()], [])
         in_table = {t.name for t in table_types(conn)}
         merged = known_types(conn, config)
         types = [(t, "table" if n in in_table else "config") for n, t in merged.items()]
-        counts = {
-            r[0]: int(r[1])
-            for r in conn.execute(
-                text(
-                    "SELECT campaign_instance_id, count(*) FROM contact_campaigns "
-                    "WHERE lower(trim(coalesce(status, ''))) NOT IN (:a, :b) GROUP BY 1"
-                ),
-                {"a": _CANCELLED[0], "b": _CANCELLED[1]},
-            )
-        }
+        counts = campaign_tables.live_target_counts(conn)
         instances = [
             (inst, counts.get(inst.id, 0))
-            for inst in map(_instance_from_row, conn.execute(text(f"{_INSTANCE_SELECT} ORDER BY id")))
+            for inst in map(_instance_from_row, campaign_tables.instance_rows(conn))
         ]
         return Listing(types, instances)
 

@@ -42,7 +42,7 @@ def parser() -> Parser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     from streams.store.engine import StoreError
-    from streams.sweep.run import SweepError
+    from streams.sweep.summary import SweepError
 
     args = parser().parse_args(argv)
     try:

@@ -164,7 +164,8 @@ def _cmd_instance(store: Store, config: Config, args: argparse.Namespace) -> int
 
 
 def _cmd_dates(store: Store, config: Config, args: argparse.Namespace, as_of: date) -> int:
-    from streams.sweep.run import SweepError, SweepOptions, run_sweep
+    from streams.sweep.run import run_sweep
+    from streams.sweep.summary import SweepError, SweepOptions
 
     given: dict[str, date | None] = {}
     if args.start is not None:

@@ -27,12 +27,8 @@ def run(args: argparse.Namespace) -> int:
     from rules.followup import NO_BEHAVIOUR
     from rules.placement import Horizon
     from streams.config_file import load_config_file
-    from streams.store.campaigns import (
-        behaviour_since,
-        fetch_behaviour,
-        fetch_targets,
-        load_campaign_book,
-    )
+    from streams.store.behaviour import behaviour_since, fetch_behaviour
+    from streams.store.campaigns import fetch_targets, load_campaign_book
     from streams.store.engine import open_store
     from streams.store.schedules import fetch_contacts, fetch_rows
 

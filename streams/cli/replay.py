@@ -19,7 +19,8 @@ def add_parser(sub: Subparsers) -> None:
 
 @kafka_errors
 def run(args: argparse.Namespace) -> int:
-    from streams.events.codec import EventError, parse_datetime
+    from streams.events.schema import EventError
+    from streams.events.times import parse_datetime
     from streams.worker.replay import replay
 
     until = None

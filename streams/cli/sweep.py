@@ -36,7 +36,8 @@ def add_parser(sub: Subparsers) -> None:
 def run(args: argparse.Namespace) -> int:
     from streams.config_file import load_config_file
     from streams.store.engine import open_store
-    from streams.sweep.run import SweepOptions, run_sweep
+    from streams.sweep.run import run_sweep
+    from streams.sweep.summary import SweepOptions
 
     config, warnings = load_config_file(args.config)
     for w in warnings:

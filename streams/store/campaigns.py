@@ -1,9 +1,12 @@
-"""Reading campaign and behaviour data for the rules (the store side of SPEC section 8).
+"""The campaign tables (the store side of SPEC section 8): every read and write of
+``campaign_types``, ``campaign_instances``, ``contact_campaigns`` and
+``campaign_change_log``.
 
-One place reads ``campaign_types``, ``campaign_instances``,
-``contact_campaigns``, ``tracking_clicks`` and ``contact_events`` and turns
-rows into the rules' values; the sweep and the stream agents both go
-through here.
+The sweep and the stream agents read campaigns for the rules here (rows
+turned into the rules' values); ``mailwindow campaign``
+(``streams.admin.campaigns``) and the campaign agent
+(``streams.worker.ingest``) write them here.  A contact's clicks and health
+answers are ``streams.store.behaviour``'s.
 
 Choices written down here (the SPEC is silent on them):
 - A ``campaign_types`` row whose values cannot be read (a priority that is not
@@ -43,7 +46,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
+from functools import cache
 
+import sqlalchemy as sa
 from sqlalchemy import Connection, text
 
 from rules.anniversary import parse_iso_date
@@ -58,13 +63,15 @@ from rules.campaign import (
     merge_campaign_types,
 )
 from rules.config import CampaignType, Config
-from rules.followup import INITIAL_LOOKBACK_DAYS, Behaviour, Click, HealthAnswer
-from streams.store.engine import now_sql
-from streams.store.schedules import contact_id_of, parse_stored_datetime, placeholder, select_list
+from streams.store.dialects import follow_chosen_ids, now_sql, stored_now, upsert
+from streams.store.schedules import contact_id_of, placeholder, select_list
+from streams.store.tables import (
+    campaign_change_log,
+    campaign_instances,
+    campaign_types,
+    contact_campaigns,
+)
 
-HEALTH_EVENT = "eligibility_answered"
-_CLICK_COLUMNS = ("contact_id", "clicked_at")
-_EVENT_COLUMNS = ("contact_id", "created_at", "event_type", "metadata")
 _TARGET_COLUMNS = ("id", "contact_id", "campaign_instance_id", "trigger_date", "status", "metadata")
 # campaign_types columns after ``name``, in ``CampaignType`` field order.
 TYPE_COLUMNS: tuple[str, ...] = (
@@ -285,63 +292,6 @@ def _target_from_row(
     )
 
 
-def behaviour_since(as_of: date) -> str:
-    """The earliest behaviour that can count as of ``T``: an initial is sent at or after ``T - 35``."""
-    return (as_of - timedelta(days=INITIAL_LOOKBACK_DAYS + 1)).isoformat()
-
-
-def fetch_behaviour(conn: Connection, contact_ids: Sequence[int], since: str) -> dict[int, Behaviour]:
-    """Clicks and health answers of these contacts from ``since`` on, by contact.
-
-    Behaviour of a pending follow-up's older initial (kept beyond 35 days) is
-    read from the same bound: the type it earned then is already on its row,
-    and a type is never lowered.  A time outside ``FIRST_DATE..LAST_DATE`` is
-    unknown and its click or answer does not count (``parse_stored_datetime``).
-    """
-    clicks: dict[int, list[Click]] = {}
-    answers: dict[int, list[HealthAnswer]] = {}
-    if contact_ids:
-        marks = _in_marks(conn, contact_ids)
-        ph = placeholder(conn)
-        params = (*contact_ids, since)
-        if select_list(conn, "tracking_clicks", _CLICK_COLUMNS, required=_CLICK_COLUMNS):
-            for cid, at in conn.exec_driver_sql(
-                f"SELECT contact_id, clicked_at FROM tracking_clicks "
-                f"WHERE contact_id IN ({marks}) AND clicked_at >= {ph}",
-                params,
-            ):
-                when = parse_stored_datetime(None if at is None else str(at))
-                if when is not None:
-                    clicks.setdefault(int(cid), []).append(Click(when))
-        columns = select_list(conn, "contact_events", _EVENT_COLUMNS, required=_EVENT_COLUMNS[:3])
-        if columns:
-            for cid, at, _, metadata in conn.exec_driver_sql(
-                f"SELECT {columns} FROM contact_events "
-                f"WHERE contact_id IN ({marks}) AND event_type = '{HEALTH_EVENT}' AND created_at >= {ph}",
-                params,
-            ):
-                when = parse_stored_datetime(None if at is None else str(at))
-                if when is not None:
-                    answers.setdefault(int(cid), []).append(HealthAnswer(when, metadata))
-    return {
-        cid: Behaviour(tuple(clicks.get(cid, ())), tuple(answers.get(cid, ())))
-        for cid in set(clicks) | set(answers)
-    }
-
-
-def fetch_behaviour_as_of(conn: Connection, as_of: Mapping[int, date]) -> dict[int, Behaviour]:
-    """``fetch_behaviour`` with each contact's own bound, ``behaviour_since`` of its as-of
-    date: what deciding the contacts one by one would read (one read per distinct bound)."""
-    by_bound: dict[str, list[int]] = {}
-    for cid in sorted(as_of):
-        by_bound.setdefault(behaviour_since(as_of[cid]), []).append(cid)
-    found: dict[int, Behaviour] = {}
-    for bound, cids in by_bound.items():
-        for start in range(0, len(cids), 500):
-            found.update(fetch_behaviour(conn, cids[start : start + 500], bound))
-    return found
-
-
 def campaign_candidate_ids(
     conn: Connection, book: CampaignBook, first: date, last: date
 ) -> set[int]:
@@ -413,3 +363,295 @@ def write_target_statuses(conn: Connection, written: Sequence[tuple[int, str]]) 
             )
             changed += max(result.rowcount, 0)
     return changed
+
+
+# --- campaign_types: `mailwindow campaign type` and the campaign agent ------------------------
+
+_TYPE_ROW = (campaign_types.c.name, *(campaign_types.c[name] for name in TYPE_COLUMNS))
+
+
+def type_rows(conn: Connection) -> list[tuple[object, ...]]:
+    """Every ``campaign_types`` row (name, then TYPE_COLUMNS: ``campaign_type_from_row``), by name."""
+    return [tuple(r) for r in conn.execute(sa.select(*_TYPE_ROW).order_by(campaign_types.c.name))]
+
+
+def type_row(conn: Connection, name: str) -> tuple[object, ...] | None:
+    row = conn.execute(sa.select(*_TYPE_ROW).where(campaign_types.c.name == name)).first()
+    return None if row is None else tuple(row)
+
+
+def add_type(conn: Connection, name: str, values: Mapping[str, int]) -> None:
+    """A new ``campaign_types`` row; ``values`` by TYPE_COLUMNS, booleans as 1/0."""
+    now = stored_now(conn.dialect.name)
+    conn.execute(sa.insert(campaign_types).values(name=name, **values, created_at=now, updated_at=now))
+
+
+def change_type(conn: Connection, name: str, values: Mapping[str, int]) -> None:
+    """Set these fields of the type's row (``updated_at``: now)."""
+    conn.execute(
+        sa.update(campaign_types)
+        .where(campaign_types.c.name == name)
+        .values(**values, updated_at=stored_now(conn.dialect.name))
+    )
+
+
+def put_type(conn: Connection, name: str, values: Mapping[str, int]) -> None:
+    """The type's row with these fields, created or changed (``updated_at``: now, on a change)."""
+    statement = upsert(campaign_types, conn.dialect.name).values(name=name, **values)
+    statement = statement.on_conflict_do_update(
+        index_elements=[campaign_types.c.name],
+        set_={
+            **{field: statement.excluded[field] for field in values},
+            "updated_at": stored_now(conn.dialect.name),
+        },
+    )
+    conn.execute(statement)
+
+
+# --- campaign_instances ---------------------------------------------------------------------
+
+_INSTANCE_ROW = tuple(campaign_instances.c[name] for name in _INSTANCE_COLUMNS)
+# The dates whose change is logged and owes a sweep.
+DATE_FIELDS = ("active_start_date", "active_end_date")
+
+
+def instance_row(conn: Connection, instance_id: int) -> tuple[object, ...] | None:
+    """The instance's row (the columns of ``load_campaign_book``), as stored."""
+    query = sa.select(*_INSTANCE_ROW).where(campaign_instances.c.id == instance_id)
+    row = conn.execute(query).first()
+    return None if row is None else tuple(row)
+
+
+def instance_rows(conn: Connection) -> list[tuple[object, ...]]:
+    return [tuple(r) for r in conn.execute(sa.select(*_INSTANCE_ROW).order_by(campaign_instances.c.id))]
+
+
+def instance_named(conn: Connection, type_name: str, instance_name: str) -> int | None:
+    """The id of the type's instance of that name (the pair is UNIQUE)."""
+    i = campaign_instances.c
+    query = sa.select(i.id).where(i.campaign_type == type_name, i.instance_name == instance_name)
+    row = conn.execute(query).first()
+    return None if row is None else int(row[0])
+
+
+def add_instance(conn: Connection, values: Mapping[str, object]) -> int:
+    """A new ``campaign_instances`` row numbered by the database; its id."""
+    now = stored_now(conn.dialect.name)
+    statement = (
+        sa.insert(campaign_instances)
+        .values(**values, created_at=now, updated_at=now)
+        .returning(campaign_instances.c.id)  # lastrowid is SQLite's; RETURNING works on both
+    )
+    return int(conn.execute(statement).scalar_one())
+
+
+def instance_dates(conn: Connection, instance_id: int) -> tuple[object, object] | None:
+    """The instance's stored (active_start_date, active_end_date), if it exists."""
+    i = campaign_instances.c
+    row = conn.execute(sa.select(i.active_start_date, i.active_end_date).where(i.id == instance_id)).first()
+    return None if row is None else (row[0], row[1])
+
+
+def put_instance(conn: Connection, instance_id: int, values: Mapping[str, object]) -> None:
+    """The instance's row of this id (an id an event chose) with these fields, created or changed."""
+    statement = upsert(campaign_instances, conn.dialect.name).values(
+        id=instance_id, **values, updated_at=stored_now(conn.dialect.name)
+    )
+    statement = statement.on_conflict_do_update(
+        index_elements=[campaign_instances.c.id],
+        set_={name: statement.excluded[name] for name in (*values, "updated_at")},
+    )
+    conn.execute(statement)
+    follow_chosen_ids(conn, campaign_instances.name)
+
+
+def change_instance_dates(conn: Connection, instance_id: int, dates: Mapping[str, str | None]) -> None:
+    """Set these active dates of the instance (``updated_at``: now)."""
+    conn.execute(
+        sa.update(campaign_instances)
+        .where(campaign_instances.c.id == instance_id)
+        .values(**dates, updated_at=stored_now(conn.dialect.name))
+    )
+
+
+# --- campaign_change_log --------------------------------------------------------------------
+
+
+def log_date_change(
+    conn: Connection,
+    instance_id: int,
+    field: str,
+    old: object,
+    new: object,
+    changed_by: str | None,
+    changed_at: str | None = None,
+) -> int:
+    """Log a changed date of an instance, owing a sweep (``requires_rescheduling``); the log id.
+
+    ``changed_at``: the change's stored time; None: now.
+    """
+    statement = (
+        sa.insert(campaign_change_log)
+        .values(
+            campaign_instance_id=instance_id,
+            field_changed=field,
+            old_value=old,
+            new_value=new,
+            changed_at=stored_now(conn.dialect.name) if changed_at is None else changed_at,
+            changed_by=changed_by,
+            requires_rescheduling=1,
+        )
+        .returning(campaign_change_log.c.id)
+    )
+    return int(conn.execute(statement).scalar_one())
+
+
+def clear_rescheduling(conn: Connection, log_ids: Sequence[int]) -> None:
+    """The sweep these logged changes owed has run."""
+    log = campaign_change_log.c
+    for start in range(0, len(log_ids), 500):
+        part = list(log_ids[start : start + 500])
+        conn.execute(sa.update(campaign_change_log).where(log.id.in_(part)).values(requires_rescheduling=0))
+
+
+# --- contact_campaigns ----------------------------------------------------------------------
+
+
+_targets = contact_campaigns.c
+# Built once: a CSV import or a targets event runs them once per target.
+_FIND_TARGET = (
+    sa.select(_targets.id, _targets.metadata)
+    .where(
+        _targets.contact_id == sa.bindparam("contact_id"),
+        _targets.campaign_instance_id == sa.bindparam("instance_id"),
+        # NULL matches NULL here: the table's UNIQUE does not hold for a NULL date.
+        _targets.trigger_date.is_not_distinct_from(sa.bindparam("trigger_date")),
+    )
+    .order_by(_targets.id)
+    .limit(1)
+)
+
+
+def find_target(
+    conn: Connection, contact_id: int, instance_id: int, trigger_date: str | None
+) -> tuple[int, object] | None:
+    """(id, metadata) of the contact's first target row of this instance and trigger date."""
+    params = {"contact_id": contact_id, "instance_id": instance_id, "trigger_date": trigger_date}
+    row = conn.execute(_FIND_TARGET, params).first()
+    return None if row is None else (int(row[0]), row[1])
+
+
+@cache
+def _add_target_sql(dialect: str, stamp_now: bool) -> sa.Insert:
+    if not stamp_now:
+        return sa.insert(contact_campaigns)
+    now = stored_now(dialect)
+    return sa.insert(contact_campaigns).values(created_at=now, updated_at=now)
+
+
+def add_target(
+    conn: Connection,
+    contact_id: int,
+    instance_id: int,
+    trigger_date: str | None,
+    status: str,
+    metadata: str | None,
+    *,
+    stamp_now: bool,
+) -> None:
+    """A new target row; ``stamp_now``: created_at and updated_at now, else the table's defaults."""
+    conn.execute(
+        _add_target_sql(conn.dialect.name, stamp_now),
+        {
+            "contact_id": contact_id,
+            "campaign_instance_id": instance_id,
+            "trigger_date": trigger_date,
+            "status": status,
+            "metadata": metadata,
+        },
+    )
+
+
+@cache
+def _set_metadata_sql(dialect: str) -> sa.Update:
+    return (
+        sa.update(contact_campaigns)
+        .where(_targets.id == sa.bindparam("target_id"))
+        .values(metadata=sa.bindparam("new_metadata"), updated_at=stored_now(dialect))
+    )
+
+
+def set_target_metadata(conn: Connection, target_id: int, metadata: str) -> None:
+    conn.execute(_set_metadata_sql(conn.dialect.name), {"target_id": target_id, "new_metadata": metadata})
+
+
+@cache
+def _renew_sql(dialect: str) -> sa.Update:
+    given = sa.bindparam("new_metadata", type_=_targets.metadata.type)
+    return (
+        sa.update(contact_campaigns)
+        .where(_targets.id == sa.bindparam("target_id"))
+        .values(
+            status=sa.bindparam("new_status"),
+            metadata=sa.func.coalesce(given, _targets.metadata),
+            updated_at=stored_now(dialect),
+        )
+    )
+
+
+def renew_target(conn: Connection, target_id: int, status: str, metadata: str | None) -> None:
+    """Set the target's status, and its metadata when one is given."""
+    params = {"target_id": target_id, "new_status": status, "new_metadata": metadata}
+    conn.execute(_renew_sql(conn.dialect.name), params)
+
+
+def live_target_counts(conn: Connection) -> dict[int, int]:
+    """Targets per instance id, cancelled ones (``cancelled``/``canceled``, any case) left out."""
+    rows = conn.execute(
+        text(
+            "SELECT campaign_instance_id, count(*) FROM contact_campaigns "
+            "WHERE lower(trim(coalesce(status, ''))) NOT IN (:a, :b) GROUP BY 1"
+        ),
+        {"a": "cancelled", "b": "canceled"},
+    )
+    return {r[0]: int(r[1]) for r in rows}
+
+
+def has_campaign_tables(conn: Connection) -> bool:
+    """Whether the database has the campaign tables (an unmigrated one may not)."""
+    present = set(sa.inspect(conn).get_table_names())
+    return {campaign_types.name, campaign_instances.name, contact_campaigns.name} <= present
+
+
+# --- whom a campaign change concerns ----------------------------------------------------------
+
+_INSTANCE_CONTACTS = text(
+    "SELECT contact_id FROM contact_campaigns WHERE campaign_instance_id = :i "
+    "UNION SELECT contact_id FROM email_schedules WHERE campaign_instance_id = :i"
+)
+
+
+def instance_contacts(conn: Connection, instance_id: int) -> list[int]:
+    """Contacts an instance names, or that own a row of it: those its date change concerns."""
+    return [int(r[0]) for r in conn.execute(_INSTANCE_CONTACTS, {"i": instance_id})]
+
+
+def usable_instance_contacts(conn: Connection, instance_id: int) -> tuple[int, ...]:
+    """``instance_contacts`` with usable ids only (``contact_id_of``: a sweep decides no other), sorted."""
+    ids = {cid for r in conn.execute(_INSTANCE_CONTACTS, {"i": instance_id}) if (cid := contact_id_of(r[0])) is not None}
+    return tuple(sorted(ids))
+
+
+def type_contacts(conn: Connection, type_name: str) -> list[int]:
+    """Contacts a campaign type's change concerns: its instances' targets and row owners."""
+    return [
+        int(r[0])
+        for r in conn.execute(
+            text(
+                "SELECT cc.contact_id FROM contact_campaigns cc JOIN campaign_instances ci "
+                "ON ci.id = cc.campaign_instance_id WHERE ci.campaign_type = :t UNION "
+                "SELECT contact_id FROM email_schedules WHERE email_type = :e"
+            ),
+            {"t": type_name, "e": f"campaign_{type_name}"},
+        )
+    ]

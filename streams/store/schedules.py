@@ -42,6 +42,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
 from functools import lru_cache
+from typing import NamedTuple
 from weakref import WeakKeyDictionary
 
 import sqlalchemy as sa
@@ -62,28 +63,41 @@ from rules.contact import ContactRecord
 from rules.contact_schedule import Decision, ExistingRow, catchup_note
 from rules.statuses import OWNED_STATUSES
 
-# The columns a decision writes, in this order everywhere (comparison, insert, update).
-DECISION_COLUMNS: tuple[str, ...] = (
-    "contact_id",
-    "email_type",
-    "scheduled_send_date",
-    "scheduled_send_time",
-    "status",
-    "skip_reason",
-    "event_year",
-    "event_month",
-    "event_day",
-    "catchup_note",
-    "priority",
-    "campaign_instance_id",
-    "email_template",
-    "sms_template",
-    "metadata",
-    "occurrence_key",
-    "ideal_send_date",
-    "placed_run_id",
-)
-RowValues = tuple[object, ...]
+
+class ScheduleRow(NamedTuple):
+    """The columns a decision writes to an ``email_schedules`` row, by name.
+
+    The fields are the column names and their order is the order of every
+    INSERT and UPDATE.  What the email is comes first, in the order the
+    schedule checksum digests and sorts it (``streams.store.checksum``: the key
+    first); how it came to be placed and its metadata follow, and the checksum
+    leaves them out.
+    A stored row's values (``StoredRow.values``) are as another program may
+    have written them: the types are those a decision writes.
+    """
+
+    occurrence_key: str
+    contact_id: int
+    email_type: str
+    scheduled_send_date: str  # ISO date
+    scheduled_send_time: str
+    status: str
+    skip_reason: str | None
+    priority: int
+    campaign_instance_id: int | None
+    email_template: str | None
+    sms_template: str | None
+    event_year: int
+    event_month: int
+    event_day: int
+    # How it came to be placed, and its metadata: not digested.
+    catchup_note: str | None
+    metadata: str | None
+    ideal_send_date: str  # ISO date
+    placed_run_id: str | None
+
+
+DECISION_COLUMNS: tuple[str, ...] = ScheduleRow._fields
 
 _OWNED_SQL = "('" + "', '".join(sorted(OWNED_STATUSES)) + "')"  # constants, not user values
 
@@ -92,89 +106,49 @@ CONTACT_COLUMNS = "id, email, zip_code, state, birth_date, effective_date, phone
 
 @dataclass(frozen=True)
 class StoredRow:
-    existing: ExistingRow
-    values: RowValues  # DECISION_COLUMNS as stored
-
-
-def row_values(
-    *,
-    contact_id: int,
-    email_type: str,
-    send_date: date,
-    send_time: str,
-    status: str,
-    skip_reason: str | None,
-    event_date: date,
-    catchup_note: str | None,
-    priority: int,
-    campaign_instance_id: int | None,
-    email_template: str | None,
-    sms_template: str | None,
-    metadata: str | None,
-    key: str,
-    ideal_send_date: date,
-    placed_run_id: str | None,
-) -> RowValues:
-    return (
-        contact_id,
-        email_type,
-        send_date.isoformat(),
-        send_time,
-        status,
-        skip_reason,
-        event_date.year,
-        event_date.month,
-        event_date.day,
-        catchup_note,
-        priority,
-        campaign_instance_id,
-        email_template,
-        sms_template,
-        metadata,
-        key,
-        ideal_send_date.isoformat(),
-        placed_run_id,
-    )
+    existing: ExistingRow  # as the rules read it
+    values: ScheduleRow  # as stored: a decision's row equal to it needs no write
 
 
 def decision_values(
     d: Decision, send_time: str, placed_run_id: str | None, catchup_note: str | None
-) -> RowValues:
-    """``row_values`` of a decision (built directly: the sweep calls this per row)."""
+) -> ScheduleRow:
+    """The row a decision writes (in field order, since the sweep builds one per decision)."""
     occ = d.occurrence
     event = occ.event_date
-    return (
-        occ.contact_id,
-        occ.email_type,
-        d.send_date.isoformat(),
-        send_time,
-        d.status,
-        d.skip_reason,
-        event.year,
-        event.month,
-        event.day,
-        catchup_note,
-        occ.priority,
-        occ.campaign_instance_id,
-        occ.email_template,
-        occ.sms_template,
-        occ.metadata,
-        occ.key,
-        occ.ideal_send_date.isoformat(),
-        placed_run_id,
+    return ScheduleRow._make(
+        (
+            occ.key,
+            occ.contact_id,
+            occ.email_type,
+            d.send_date.isoformat(),
+            send_time,
+            d.status,
+            d.skip_reason,
+            occ.priority,
+            occ.campaign_instance_id,
+            occ.email_template,
+            occ.sms_template,
+            event.year,
+            event.month,
+            event.day,
+            catchup_note,
+            occ.metadata,
+            occ.ideal_send_date.isoformat(),
+            placed_run_id,
+        )
     )
 
 
 def placed_values(
     d: Decision, stored: StoredRow | None, send_time: str, run_id: str
-) -> RowValues:
-    """A decision's row values: a kept placement keeps the run that placed it and its note."""
+) -> ScheduleRow:
+    """A decision's row: a kept placement keeps the run that placed it and its note."""
     if d.kept and stored is not None:
-        placed_run = stored.existing.placed_run_id
-        note = stored.values[_COL["catchup_note"] - 1]
+        placed_run, note = stored.existing.placed_run_id, stored.values.catchup_note
     else:
         placed_run, note = run_id, catchup_note(d)
-    return decision_values(d, send_time, placed_run, note)  # type: ignore[arg-type]
+    return decision_values(d, send_time, placed_run, note)
 
 
 def _to_int(value: object) -> int | None:
@@ -233,25 +207,9 @@ def select_list(
     return ", ".join(c if c in present else f"NULL AS {c}" for c in wanted)
 
 
-# The decision columns, then what only the sending side writes.
+# The row id, the decision columns, then what only the sending side writes.
 _ROW_COLUMNS: tuple[str, ...] = ("id", *DECISION_COLUMNS, "actual_send_datetime")
-_ACTUAL_SEND = len(DECISION_COLUMNS) + 1
-_COL = {name: i + 1 for i, name in enumerate(DECISION_COLUMNS)}  # position in a fetched row
-_EMAIL_TYPE = _COL["email_type"]
-_SEND_DATE = _COL["scheduled_send_date"]
-_STATUS = _COL["status"]
-_KEY = _COL["occurrence_key"]
-_IDEAL = _COL["ideal_send_date"]
-_EVENT_YEAR = _COL["event_year"]
-_PLACED_RUN = _COL["placed_run_id"]
-_SKIP_REASON = _COL["skip_reason"]
-_SEND_TIME = _COL["scheduled_send_time"]
-_PRIORITY = _COL["priority"]
-_INSTANCE = _COL["campaign_instance_id"]
-_EVENT_MONTH = _COL["event_month"]
-_EVENT_DAY = _COL["event_day"]
-_METADATA = _COL["metadata"]
-_CONTACT = _COL["contact_id"]
+_ACTUAL_SEND = len(_ROW_COLUMNS) - 1
 
 # The dates of stored rows are a few hundred distinct texts: each is parsed once.
 _stored_date = lru_cache(maxsize=4096)(parse_iso_date)
@@ -306,34 +264,40 @@ def parse_stored_datetime(raw: str | None) -> datetime | None:
     return parsed if parsed is not None and date_in_range(parsed.date()) else None
 
 
-def _unknown(r: Sequence[object], problems: list[str] | None, column: str, value: object, what: str) -> None:
+def _unknown(
+    problems: list[str] | None, row_id: object, v: ScheduleRow, column: str, value: object, what: str
+) -> None:
     """Report a stored value treated as unknown."""
     if problems is not None:
         problems.append(
-            f"contact {excerpt(r[_CONTACT])}: email_schedules row {r[0]}: "
+            f"contact {excerpt(v.contact_id)}: email_schedules row {row_id}: "
             f"{column} {excerpt(value)} {what}: treated as unknown"
         )
 
 
-def _bounded_day(r: Sequence[object], index: int, column: str, problems: list[str] | None) -> date | None:
-    raw = _text(r[index])
+def _bounded_day(
+    problems: list[str] | None, row_id: object, v: ScheduleRow, column: str, stored: object
+) -> date | None:
+    raw = _text(stored)
     day = _stored_date(raw)
     if day is not None and not FIRST_DATE <= day <= LAST_DATE:
-        _unknown(r, problems, column, raw, f"is outside {_DATE_RANGE}")
+        _unknown(problems, row_id, v, column, raw, f"is outside {_DATE_RANGE}")
         return None
     return day
 
 
-def _event_year(r: Sequence[object], problems: list[str] | None) -> int | None:
-    year = _to_int(r[_EVENT_YEAR])
+def _event_year(problems: list[str] | None, row_id: object, v: ScheduleRow) -> int | None:
+    year = _to_int(v.event_year)
     if year is not None and not year_in_range(year):
-        _unknown(r, problems, "event_year", r[_EVENT_YEAR], f"is outside {_YEAR_RANGE}")
+        _unknown(problems, row_id, v, "event_year", v.event_year, f"is outside {_YEAR_RANGE}")
         return None
     return year
 
 
-def _event_date(r: Sequence[object], year: int | None, problems: list[str] | None) -> date | None:
-    month, day = _to_int(r[_EVENT_MONTH]), _to_int(r[_EVENT_DAY])
+def _event_date(
+    problems: list[str] | None, row_id: object, v: ScheduleRow, year: int | None
+) -> date | None:
+    month, day = _to_int(v.event_month), _to_int(v.event_day)
     if year is None or month is None or day is None:
         return None
     if 1 <= month <= 12 and 1 <= day <= 31:  # else date() may overflow, not just refuse
@@ -341,40 +305,44 @@ def _event_date(r: Sequence[object], year: int | None, problems: list[str] | Non
             return date(year, month, day)
         except ValueError:
             pass
-    _unknown(r, problems, "event_month/event_day", (month, day), f"do not make a date in {year}")
+    _unknown(problems, row_id, v, "event_month/event_day", (month, day), f"do not make a date in {year}")
     return None
 
 
-def _actual_send_at(r: Sequence[object], problems: list[str] | None) -> datetime | None:
-    raw = _text(r[_ACTUAL_SEND])
+def _actual_send_at(
+    problems: list[str] | None, row_id: object, v: ScheduleRow, stored: object
+) -> datetime | None:
+    raw = _text(stored)
     parsed = parse_stored_datetime(raw)
     if parsed is None and raw is not None:  # unreadable, or out of range: only the latter is said
         day = parse_iso_date(raw)
         if day is not None and not date_in_range(day):
-            _unknown(r, problems, "actual_send_datetime", raw, f"is outside {_DATE_RANGE}")
+            _unknown(problems, row_id, v, "actual_send_datetime", raw, f"is outside {_DATE_RANGE}")
     return parsed
 
 
 def _stored_row(r: Sequence[object], problems: list[str] | None = None) -> StoredRow:
-    event_year = _event_year(r, problems)
+    """A fetched row (``_ROW_COLUMNS``) as the rules read it, and its values as stored."""
+    row_id, v = r[0], ScheduleRow._make(r[1:_ACTUAL_SEND])
+    event_year = _event_year(problems, row_id, v)
     existing = ExistingRow(
-        id=int(r[0]),  # type: ignore[call-overload]
-        email_type=str(r[_EMAIL_TYPE]),
-        send_date=_bounded_day(r, _SEND_DATE, "scheduled_send_date", problems),
-        status=str(r[_STATUS]),
-        occurrence_key=_text(r[_KEY]),
-        ideal_send_date=_bounded_day(r, _IDEAL, "ideal_send_date", problems),
+        id=int(row_id),  # type: ignore[call-overload]
+        email_type=str(v.email_type),
+        send_date=_bounded_day(problems, row_id, v, "scheduled_send_date", v.scheduled_send_date),
+        status=str(v.status),
+        occurrence_key=_text(v.occurrence_key),
+        ideal_send_date=_bounded_day(problems, row_id, v, "ideal_send_date", v.ideal_send_date),
         event_year=event_year,
-        placed_run_id=_text(r[_PLACED_RUN]),
-        skip_reason=_text(r[_SKIP_REASON]),
-        send_time=_stored_time(_text(r[_SEND_TIME])),
-        actual_send_at=_actual_send_at(r, problems),
-        priority=_to_int(r[_PRIORITY]),
-        campaign_instance_id=_to_int(r[_INSTANCE]),
-        event_date=_event_date(r, event_year, problems),
-        metadata=_text(r[_METADATA]),
+        placed_run_id=_text(v.placed_run_id),
+        skip_reason=_text(v.skip_reason),
+        send_time=_stored_time(_text(v.scheduled_send_time)),
+        actual_send_at=_actual_send_at(problems, row_id, v, r[_ACTUAL_SEND]),
+        priority=_to_int(v.priority),
+        campaign_instance_id=_to_int(v.campaign_instance_id),
+        event_date=_event_date(problems, row_id, v, event_year),
+        metadata=_text(v.metadata),
     )
-    return StoredRow(existing, tuple(r[1:_ACTUAL_SEND]))
+    return StoredRow(existing, v)
 
 
 def _text(value: object) -> str | None:
@@ -401,7 +369,8 @@ def fetch_rows_reported(
     sql = f"SELECT {columns} FROM email_schedules WHERE contact_id IN ({marks}) ORDER BY id"
     for r in conn.exec_driver_sql(sql, tuple(contact_ids)).fetchall():  # one fetch, not one per row
         # Matched by IN (integers): the stored contact_id equals one of them.
-        out.setdefault(int(r[_CONTACT]), []).append(_stored_row(r, problems))
+        row = _stored_row(r, problems)
+        out.setdefault(int(row.values.contact_id), []).append(row)
     return out, problems
 
 
@@ -445,8 +414,8 @@ def contact_record(r: Sequence[object]) -> ContactRecord:
 class WriteBatch:
     """Row writes collected for one transaction."""
 
-    inserts: list[RowValues]
-    updates: list[tuple[int, RowValues]]
+    inserts: list[ScheduleRow]
+    updates: list[tuple[int, ScheduleRow]]
     deletes: list[int]
 
     @classmethod
@@ -511,9 +480,7 @@ def write_batches(conn: Connection, batches: Sequence[tuple[WriteBatch, str]]) -
         )
 
 
-def stage_write(
-    batch: WriteBatch, values: RowValues, existing: StoredRow | None
-) -> str:
+def stage_write(batch: WriteBatch, values: ScheduleRow, existing: StoredRow | None) -> str:
     """Add a row's values to a batch unless the stored row already holds them.
 
     Returns 'inserted', 'updated' or 'unchanged'.
@@ -523,7 +490,9 @@ def stage_write(
     return stage_values(batch, values, existing.existing.id, existing.values)
 
 
-def stage_values(batch: WriteBatch, values: RowValues, row_id: int, stored: RowValues | None) -> str:
+def stage_values(
+    batch: WriteBatch, values: ScheduleRow, row_id: int, stored: ScheduleRow | None
+) -> str:
     """``stage_write`` given the stored row's id and values (``stored`` None: no stored row)."""
     if stored is None:
         batch.inserts.append(values)

@@ -36,7 +36,7 @@ from rules.followup import INITIAL_LOOKBACK_DAYS
 from rules.prefilter import PrefilterPlan
 from rules.statuses import OWNED_STATUSES
 from rules.zip_state import USPS_CODES
-from streams.store.engine import POSTGRESQL, month_day_sql, trim_blanks_sql
+from streams.store.dialects import POSTGRESQL, month_day_sql, trim_blanks_sql
 from streams.store.schedules import contact_id_of, unusable_id_reason
 
 _REGEX_SPECIAL = frozenset(".^$+(){}|\\")

@@ -11,7 +11,7 @@ through the outbox (``streams.store.outbox``): published when the worker starts 
 after each sweep.
 
 The windowed engagement table is the compacted, co-partitioned ``engagement``
-topic (values in ``streams/engagement.py``): each contact's clicks and answers
+topic (values in ``streams.worker.engagement``): each contact's clicks and answers
 of the last 35 days of event time, as the database holds them once the batch
 is stored, so the table never disagrees with what was decided.  The agents
 write it with the batch's schedule changes.  Not a Faust ``Table``: with one,
@@ -21,8 +21,8 @@ offsets, faust-streaming issue #596, open), and the values need no in-memory
 copy, being read from the database.
 
 The agents hand each batch of messages to ``streams.worker.batch.BatchProcessor``
-(parse, dead-letter, store, decide, announce) in the decider, the worker's
-single database process (``streams/decider.py``): SQLite takes one writer at
+(parse, dead-letter, store, decide, announce) in the worker's single database
+process (``streams.worker.database_process``): SQLite takes one writer at
 a time, one process keeps a contact's events in the order they were read, and
 a process of its own gives the database side a core of its own.  Offsets are
 committed by Faust after the batch is processed; a message delivered again
@@ -37,6 +37,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import signal
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -48,16 +49,12 @@ import faust
 from croniter import croniter
 
 from rules.config import Config
-from streams.events.codec import (
-    DEADLETTER,
-    ENGAGEMENT,
-    SCHEDULE_CHANGES,
-    dumps_event,
-)
+from streams.events.codec import dumps_event
+from streams.events.kinds import DEADLETTER, ENGAGEMENT, SCHEDULE_CHANGES
 from streams.store.engine import Store
 from streams.worker.batch import BatchResult, Message
-from streams.worker.database_process import DatabaseUnavailable, Decider
-from streams.worker.topics import INPUT_TOPICS, topic_name
+from streams.worker.database_process import DatabaseProcess, DatabaseUnavailable
+from streams.worker.topics import INPUT_TOPICS, ensure_topics, topic_name
 
 logger = logging.getLogger(__name__)
 
@@ -109,16 +106,16 @@ def sweep_due(decision_day: date | None, now: datetime, cron: str) -> date | Non
 
 
 class Worker:
-    """The app with what its agents share: the decider process that stores and decides."""
+    """The app with what its agents share: the database process that stores and decides."""
 
     def __init__(self, settings: WorkerSettings) -> None:
         self.settings = settings
-        self.decider = Decider(settings.store.target, settings.config, settings.prefix)
-        # The agents announce their batches one at a time, in the order the decider
-        # applied them (it returns them in that order, and the lock queues in order):
-        # otherwise a slow send could let an earlier batch's change or engagement value
-        # of a contact reach the broker after a later one's, and stand as the latest.
-        self.in_decided_order = asyncio.Lock()
+        self.database = DatabaseProcess(settings.store.target, settings.config, settings.prefix)
+        # The agents announce their batches one at a time, in the order the database
+        # process applied them (it returns them in that order, and the lock queues in
+        # order): otherwise a slow send could let an earlier batch's change or engagement
+        # value of a contact reach the broker after a later one's, and stand as the latest.
+        self.in_applied_order = asyncio.Lock()
         faust_settings: dict[str, Any] = {
             "store": "memory://",
             "topic_partitions": settings.partitions,
@@ -138,7 +135,7 @@ class Worker:
             broker=",".join(f"kafka://{b}" for b in settings.broker.split(",")),
             **{**faust_settings, **settings.extra},
         )
-        self.changes = self._topic(SCHEDULE_CHANGES)
+        self.schedule_changes = self._topic(SCHEDULE_CHANGES)
         self.engagement = self._topic(ENGAGEMENT)
         self.deadletter = self._topic(DEADLETTER)
         for kind in INPUT_TOPICS:
@@ -167,29 +164,30 @@ class Worker:
         return agent
 
     async def handle(self, messages: list[Message]) -> None:
-        """One batch of an agent: applied by the decider, then announced in the decided order."""
-        result = await self.decide(messages)
-        async with self.in_decided_order:
+        """One batch of an agent: applied by the database process, then announced in the
+        order the batches were applied."""
+        result = await self.apply(messages)
+        async with self.in_applied_order:
             await self.publish(result)
 
-    async def decide(self, messages: list[Message]) -> BatchResult:
-        """The batch applied by the decider, however long the database is unavailable.
+    async def apply(self, messages: list[Message]) -> BatchResult:
+        """The batch applied by the database process, however long the database is unavailable.
 
         Nothing here may raise: Faust acknowledges a batch whose agent raised, so
         its offsets would be committed with the batch unapplied.  A database that
         refuses work is waited for (the stream pauses: at-least-once holds); a
-        decider that is gone ends the worker at once, without committing, and
+        database process that is gone ends the worker at once, without committing, and
         the restarted worker reads the batch again.
         """
         for pause in _pauses():
             try:
-                return await self.decider.process(messages)
+                return await self.database.process(messages)
             except DatabaseUnavailable as exc:
                 logger.error("database unavailable (%s); batch tried again in %.1f s", exc, pause)
             except asyncio.CancelledError:
-                raise  # the worker stopping: the decider finishes what it was given
+                raise  # the worker stopping: the database process finishes what it was given
             except Exception:
-                logger.critical("the decider process failed; the worker stops uncommitted", exc_info=True)
+                logger.critical("the database process failed; the worker stops uncommitted", exc_info=True)
                 logging.shutdown()
                 os._exit(70)
             await asyncio.sleep(pause)
@@ -203,7 +201,7 @@ class Worker:
         acknowledgements): the batch's offsets are committed only once its
         announcements are on the broker, so a crash never loses one.  A send the
         broker refuses is tried again, the whole batch's announcements with it,
-        until it goes through (like ``decide``, nothing here may raise); a record
+        until it goes through (like ``apply``, nothing here may raise); a record
         sent twice carries the same id, and consumers de-duplicate on it.
         """
         for pause in _pauses():
@@ -219,7 +217,7 @@ class Worker:
     async def _send_all(self, result: BatchResult) -> None:
         producer = self.app.producer
         pending = [
-            await producer.send(self.changes.get_topic_name(), key.encode(), dumps_event(record), None, None, None)
+            await producer.send(self.schedule_changes.get_topic_name(), key.encode(), dumps_event(record), None, None, None)
             for key, record in result.changes
         ]
         pending += [
@@ -241,12 +239,12 @@ class Worker:
     async def sweep_if_due(self) -> None:
         """The daily sweep, once its time has come and no sweep has decided that day yet."""
         assert self.settings.sweep_cron is not None
-        decided_for = await self.decider.decision_day()
+        decision_day = await self.database.decision_day()
         if self.settings.today is not None:  # a fixed day: swept once
-            due = self.settings.today if decided_for is None or decided_for < self.settings.today else None
+            due = self.settings.today if decision_day is None or decision_day < self.settings.today else None
         else:
             now = datetime.now(ZoneInfo(self.settings.sweep_timezone))
-            due = sweep_due(decided_for, now, self.settings.sweep_cron)
+            due = sweep_due(decision_day, now, self.settings.sweep_cron)
         if due is not None:
             await self.sweep(due)
 
@@ -258,7 +256,7 @@ class Worker:
         """A sweep (leader only), then its ``sweep-runs`` record for replay."""
         for pause in _pauses():
             try:
-                summary = await self.decider.sweep(day)
+                summary = await self.database.sweep(day)
                 break
             except DatabaseUnavailable as exc:
                 logger.error("database unavailable (%s); sweep of %s tried again in %.1f s", exc, day, pause)
@@ -268,7 +266,7 @@ class Worker:
 
     async def publish_outbox(self) -> None:
         """The audit records not on their topics yet (baselines, sweep runs), in order."""
-        records = await self.decider.unpublished()
+        records = await self.database.unpublished()
         if not records:
             return
         producer = self.app.producer
@@ -279,7 +277,7 @@ class Worker:
             for r in records
         ]
         await asyncio.gather(*pending)
-        await self.decider.mark_published([r.seq for r in records])
+        await self.database.mark_published([r.seq for r in records])
 
 
 def run_worker(settings: WorkerSettings, sweep_interval_s: float | None = None) -> None:
@@ -288,9 +286,6 @@ def run_worker(settings: WorkerSettings, sweep_interval_s: float | None = None) 
     ``sweep_interval_s`` adds a sweep every so many seconds (leader only), for
     demos and tests; the daily sweep is there unless ``settings.sweep_cron`` is None.
     """
-    import signal
-
-    from streams.worker.topics import ensure_topics
 
     async def main() -> None:
         await ensure_topics(settings.broker, settings.prefix, settings.partitions)
@@ -301,7 +296,7 @@ def run_worker(settings: WorkerSettings, sweep_interval_s: float | None = None) 
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
-        done = await worker.decider.start(worker.today(), settings.snapshot_dir)
+        done = await worker.database.start(worker.today(), settings.snapshot_dir)
         if done.get("baseline"):
             logger.warning("recorded the audit baseline %s (snapshot in %s)", done["baseline"], settings.snapshot_dir)
         # SIGTERM is heard while the app starts too (a broker refusing to let it join).
@@ -311,7 +306,7 @@ def run_worker(settings: WorkerSettings, sweep_interval_s: float | None = None) 
         if not starting.done():
             starting.cancel()
             await worker.app.stop()
-            worker.decider.close()
+            worker.database.close()
             return
         stopping.cancel()
         starting.result()
@@ -325,6 +320,6 @@ def run_worker(settings: WorkerSettings, sweep_interval_s: float | None = None) 
             await stop.wait()
         finally:
             await worker.app.stop()
-            worker.decider.close()
+            worker.database.close()
 
     asyncio.run(main())

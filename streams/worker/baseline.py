@@ -37,13 +37,14 @@ import orjson
 from sqlalchemy import text
 
 from rules.config import Config
-from streams.events.codec import BASELINES, format_datetime
+from streams.events.kinds import BASELINES
+from streams.events.times import format_datetime
 from streams.store import outbox
+from streams.store.applied_events import applied_offsets
 from streams.store.checksum import schedule_checksum
 from streams.store.engine import Store, open_store, run_with_retry
 from streams.store.epochs import current_epoch, start_epoch
 from streams.store.snapshot import file_sha256, snapshot_to_sqlite
-from streams.worker.ingest import applied_offsets
 
 
 @dataclass(frozen=True)

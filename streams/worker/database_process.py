@@ -11,7 +11,7 @@ process applies a contact's events in the order they were read.
 
 It is started with ``spawn``: forking a process that runs Kafka client
 threads is not safe.  If the worker is killed (SIGKILL leaves no time to say
-so), the decider notices that its parent is gone within a fifth of a second
+so), the database process notices that its parent is gone within a fifth of a second
 and ends at once: a batch it was applying is undone whole by the database,
 and its events are read again by the restarted worker.  It must not go on
 alone: its queued batches would be applied beside the restarted worker's.
@@ -35,7 +35,9 @@ from rules.zip_state import zip_states
 from streams.store import outbox
 from streams.store.engine import open_store, run_with_retry
 from streams.store.epochs import current_epoch
-from streams.sweep.run import SweepError, SweepOptions, owed_sweep, run_sweep
+from streams.sweep.checkpoint import owed_sweep
+from streams.sweep.run import run_sweep
+from streams.sweep.summary import SweepError, SweepOptions
 from streams.watchdog import end_with_parent
 from streams.worker.baseline import record_baseline, recorded_baseline
 from streams.worker.batch import BatchProcessor, BatchResult, Message
@@ -60,7 +62,7 @@ def _started() -> bool:
 
 def _processor() -> BatchProcessor:
     if _PROCESSOR is None:  # pragma: no cover - the pool's initializer always ran
-        raise RuntimeError("the decider process was not started")
+        raise RuntimeError("the database process was not started")
     return _PROCESSOR
 
 
@@ -101,7 +103,7 @@ def _prepare(today: date, snapshot_dir: str) -> dict[str, Any]:
 def _sweep(as_of: date) -> dict[str, Any]:
     """A full sweep; its ``sweep-runs`` record is queued in the outbox with it.
 
-    One sweep process (``workers=1``): the decider is already the worker's
+    One sweep process (``workers=1``): this is already the worker's
     database process, and the result is the same for any number of workers.
     """
     p = _processor()
@@ -131,8 +133,8 @@ def _mark_published(seqs: list[int]) -> None:
     run_with_retry(go)
 
 
-class Decider:
-    """The database process, called from the agents' event loop."""
+class DatabaseProcess:
+    """The worker's database process, called from the agents' event loop."""
 
     def __init__(self, store_target: str, config: Config, prefix: str = "") -> None:
         self._pool = ProcessPoolExecutor(

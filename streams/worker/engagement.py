@@ -1,8 +1,9 @@
 """The windowed engagement table's values: a contact's clicks and health answers in the
 35 days of event time before its latest event, with their times.
 
-The agents keep one value per contact in a Faust table (``streams/app.py``,
-changelog-backed, co-partitioned with the input topics):
+The agents write one value per contact to the compacted ``engagement`` topic
+(``streams.worker.app``; co-partitioned with the input topics, so a table of
+each contact's latest value):
 
     {"as_of": "2026-03-11", "clicks": ["2026-03-11T09:00:00Z", ...], "answers": [...]}
 
@@ -28,8 +29,8 @@ from typing import Any
 from sqlalchemy import Connection
 
 from rules.followup import Behaviour
-from streams.store.campaigns import fetch_behaviour_as_of
-from streams.worker.ingest import present_contacts
+from streams.store.behaviour import fetch_behaviour_as_of
+from streams.store.contacts import present_contacts
 
 
 def _utc(moment: datetime) -> str:

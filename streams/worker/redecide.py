@@ -1,6 +1,6 @@
 """A contact's schedule decided again and written: what the stream agents do per event.
 
-The agents (``streams/agents.py``) call ``sync_contacts`` after storing a
+The agents (``streams/worker/batch.py``) call ``sync_contacts`` after storing a
 batch's facts: for each contact the batch touched it puts the contact's rows
 back to what the decision day found (``streams.store.epochs``: its base, with the
 sending side's statuses applied), runs the same rules as the sweep
@@ -45,16 +45,12 @@ from rules.occurrence import POST_WINDOW
 from rules.placement import Horizon
 from rules.post_window import planned_post_window_holds
 from rules.statuses import OWNED_STATUSES, SKIPPED
-from streams.store.campaigns import (
-    fetch_behaviour_as_of,
-    fetch_targets,
-    write_target_statuses,
-)
+from streams.store.behaviour import fetch_behaviour_as_of
+from streams.store.campaigns import fetch_targets, write_target_statuses
 from streams.store.epochs import Epoch, Row, fetch_full_rows, load_bases, put_back, save_bases
 from streams.store.schedules import (
-    DECISION_COLUMNS,
     ContactFields,
-    RowValues,
+    ScheduleRow,
     StoredRow,
     WriteBatch,
     fetch_contact_fields,
@@ -64,12 +60,7 @@ from streams.store.schedules import (
     stage_write,
     write_batches,
 )
-from streams.worker.ingest import apply_status_facts, status_facts_of, with_status
-
-_KEY = DECISION_COLUMNS.index("occurrence_key")
-_DATE = DECISION_COLUMNS.index("scheduled_send_date")
-_STATUS = DECISION_COLUMNS.index("status")
-_REASON = DECISION_COLUMNS.index("skip_reason")
+from streams.store.status_facts import apply_status_facts, status_facts_of, with_status
 
 
 @dataclass(frozen=True)
@@ -100,10 +91,12 @@ def _frequency_skipped(decisions: Sequence[Decision], fixed: Sequence[date], con
     return {e.key for e in skips}
 
 
-def _values(d: Decision, stored: StoredRow | None, skipped: set[str], config: Config, run_id: str) -> RowValues:
+def _values(
+    d: Decision, stored: StoredRow | None, skipped: set[str], config: Config, run_id: str
+) -> ScheduleRow:
     values = placed_values(d, stored, config.timing.send_time, run_id)
     if d.occurrence.key in skipped:
-        values = (*values[:_STATUS], SKIPPED, FREQUENCY_LIMIT_REASON, *values[_REASON + 1 :])
+        return values._replace(status=SKIPPED, skip_reason=FREQUENCY_LIMIT_REASON)
     return values
 
 
@@ -222,9 +215,10 @@ def _never_before(batch: WriteBatch, as_of: date) -> None:
     """No owned row dated before the decision day is ever written (a decision of the past)."""
     day = as_of.isoformat()
     for values in (*batch.inserts, *(v for _, v in batch.updates)):
-        if str(values[_DATE]) < day:
+        if str(values.scheduled_send_date) < day:
             raise AssertionError(
-                f"a decision as of {day} would write {values[_KEY]} dated {values[_DATE]}: refused"
+                f"a decision as of {day} would write {values.occurrence_key} "
+                f"dated {values.scheduled_send_date}: refused"
             )
 
 

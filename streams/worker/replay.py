@@ -43,19 +43,16 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
 from rules.config import Config, config_from_mapping
-from streams.events.codec import (
-    BASELINES,
-    SWEEP_RUNS,
-    BaselineRecord,
-    EventError,
-    SweepRun,
-    parse_datetime,
-    parse_event,
-)
+from streams.events.codec import parse_event
+from streams.events.kinds import BASELINES, SWEEP_RUNS
+from streams.events.model import BaselineRecord, SweepRun
+from streams.events.schema import EventError
+from streams.events.times import parse_datetime
 from streams.store.checksum import schedule_checksum
 from streams.store.engine import StoreError, open_store
 from streams.store.snapshot import file_sha256
-from streams.sweep.run import SweepOptions, run_sweep
+from streams.sweep.run import run_sweep
+from streams.sweep.summary import SweepOptions
 from streams.worker.batch import BatchProcessor, Message
 from streams.worker.topics import INPUT_TOPICS, topic_name
 

@@ -17,33 +17,29 @@ from collections.abc import Mapping
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError, for_code
 
-TOPICS: tuple[str, ...] = (
-    "contacts",
-    "clicks",
-    "health",
-    "email-status",
-    "campaigns",
-    "sweep-runs",
-    "baselines",
-    "schedule-changes",
-    "deadletter",
-    "engagement",
+from streams.events.kinds import (
+    AGENT_INPUT_KINDS,
+    BASELINES,
+    CLICKS,
+    CONTACTS,
+    DEADLETTER,
+    EMAIL_STATUS,
+    ENGAGEMENT,
+    HEALTH,
+    SCHEDULE_CHANGES,
+    SWEEP_RUNS,
+    TOPIC_KINDS,
 )
-INPUT_TOPICS: tuple[str, ...] = ("contacts", "clicks", "health", "email-status", "campaigns")
-CONTACT_KEYED_TOPICS: tuple[str, ...] = (
-    "contacts",
-    "clicks",
-    "health",
-    "email-status",
-    "schedule-changes",
-    "engagement",
-)
+
+TOPICS: tuple[str, ...] = TOPIC_KINDS
+INPUT_TOPICS: tuple[str, ...] = AGENT_INPUT_KINDS
+CONTACT_KEYED_TOPICS: tuple[str, ...] = (CONTACTS, CLICKS, HEALTH, EMAIL_STATUS, SCHEDULE_CHANGES, ENGAGEMENT)
 # The audit record: the input events, the sweeps that ran and the baselines replay starts from.
-KEPT_FOREVER_TOPICS: tuple[str, ...] = (*INPUT_TOPICS, "sweep-runs", "baselines")
+KEPT_FOREVER_TOPICS: tuple[str, ...] = (*INPUT_TOPICS, SWEEP_RUNS, BASELINES)
 
 # One partition: replay reads the sweep runs and baselines in the order they
 # happened; people read the dead letters in the order they came.
-SINGLE_PARTITION_TOPICS: tuple[str, ...] = ("sweep-runs", "baselines", "deadletter")
+SINGLE_PARTITION_TOPICS: tuple[str, ...] = (SWEEP_RUNS, BASELINES, DEADLETTER)
 
 KEPT_FOREVER_CONFIG: Mapping[str, str] = {
     "retention.ms": "-1",
@@ -76,7 +72,7 @@ def partition_count(name: str, partitions: int) -> int:
 
 
 # The engagement table: only each contact's latest value matters.
-COMPACTED_TOPICS: tuple[str, ...] = ("engagement",)
+COMPACTED_TOPICS: tuple[str, ...] = (ENGAGEMENT,)
 
 
 def topic_config(name: str) -> dict[str, str]:

@@ -36,7 +36,8 @@ from rules.config import DEFAULT_CONFIG, Config, config_from_mapping
 from rules.contact import Contact, validate_contact
 from streams.store.engine import open_store
 from streams.store.schedules import contact_record
-from streams.sweep.run import SweepOptions, run_sweep
+from streams.sweep.run import run_sweep
+from streams.sweep.summary import SweepOptions
 from synthetic.generate import generate_database
 from tests.property import rules_oracle as oracle
 

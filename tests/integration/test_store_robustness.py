@@ -30,9 +30,13 @@ import streams.store.engine as store_module
 from rules.config import DEFAULT_CONFIG
 from streams import cli
 from streams.store.checksum import schedule_checksum
-from streams.store.engine import LEGACY_UNIQUE_INDEX, Store, StoreError, open_store
-from streams.sweep import run as sweep_module
-from streams.sweep.run import STALE_HEARTBEAT_S, SweepError, SweepOptions, process_start, run_sweep
+from streams.store.engine import Store, StoreError, open_store
+from streams.store.tables import LEGACY_UNIQUE_INDEX
+from streams.sweep import chunks as sweep_chunks
+from streams.sweep import transactions as sweep_transactions
+from streams.sweep.liveness import STALE_HEARTBEAT_S, process_start
+from streams.sweep.run import run_sweep
+from streams.sweep.summary import SweepError, SweepOptions
 from tests.integration.conftest import dump
 from tests.integration.test_sweep import T, checksum, crafted, sweep
 from tests.postgres.conftest import pg_server, pg_url  # noqa: F401 - fixtures of the PostgreSQL test
@@ -227,7 +231,7 @@ def test_the_sweep_waits_the_busy_timeout_for_another_programs_lock(
     crafted(legacy_db)
     assert is_wal_file(migrated(legacy_db))
     # No retries: only SQLite's busy timeout may wait for the lock.
-    monkeypatch.setattr(sweep_module, "run_with_retry", partial(store_module.run_with_retry, attempts=1))
+    monkeypatch.setattr(sweep_transactions, "run_with_retry", partial(store_module.run_with_retry, attempts=1))
     hold_s, timeout_ms = 1.5, 4000
     holder = sqlite3.connect(legacy_db, isolation_level=None, check_same_thread=False)
     holder.execute("BEGIN EXCLUSIVE")
@@ -418,7 +422,7 @@ def test_a_killed_decide_worker_is_one_line_and_the_rerun_completes(
     sweep(reference, AEP_DAY, workers=1)
     ids = [r[0] for r in dump(db, "SELECT id FROM contacts ORDER BY id")]
     doomed, main = ids[len(ids) // 2], os.getpid()
-    real = sweep_module.schedule_contact
+    real = sweep_chunks.schedule_contact
 
     def killed_on_doomed(contact, *args, **kw):  # type: ignore[no-untyped-def]
         if contact.id == doomed and os.getpid() != main:
@@ -426,7 +430,7 @@ def test_a_killed_decide_worker_is_one_line_and_the_rerun_completes(
         return real(contact, *args, **kw)
 
     # Set before the workers start: they are forked, so they run it too.
-    monkeypatch.setattr(sweep_module, "schedule_contact", killed_on_doomed)
+    monkeypatch.setattr(sweep_chunks, "schedule_contact", killed_on_doomed)
     with pytest.raises(SweepError) as err:
         sweep(db, AEP_DAY, workers=2, chunk_size=200)
     line = str(err.value)  # what `mailwindow sweep` prints after its name
@@ -438,6 +442,6 @@ def test_a_killed_decide_worker_is_one_line_and_the_rerun_completes(
         ("failed", "a decide worker process died (killed?)")
     ]
 
-    monkeypatch.setattr(sweep_module, "schedule_contact", real)
+    monkeypatch.setattr(sweep_chunks, "schedule_contact", real)
     sweep(db, AEP_DAY, workers=2, chunk_size=200)
     assert checksum(db) == checksum(reference)

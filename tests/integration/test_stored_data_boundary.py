@@ -23,10 +23,11 @@ from sqlalchemy import Engine
 from rules.bounds import MAX_ID
 from rules.config import DEFAULT_CONFIG
 from streams.store import schedules as schedule_rows
-from streams.store.campaigns import fetch_behaviour, fetch_targets, load_campaign_book
+from streams.store.behaviour import fetch_behaviour
+from streams.store.campaigns import fetch_targets, load_campaign_book
 from streams.store.engine import open_store
 from streams.store.schedules import fetch_contacts, fetch_rows
-from streams.sweep.run import SweepSummary
+from streams.sweep.summary import SweepSummary
 from synthetic.generate import generate_database
 from tests.integration.conftest import (
     LEGACY_DDL,

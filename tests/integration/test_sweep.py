@@ -15,9 +15,10 @@ from rules.contact import validate_contact
 from rules.exclusion_window import contact_windows
 from streams.store.engine import open_store
 from streams.store.schedules import contact_record
-from streams.sweep import run as sweep_module
+from streams.sweep import writes as sweep_writes
 from streams.sweep.prefilter import count_valid_contacts
-from streams.sweep.run import SweepOptions, SweepSummary, run_sweep
+from streams.sweep.run import run_sweep
+from streams.sweep.summary import SweepOptions, SweepSummary
 from tests.integration.conftest import add_contacts, add_schedule_rows, dump
 
 OWNED = "('pre-scheduled', 'skipped')"
@@ -422,7 +423,7 @@ def test_failed_run_is_recorded_and_rerun_completes_the_job(
     sweep(reference, as_of)
 
     calls = {"n": 0}
-    real = sweep_module.write_batch
+    real = sweep_writes.write_batch
 
     def failing(conn, batch, run_id):  # type: ignore[no-untyped-def]
         calls["n"] += 1
@@ -430,7 +431,7 @@ def test_failed_run_is_recorded_and_rerun_completes_the_job(
             raise RuntimeError("disk on fire")
         return real(conn, batch, run_id)
 
-    monkeypatch.setattr(sweep_module, "write_batch", failing)
+    monkeypatch.setattr(sweep_writes, "write_batch", failing)
     with pytest.raises(RuntimeError, match="disk on fire"):
         sweep(db, as_of, chunk_size=200)
     status, error = dump(db, "SELECT status, error_message FROM scheduler_checkpoints")[0]
@@ -438,7 +439,7 @@ def test_failed_run_is_recorded_and_rerun_completes_the_job(
     partial = dump(db, "SELECT count(*) FROM email_schedules WHERE status IN " + OWNED)[0][0]
     assert partial > 0  # whole batches were written before the failure
 
-    monkeypatch.setattr(sweep_module, "write_batch", real)
+    monkeypatch.setattr(sweep_writes, "write_batch", real)
     sweep(db, as_of)
     assert checksum(db) == checksum(reference)
     keys = [

@@ -8,7 +8,9 @@ from typing import Any
 
 import pytest
 
-from streams.sweep import run as sweep_module
+from streams.sweep import chunks as sweep_chunks
+from streams.sweep import pool as sweep_pool
+from streams.sweep.summary import SweepSummary
 from tests.integration.conftest import dump
 from tests.integration.test_sweep import checksum, decisions, sweep
 
@@ -16,7 +18,7 @@ from tests.integration.test_sweep import checksum, decisions, sweep
 RUN_FIELDS = {"run_id", "elapsed_s", "phase_s"}
 
 
-def _figures(summary: sweep_module.SweepSummary) -> dict[str, Any]:
+def _figures(summary: SweepSummary) -> dict[str, Any]:
     return {k: v for k, v in summary.to_dict().items() if k not in RUN_FIELDS}
 
 
@@ -24,14 +26,14 @@ def _figures(summary: sweep_module.SweepSummary) -> dict[str, Any]:
 def pools(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     """Counts the worker pools the sweep starts (one entry per pool: its size)."""
     started: list[int] = []
-    real = sweep_module.ProcessPoolExecutor
+    real = sweep_pool.ProcessPoolExecutor
 
     class Counted(real):  # type: ignore[misc, valid-type]
         def __init__(self, max_workers: int, **kw: Any) -> None:
             started.append(max_workers)
             super().__init__(max_workers, **kw)
 
-    monkeypatch.setattr(sweep_module, "ProcessPoolExecutor", Counted)
+    monkeypatch.setattr(sweep_pool, "ProcessPoolExecutor", Counted)
     return started
 
 
@@ -64,7 +66,7 @@ def test_a_failing_worker_stops_the_run_and_the_rerun_completes_it(
 
     ids = [r[0] for r in dump(db, "SELECT id FROM contacts ORDER BY id")]
     bad = ids[len(ids) // 2]
-    real = sweep_module.schedule_contact
+    real = sweep_chunks.schedule_contact
 
     def failing(contact, *args, **kw):  # type: ignore[no-untyped-def]
         if contact.id == bad:
@@ -72,7 +74,7 @@ def test_a_failing_worker_stops_the_run_and_the_rerun_completes_it(
         return real(contact, *args, **kw)
 
     # Set before the workers start: they are forked, so they run it too.
-    monkeypatch.setattr(sweep_module, "schedule_contact", failing)
+    monkeypatch.setattr(sweep_chunks, "schedule_contact", failing)
     with pytest.raises(RuntimeError, match=f"rules crashed on contact {bad}"):
         sweep(db, as_of, workers=2, chunk_size=200)
     assert pools == [2]
@@ -87,6 +89,6 @@ def test_a_failing_worker_stops_the_run_and_the_rerun_completes_it(
     )[0]
     assert rows > 0 and last < bad
 
-    monkeypatch.setattr(sweep_module, "schedule_contact", real)
+    monkeypatch.setattr(sweep_chunks, "schedule_contact", real)
     sweep(db, as_of, workers=2, chunk_size=200)
     assert checksum(db) == checksum(reference)

@@ -1,7 +1,7 @@
-"""The worker's hand-over to its decider process and to the broker, without a broker:
+"""The worker's hand-over to its database process and to the broker, without a broker:
 nothing lost when the database is unavailable for a while (the batch waits) or the broker
-refuses the announcements (sent again), the worker ends uncommitted when the decider
-itself is gone."""
+refuses the announcements (sent again), the worker ends uncommitted when the database
+process itself is gone."""
 
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ from streams.worker.database_process import DatabaseUnavailable
 from tests.integration.conftest import make_legacy_db
 
 
-class FlakyDecider:
+class FlakyDatabaseProcess:
     def __init__(self, failures: list[BaseException]) -> None:
         self.failures = failures
         self.calls = 0
@@ -38,7 +38,7 @@ class FlakyDecider:
 def worker(tmp_path: Path) -> Worker:
     store = open_store(str(make_legacy_db(tmp_path / "w.db")))
     w = Worker(WorkerSettings(broker="127.0.0.1:9", store=store, config=DEFAULT_CONFIG))
-    w.decider.close()
+    w.database.close()
     return w
 
 
@@ -51,16 +51,16 @@ def test_a_batch_waits_while_the_database_is_unavailable(
         pauses.append(seconds)
 
     w = worker(tmp_path)
-    flaky = FlakyDecider([DatabaseUnavailable("database is locked")] * 3)
-    w.decider = flaky  # type: ignore[assignment]
+    flaky = FlakyDatabaseProcess([DatabaseUnavailable("database is locked")] * 3)
+    w.database = flaky  # type: ignore[assignment]
     monkeypatch.setattr(app_module.asyncio, "sleep", no_sleep)
     batch = [Message("clicks", 0, 7, b"1", b"{}")]
-    result = asyncio.run(w.decide(batch))
+    result = asyncio.run(w.apply(batch))
     assert result.applied == 1 and flaky.calls == 4
     assert pauses == [0.5, 1.0, 2.0]  # growing pauses, then the batch goes through
 
 
-def test_the_worker_ends_uncommitted_when_the_decider_is_gone(
+def test_the_worker_ends_uncommitted_when_the_database_process_is_gone(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     exits: list[int] = []
@@ -70,10 +70,10 @@ def test_the_worker_ends_uncommitted_when_the_decider_is_gone(
         raise SystemExit(code)
 
     w = worker(tmp_path)
-    w.decider = FlakyDecider([RuntimeError("process pool broken")])  # type: ignore[assignment]
+    w.database = FlakyDatabaseProcess([RuntimeError("process pool broken")])  # type: ignore[assignment]
     monkeypatch.setattr(app_module.os, "_exit", fake_exit)
     with pytest.raises(SystemExit):
-        asyncio.run(w.decide([Message("clicks", 0, 7, b"1", b"{}")]))
+        asyncio.run(w.apply([Message("clicks", 0, 7, b"1", b"{}")]))
     assert exits == [70]
 
 
@@ -98,14 +98,14 @@ def test_announcements_are_sent_again_until_the_broker_takes_them(
     assert attempts == [1, 1, 1]  # the whole batch's announcements each time, until sent
 
 
-def test_batches_are_announced_in_the_order_the_decider_applied_them(
+def test_batches_are_announced_in_the_order_the_database_process_applied_them(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Two agents' batches: the first one's announcements are slow to send. The second one's
     must still go out after them, or an older change or engagement value of a contact would
     stand as its latest on the broker."""
     w = worker(tmp_path)
-    w.decider = FlakyDecider([])  # type: ignore[assignment]  # answers at once, in call order
+    w.database = FlakyDatabaseProcess([])  # type: ignore[assignment]  # answers at once, in call order
     sent: list[str] = []
 
     async def send_all(result: BatchResult) -> None:
@@ -118,7 +118,7 @@ def test_batches_are_announced_in_the_order_the_decider_applied_them(
         return BatchResult(changes=[(messages[0].topic_kind, {})])
 
     monkeypatch.setattr(w, "_send_all", send_all)
-    monkeypatch.setattr(w.decider, "process", applied)
+    monkeypatch.setattr(w.database, "process", applied)
 
     async def two_agents() -> None:
         await asyncio.gather(

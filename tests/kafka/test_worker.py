@@ -19,7 +19,7 @@ import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from rules.config import DEFAULT_CONFIG
-from streams.events.codec import occurred_at_central_date, parse_datetime
+from streams.events.times import occurred_at_central_date, parse_datetime
 from streams.store.checksum import schedule_checksum
 from streams.store.engine import new_agency_database, open_store
 from streams.store.epochs import start_epoch
@@ -318,7 +318,8 @@ def test_agents_and_sweep_agree_without_load_balancing(
     con.commit()
     con.close()
     from streams.config_file import load_config_file
-    from streams.sweep.run import SweepOptions, run_sweep
+    from streams.sweep.run import run_sweep
+    from streams.sweep.summary import SweepOptions
 
     config, _ = load_config_file(str(config_file))
     store = open_store(str(swept))
@@ -384,7 +385,8 @@ def test_a_real_agency_live_with_a_sweep_and_a_crash_replays_to_its_checksum(
     worker live on a few thousand mixed events with sweeps of the next day (the leader's),
     kill it (SIGKILL) in the middle and start it again: replay of the audit record (the
     baseline the worker recorded, the input topics, the sweep runs) gives the live checksum."""
-    from streams.sweep.run import SweepOptions, run_sweep
+    from streams.sweep.run import run_sweep
+    from streams.sweep.summary import SweepOptions
     from synthetic.generate import generate_database
 
     asyncio.run(ensure_topics(kafka_broker, topic_prefix, PARTITIONS))

@@ -15,14 +15,17 @@ import sqlalchemy as sa
 
 from rules.config import DEFAULT_CONFIG
 from streams.store.checksum import schedule_checksum
-from streams.store.engine import Store, legacy_ddl, open_store
+from streams.store.engine import Store, open_store
 from streams.store.epochs import current_epoch, start_epoch
-from streams.sweep.run import SweepOptions, SweepSummary, run_sweep
+from streams.store.tables import AGENCY_TABLES
+from streams.sweep.run import run_sweep
+from streams.sweep.summary import SweepOptions, SweepSummary
 from streams.worker.batch import BatchProcessor, Message
 from synthetic.generate import generate_database
 from synthetic.sample_events import mixed_events
 from tests.builders import rate_increase_q2_events
 from tests.integration.conftest import make_legacy_db
+from tests.schema_facts import postgres_schema
 
 ROOT = Path(__file__).resolve().parents[2]
 AS_OF = date(2026, 3, 10)
@@ -68,7 +71,7 @@ def test_a_mixed_stream_gives_the_same_schedule_and_dead_letters(
 
 def copy_agency_rows(source: Path, store: Store) -> None:
     """Every legacy table's rows from an SQLite file into a migrated PostgreSQL database."""
-    tables = [s.name for s in legacy_ddl() if s.kind == "table"]
+    tables = [t.name for t in AGENCY_TABLES]
     con = sqlite3.connect(source)
     try:
         with store.engine.begin() as conn:
@@ -157,6 +160,20 @@ def test_migrating_twice_changes_nothing_and_adds_only_what_is_missing(pg_url: s
         )
         assert schema(store) == before
         assert store.migrate() == []
+
+
+def test_migrating_an_empty_database_gives_the_schema_it_always_gave(pg_url: str) -> None:
+    """The DDL is now compiled from streams.store.tables; the database is what the regex
+    conversion of the legacy DDL made before (tests/data/postgres_schema.json): text as
+    TEXT COLLATE "C", 0/1 integers for booleans, identity ids, no foreign keys, the
+    BEFORE UPDATE trigger stamping updated_at."""
+    expected = orjson.loads((ROOT / "tests" / "data" / "postgres_schema.json").read_bytes())
+    with open_store(pg_url) as store:
+        assert store.migrate() == expected["migrate"]
+        with store.engine.connect() as conn:
+            found = postgres_schema(conn)
+    for what, rows in found.items():
+        assert rows == expected[what], what
 
 
 def test_the_cli_sweeps_a_postgresql_database(pg_url: str) -> None:
@@ -295,7 +312,8 @@ def test_a_baseline_of_a_postgresql_database_replays_to_its_checksum(pg_url: str
     """The audit baseline of a PostgreSQL deployment: its snapshot (an SQLite file copied in
     one repeatable-read transaction) has the live checksum, and replay from it with the
     events recorded after it gives the live database's checksum."""
-    from streams.events.codec import BaselineRecord, parse_event
+    from streams.events.codec import parse_event
+    from streams.events.model import BaselineRecord
     from streams.worker.baseline import record_baseline
     from streams.worker.replay import AuditLog, Recorded, replay_log
 

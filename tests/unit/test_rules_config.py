@@ -398,3 +398,78 @@ def test_a_state_given_twice_in_other_case_is_refused() -> None:
         config_from_mapping({"state_rules": {"birthday_windows": {"CA": {}, "ca": {}}}})
     message = str(err.value)
     assert "state_rules.birthday_windows.ca" in message and "'CA'" in message
+
+
+# Issue 12: a window's source (statute or bulletin citation).
+
+
+def test_a_window_source_is_read_from_config_and_defaults_to_empty() -> None:
+    config, _ = config_from_mapping(
+        {
+            "state_rules": {
+                "birthday_windows": {
+                    "CA": {"window_before_days": 30, "window_after_days": 60, "source": "Ins. Code § X"},
+                    "OR": {"window_after_days": 45},  # the agency's own change
+                    "NV": {"window_after_days": 60, "use_month_start": True},  # the default, restated
+                }
+            }
+        }
+    )
+    from rules.config import DEFAULT_WINDOW_RULES
+
+    defaults = {(r.state, r.kind): r for r in DEFAULT_WINDOW_RULES}
+    by_state = {r.state: r for r in config.window_rules}
+    assert by_state["CA"].source == "Ins. Code § X"
+    assert by_state["OR"].source == ""  # changed, and the config names none: no citation holds
+    assert by_state["NV"].source == defaults[("NV", "birthday")].source != ""
+    # a section the config leaves out keeps the defaults, sources included
+    assert by_state["MO"].source == defaults[("MO", "effective_date")].source != ""
+
+
+def test_legacy_file_still_loads_and_its_windows_keep_the_defaults_sources() -> None:
+    # The legacy file restates every default window, without sources: they keep the defaults'.
+    from rules.config import DEFAULT_WINDOW_RULES
+
+    config, warnings = config_from_mapping(load_legacy())
+    assert len(warnings) == 3
+    assert len(config.window_rules) == 9
+    defaults = {(r.state, r.kind): r.source for r in DEFAULT_WINDOW_RULES}
+    assert all(r.source == defaults[(r.state, r.kind)] for r in config.window_rules)
+
+
+@pytest.mark.parametrize(
+    ("value", "problem"),
+    [
+        (42, "must be text"),
+        (["NRS 687B.352"], "must be text"),
+        ({"statute": "x"}, "must be text"),
+        (True, "must be text"),
+        (None, "must be text"),
+        ("NRS\n687B.352", "one line"),
+        ("x" * 10**6 + "\n", "one line"),
+    ],
+)
+def test_a_window_source_that_is_not_one_line_of_text_is_refused(value: Any, problem: str) -> None:
+    data = {"state_rules": {"effective_date_windows": {"MO": {"window_after_days": 33, "source": value}}}}
+    with pytest.raises(ConfigError) as err:
+        config_from_mapping(data, source="agency.yaml")
+    message = str(err.value)
+    assert "agency.yaml: state_rules.effective_date_windows.MO.source:" in message
+    assert problem in message
+    assert len(message) < 300 and "\n" not in message
+    assert err.value.key == "state_rules.effective_date_windows.MO.source"
+
+
+def test_to_dict_keeps_the_sources() -> None:
+    from rules.config import DEFAULT_CONFIG
+
+    custom, _ = config_from_mapping(
+        {"state_rules": {"birthday_windows": {"TX": {"window_after_days": 4, "source": "Tex. bulletin 1"}}}}
+    )
+    for config in (DEFAULT_CONFIG, custom):
+        back, warnings = config_from_mapping(config.to_dict())
+        assert warnings == []
+        assert [(r.state, r.kind, r.source) for r in back.window_rules] == [
+            (r.state, r.kind, r.source) for r in config.window_rules
+        ]
+    assert DEFAULT_CONFIG.to_dict()["state_rules"]["birthday_windows"]["NV"]["source"] == "NRS 687B.352"

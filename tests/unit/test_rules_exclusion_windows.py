@@ -209,3 +209,98 @@ def test_state_without_rule_schedules_without_skips() -> None:
         "aep",
     }
     assert all(d.status == PRE_SCHEDULED and d.skip_reason is None for d in plan.decisions)
+
+
+# --- Issue 12: every state rule names its source; skip reasons never do -----------------------
+
+
+def test_every_default_rule_and_year_round_state_names_a_source() -> None:
+    from rules.config import (
+        DEFAULT_WINDOW_RULES,
+        DEFAULT_YEAR_ROUND,
+        DEFAULT_YEAR_ROUND_SOURCES,
+        UNCONFIRMED_SOURCE,
+        year_round_source,
+    )
+
+    for rule in DEFAULT_WINDOW_RULES:
+        assert rule.source.strip(), rule.state
+        assert rule.source.isprintable(), rule.state
+    assert set(DEFAULT_YEAR_ROUND_SOURCES) == DEFAULT_YEAR_ROUND
+    for state in DEFAULT_YEAR_ROUND:
+        assert year_round_source(state) == DEFAULT_YEAR_ROUND_SOURCES[state] != ""
+    assert year_round_source("TX") == ""
+    # where no statute was found stated, the text says so rather than inventing one
+    by_state = {r.state: r.source for r in DEFAULT_WINDOW_RULES}
+    assert by_state["MO"] == UNCONFIRMED_SOURCE
+    assert by_state["NV"] == "NRS 687B.352"
+    assert by_state["OR"] == "OAR 836-052-0143"
+
+
+def test_a_window_carries_its_rule_source_but_its_label_is_the_skip_reason() -> None:
+    from rules.config import DEFAULT_WINDOW_RULES
+    from rules.exclusion_window import window_of_year
+
+    ca = next(r for r in DEFAULT_WINDOW_RULES if r.state == "CA")
+    w = window_of_year(ca, date(1955, 5, 1), 2025)
+    assert w.source == ca.source and w.cited == ca.source
+    assert w.label == "CA birthday window 2025-01-31..2025-06-30"  # unchanged: stored in rows
+
+
+def test_rules_differing_only_in_source_are_equal_but_their_windows_cite_their_own() -> None:
+    from dataclasses import replace
+
+    from rules.config import DEFAULT_WINDOW_RULES, Config
+    from rules.exclusion_window import NO_SOURCE
+
+    ca = next(r for r in DEFAULT_WINDOW_RULES if r.state == "CA")
+    bare = replace(ca, source="")
+    assert bare == ca and hash(bare) == hash(ca)  # the source never changes a date
+    birth = date(1955, 5, 1)
+    cited = contact_windows("CA", birth, None, DEFAULT_CONFIG).windows_of_years(range(2025, 2026))
+    uncited = contact_windows("CA", birth, None, Config(window_rules=(bare,))).windows_of_years(
+        range(2025, 2026)
+    )
+    assert [w.label for w in cited] == [w.label for w in uncited]
+    assert [w.cited for w in cited] == [ca.source]
+    assert [w.cited for w in uncited] == [NO_SOURCE]
+    excl = contact_windows("CA", birth, None, Config(window_rules=(bare,))).exclusion_on(date(2025, 3, 1))
+    assert excl is not None and excl.window is not None and excl.window.source == ""
+
+
+def test_skip_reasons_do_not_name_the_source() -> None:
+    by_type = decisions_by_type(Contact(1, "a@b.com", "CA", date(1955, 5, 1), None), date(2025, 4, 10))
+    assert by_type["birthday"].skip_reason == "CA birthday window 2025-01-31..2025-06-30"
+    plan = schedule_contact(Contact(7, "a@b.com", "NY", date(1950, 9, 20), None), [], DEFAULT_CONFIG,
+                            Horizon(date(2025, 9, 1)))
+    assert {d.skip_reason for d in plan.decisions} == {"NY year-round"}
+
+
+def test_explain_names_the_source_of_each_window_and_year_round_state() -> None:
+    from dataclasses import replace
+
+    from rules.config import Config
+    from rules.explain import explain_contact
+
+    birth = date(1955, 5, 1)
+    lines = explain_contact(Contact(1, "a@b.com", "CA", birth, None), [], DEFAULT_CONFIG,
+                            Horizon(date(2025, 4, 10)))
+    ca = DEFAULT_CONFIG.rules_for_state("CA")[0]
+    line = next(ln for ln in lines if ln.startswith("  CA birthday window 2025-01-31..2025-06-30"))
+    assert line.startswith(
+        f"  CA birthday window 2025-01-31..2025-06-30 (anchor 2025-05-01; source: {ca.source}): blocks "
+    )
+    window_lines = [ln for ln in lines if ln.startswith("  CA birthday window ")]
+    assert window_lines and all(f"source: {ca.source})" in ln for ln in window_lines)
+    # a rule from a config that names no source says so
+    bare = Config(window_rules=(replace(ca, source=""),))
+    lines = explain_contact(Contact(1, "a@b.com", "CA", birth, None), [], bare, Horizon(date(2025, 4, 10)))
+    assert any("(anchor 2025-05-01; source: none given by the config)" in ln for ln in lines)
+    # a year-round state names its source too
+    lines = explain_contact(Contact(2, "a@b.com", "NY", birth, None), [], DEFAULT_CONFIG,
+                            Horizon(date(2025, 4, 10)))
+    ny = [ln for ln in lines if "is a year-round state" in ln]
+    assert ny == [
+        "  NY is a year-round state: every date is excluded "
+        "(source: SPEC section 4 default; statute to be confirmed by agency counsel)."
+    ]

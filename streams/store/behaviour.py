@@ -1,0 +1,97 @@
+"""A contact's behaviour after an email: clicks (``tracking_clicks``) and health answers
+(``contact_events`` of type ``eligibility_answered``), written by the agents and read
+for the follow-up rules (``rules.followup``).
+
+Times are stored text.  A time outside ``FIRST_DATE..LAST_DATE`` is unknown
+and its click or answer does not count (``parse_stored_datetime``).  An
+unmigrated database (read-only ``explain``): a missing table has no rows
+(``streams.store.schedules.select_list``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import date, timedelta
+
+import sqlalchemy as sa
+from sqlalchemy import Connection
+
+from rules.followup import INITIAL_LOOKBACK_DAYS, Behaviour, Click, HealthAnswer
+from streams.store.schedules import parse_stored_datetime, placeholder, select_list
+from streams.store.tables import contact_events, tracking_clicks
+
+HEALTH_EVENT = "eligibility_answered"
+_CLICK_COLUMNS = ("contact_id", "clicked_at")
+_EVENT_COLUMNS = ("contact_id", "created_at", "event_type", "metadata")
+
+
+_STORE_CLICK = sa.insert(tracking_clicks)
+_STORE_ANSWER = sa.insert(contact_events).values(event_type=HEALTH_EVENT)
+
+
+def store_clicks(conn: Connection, clicks: Sequence[Mapping[str, object]]) -> None:
+    """Store clicks (``tracking_id``, ``contact_id``, ``quote_id``, ``clicked_at``)."""
+    if clicks:
+        conn.execute(_STORE_CLICK, [dict(c) for c in clicks])
+
+
+def store_health_answers(conn: Connection, answers: Sequence[Mapping[str, object]]) -> None:
+    """Store health answers (``contact_id``, ``metadata`` as JSON text, ``created_at``)."""
+    if answers:
+        conn.execute(_STORE_ANSWER, [dict(a) for a in answers])
+
+
+def behaviour_since(as_of: date) -> str:
+    """The earliest behaviour that can count as of ``T``: an initial is sent at or after ``T - 35``."""
+    return (as_of - timedelta(days=INITIAL_LOOKBACK_DAYS + 1)).isoformat()
+
+
+def fetch_behaviour(conn: Connection, contact_ids: Sequence[int], since: str) -> dict[int, Behaviour]:
+    """Clicks and health answers of these contacts from ``since`` on, by contact.
+
+    Behaviour of a pending follow-up's older initial (kept beyond 35 days) is
+    read from the same bound: the type it earned then is already on its row,
+    and a type is never lowered.
+    """
+    clicks: dict[int, list[Click]] = {}
+    answers: dict[int, list[HealthAnswer]] = {}
+    if contact_ids:
+        marks = ", ".join(placeholder(conn) for _ in contact_ids)
+        ph = placeholder(conn)
+        params = (*contact_ids, since)
+        if select_list(conn, "tracking_clicks", _CLICK_COLUMNS, required=_CLICK_COLUMNS):
+            for cid, at in conn.exec_driver_sql(
+                f"SELECT contact_id, clicked_at FROM tracking_clicks "
+                f"WHERE contact_id IN ({marks}) AND clicked_at >= {ph}",
+                params,
+            ):
+                when = parse_stored_datetime(None if at is None else str(at))
+                if when is not None:
+                    clicks.setdefault(int(cid), []).append(Click(when))
+        columns = select_list(conn, "contact_events", _EVENT_COLUMNS, required=_EVENT_COLUMNS[:3])
+        if columns:
+            for cid, at, _, metadata in conn.exec_driver_sql(
+                f"SELECT {columns} FROM contact_events "
+                f"WHERE contact_id IN ({marks}) AND event_type = '{HEALTH_EVENT}' AND created_at >= {ph}",
+                params,
+            ):
+                when = parse_stored_datetime(None if at is None else str(at))
+                if when is not None:
+                    answers.setdefault(int(cid), []).append(HealthAnswer(when, metadata))
+    return {
+        cid: Behaviour(tuple(clicks.get(cid, ())), tuple(answers.get(cid, ())))
+        for cid in set(clicks) | set(answers)
+    }
+
+
+def fetch_behaviour_as_of(conn: Connection, as_of: Mapping[int, date]) -> dict[int, Behaviour]:
+    """``fetch_behaviour`` with each contact's own bound, ``behaviour_since`` of its as-of
+    date: what deciding the contacts one by one would read (one read per distinct bound)."""
+    by_bound: dict[str, list[int]] = {}
+    for cid in sorted(as_of):
+        by_bound.setdefault(behaviour_since(as_of[cid]), []).append(cid)
+    found: dict[int, Behaviour] = {}
+    for bound, cids in by_bound.items():
+        for start in range(0, len(cids), 500):
+            found.update(fetch_behaviour(conn, cids[start : start + 500], bound))
+    return found

@@ -1,0 +1,81 @@
+"""The CREATE and ALTER statements of ``streams.store.tables``' objects, in each dialect's words.
+
+SQLAlchemy compiles the objects for SQLite or PostgreSQL; the spelling of
+types and defaults comes with them (``streams.store.dialects``).  PostgreSQL's
+tables get no foreign keys (see ``streams.store.dialects``).  Nothing here
+reads legacy/schema.sql: the objects are the schema.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Any
+
+from sqlalchemy import Column, Index, Table
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Dialect
+from sqlalchemy.schema import CreateColumn, CreateIndex, CreateTable
+
+from streams.store.dialects import POSTGRESQL, SQLITE, stamp_trigger_sql
+from streams.store.tables import (
+    AGENCY_TABLES,
+    LEGACY_INDEXES,
+    LEGACY_TRIGGERS,
+    StampTrigger,
+    is_legacy,
+)
+
+
+@lru_cache(maxsize=2)
+def _dialect(name: str) -> Dialect:
+    if name == SQLITE:
+        return sqlite.dialect()
+    if name == POSTGRESQL:
+        return postgresql.dialect()
+    raise ValueError(f"no DDL for dialect {name!r}")
+
+
+def create_table_sql(table: Table, dialect: str = SQLITE, *, legacy: bool = False) -> str:
+    """CREATE TABLE for ``table``; ``legacy``: as agencies have it, without the scheduler's columns."""
+    statement = CreateTable(table, include_foreign_key_constraints=None if dialect == SQLITE else [])
+    if legacy:
+        statement.columns = [c for c in statement.columns if is_legacy(c.element)]
+    return str(statement.compile(dialect=_dialect(dialect))).strip()
+
+
+def create_index_sql(index: Index, dialect: str = SQLITE) -> str:
+    return str(CreateIndex(index).compile(dialect=_dialect(dialect))).strip()
+
+
+def column_type_sql(column: Column[Any], dialect: str = SQLITE) -> str:
+    """The column's declared type, e.g. ``TEXT`` (``TEXT COLLATE "C"`` on PostgreSQL)."""
+    return str(column.type.compile(dialect=_dialect(dialect)))
+
+
+def add_column_sql(column: Column[Any], dialect: str = SQLITE) -> str:
+    """ALTER TABLE ... ADD COLUMN for a column of a table that lacks it."""
+    definition = str(CreateColumn(column).compile(dialect=_dialect(dialect))).strip()
+    return f"ALTER TABLE {column.table.name} ADD COLUMN {definition}"
+
+
+def trigger_sql(trigger: StampTrigger, dialect: str = SQLITE) -> list[str]:
+    return stamp_trigger_sql(trigger.name, trigger.table.name, trigger.column, trigger.key, dialect)
+
+
+def triggers_of(table: Table) -> tuple[StampTrigger, ...]:
+    return tuple(t for t in LEGACY_TRIGGERS if t.table is table)
+
+
+def legacy_indexes_of(table: Table) -> tuple[Index, ...]:
+    return tuple(i for i in LEGACY_INDEXES if i.table is table)
+
+
+def legacy_schema_sql(dialect: str = SQLITE) -> list[str]:
+    """The agency schema as legacy/schema.sql has it: each table, its trigger, its indexes."""
+    statements: list[str] = []
+    for table in AGENCY_TABLES:
+        statements.append(create_table_sql(table, dialect, legacy=True))
+        for trigger in triggers_of(table):
+            statements += trigger_sql(trigger, dialect)
+        statements += [create_index_sql(index, dialect) for index in legacy_indexes_of(table)]
+    return statements

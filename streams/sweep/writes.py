@@ -1,0 +1,95 @@
+"""The run's row writes: each batch with a heartbeat, the balanced emails (phase 3), and
+what follows from what was written (campaign target statuses, sending-side statuses).
+
+Every batch is one transaction.  A run that stops half way leaves whole
+batches; its placements are not "kept" by the next run (its checkpoint is not
+``completed``), so the rerun decides as an uninterrupted run would have.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from sqlalchemy import Connection, text
+
+from rules.frequency_limit import FREQUENCY_LIMIT_REASON
+from rules.statuses import PRE_SCHEDULED, SKIPPED
+from streams.store.campaigns import write_target_statuses
+from streams.store.dialects import flag_set_sql
+from streams.store.engine import Store
+from streams.store.epochs import fetch_full_rows
+from streams.store.schedules import WriteBatch, stage_values, write_batch
+from streams.store.status_facts import apply_status_facts, status_facts_of
+from streams.sweep.checkpoint import RunCheckpoint
+from streams.sweep.movables import Movables
+from streams.sweep.summary import SweepSummary
+from streams.sweep.transactions import write_transaction
+
+
+class RunWrites:
+    """Writes of one run, each batch a transaction that also records the run's heartbeat."""
+
+    def __init__(self, store: Store, checkpoint: RunCheckpoint, batch_rows: int) -> None:
+        self.store = store
+        self.checkpoint = checkpoint
+        self.run_id = checkpoint.run_id
+        self.batch_rows = batch_rows
+
+    def batch(self, batch: WriteBatch) -> None:
+        def work(conn: Connection) -> None:
+            write_batch(conn, batch, self.run_id)
+            self.checkpoint.heartbeat(conn)
+
+        if len(batch):
+            write_transaction(self.store, work)
+
+    def movables(self, movables: Movables, skipped: set[int], send_time: str, summary: SweepSummary) -> None:
+        """The balanced emails, in batches of ``batch_rows``; those in ``skipped`` as skipped."""
+        batch = WriteBatch.empty()
+        for i in range(len(movables)):
+            status, reason = (SKIPPED, FREQUENCY_LIMIT_REASON) if i in skipped else (PRE_SCHEDULED, None)
+            row = movables.row(i, send_time, self.run_id, status, reason)
+            summary.count_row(stage_values(batch, row, movables.existing[i], movables.stored.get(i)))
+            summary.count(movables.email_type(i), status)
+            if len(batch) >= self.batch_rows:
+                self.batch(batch)
+                batch = WriteBatch.empty()
+        self.batch(batch)
+
+    def campaign_statuses(self, targets: Sequence[tuple[int, str]], applied_before: str, full: bool) -> int:
+        """Targets follow what was written (SPEC section 8); a full run has done the logged
+        date changes up to ``applied_before``.  Returns the targets updated."""
+
+        def work(conn: Connection) -> int:
+            updated = write_target_statuses(conn, targets)
+            if full:
+                conn.execute(
+                    text(
+                        "UPDATE campaign_change_log SET requires_rescheduling = 0 WHERE "
+                        f"{flag_set_sql('requires_rescheduling', conn.dialect.name)} "
+                        "AND changed_at <= :t"
+                    ),
+                    {"t": applied_before},
+                )
+            return updated
+
+        return write_transaction(self.store, work)
+
+    def status_facts(self) -> None:
+        """The sending side's statuses of rows this run created (they came before their row)."""
+        write_transaction(self.store, _apply_waiting_status_facts)
+
+
+def _apply_waiting_status_facts(conn: Connection) -> None:
+    waiting = [
+        int(r[0])
+        for r in conn.execute(
+            text(
+                "SELECT DISTINCT f.contact_id FROM mw_status_facts f JOIN email_schedules e "
+                "ON e.occurrence_key = f.occurrence_key WHERE e.status != f.status"
+            )
+        )
+    ]
+    for start in range(0, len(waiting), 500):
+        part = waiting[start : start + 500]
+        apply_status_facts(conn, fetch_full_rows(conn, part), status_facts_of(conn, part))
