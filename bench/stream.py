@@ -76,7 +76,7 @@ def start_worker(broker: str, prefix: str, db: Path, tmp: Path) -> subprocess.Po
 
 
 def peak_mb(pid: int) -> float:
-    """Peak resident memory (VmHWM) of the worker and its decider process, together."""
+    """Peak resident memory (VmHWM) of the worker and its database process, together."""
     pids = [pid, *(int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split())]
     total = 0.0
     for p in pids:
@@ -122,7 +122,7 @@ def throughput(broker: str, tmp: Path, count: int) -> None:
             time.sleep(0.05)
         elapsed = time.perf_counter() - started
         print(f"throughput: {count:,} events in {elapsed:.1f} s = {count / elapsed:,.0f} events/s "
-              f"(worker + decider peak RSS {peak_mb(proc.pid):.0f} MB)")
+              f"(worker + database process peak RSS {peak_mb(proc.pid):.0f} MB)")
     finally:
         proc.terminate()
         proc.wait(60)
@@ -195,7 +195,7 @@ def latency(broker: str, tmp: Path, rate: int, seconds: int) -> None:
         p = lambda q: ms[min(len(ms) - 1, int(q * len(ms)))]  # noqa: E731
         print(f"latency at {rate:,} events/s for {seconds} s: {len(ms):,}/{total:,} changes seen; "
               f"p50 {p(0.50):.1f} ms, p99 {p(0.99):.1f} ms, max {ms[-1]:.1f} ms "
-              f"(worker + decider peak RSS {peak_mb(proc.pid):.0f} MB)")
+              f"(worker + database process peak RSS {peak_mb(proc.pid):.0f} MB)")
     finally:
         proc.terminate()
         proc.wait(60)

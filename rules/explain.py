@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from datetime import date
 
 from rules.bounds import excerpt, shown
 from rules.campaign import (
@@ -22,7 +23,7 @@ from rules.campaign import (
 )
 from rules.config import BIRTHDAY, EFFECTIVE_DATE, Config
 from rules.contact import Contact, InvalidContact
-from rules.contact_schedule import ExistingRow, schedule_contact
+from rules.contact_schedule import ContactSchedule, ExistingRow, schedule_contact
 from rules.followup import NO_BEHAVIOUR, Behaviour
 from rules.occurrence import POST_WINDOW, Occurrence, next_aep_occurrences, next_yearly_occurrence
 from rules.placement import Horizon
@@ -63,10 +64,34 @@ def explain_contact(
     campaign_occs, _ = campaign_occurrences(
         contact, campaigns.active_instances, targets, campaigns.types, config
     )
+    out.extend(_window_lines(contact, plan, config, campaign_occs, t))
+    out.extend(_email_lines(contact, plan, config, horizon, campaign_occs, stored_notes))
+    out.extend(_campaign_lines(campaigns, targets, contact.id))
+    if plan.warnings:
+        out.append("")
+        out.append("Reported:")
+        out.extend(f"  - {w}" for w in plan.warnings)
+    if plan.deletes:
+        out.append("")
+        out.append(
+            "Rows to remove (owned, in the range, claimed by no email): "
+            + ", ".join(str(i) for i in plan.deletes)
+        )
+    out.append("")
+    out.append(
+        "Across contacts, the sweep may still move a newly placed email (effective-date "
+        "smoothing, daily cap) or skip it (frequency limit); stored rows say so in their note."
+    )
+    return out
+
+
+def _window_lines(
+    contact: Contact, plan: ContactSchedule, config: Config, campaign_occs: Sequence[Occurrence], t: date
+) -> list[str]:
+    """The contact's exclusion windows of last, this and next year, with what each blocks."""
     windows = plan.windows
     assert windows is not None
-    out.append("")
-    out.append("Exclusion windows:")
+    out = ["", "Exclusion windows:"]
     if windows.year_round:
         out.append(
             f"  {contact.state} is a year-round state: every date is excluded "
@@ -84,9 +109,22 @@ def explain_contact(
         else:
             line += ": blocks no email"
         out.append(line)
+    return out
 
-    out.append("")
-    out.append("Emails:")
+
+def _email_lines(
+    contact: Contact,
+    plan: ContactSchedule,
+    config: Config,
+    horizon: Horizon,
+    campaign_occs: Sequence[Occurrence],
+    stored_notes: dict[int, str] | None,
+) -> list[str]:
+    """Every occurrence near ``T`` (in play, decided or not written) and what became of it."""
+    t = horizon.as_of
+    windows = plan.windows
+    assert windows is not None
+    out = ["", "Emails:"]
     decided = {d.occurrence.key: d for d in plan.decisions}
     not_written = {n.occurrence.key: n for n in plan.not_written}
     candidates = [
@@ -96,20 +134,19 @@ def explain_contact(
     ]
     candidates.extend(next_aep_occurrences(contact, t, config))
     candidates.extend(o for o in campaign_occs if o.ideal_send_date >= horizon.lookback_start)
-    shown: set[str] = set()
+    listed: set[str] = set()
     for occ in [
         *candidates,
         *(d.occurrence for d in plan.decisions),
         *(n.occurrence for n in plan.not_written),
     ]:
-        if occ.key in shown:
+        if occ.key in listed:
             continue
-        shown.add(occ.key)
-        head = (
+        listed.add(occ.key)
+        out.append(
             f"  {occ.email_type} (key {occ.key}): event {occ.event_date}, "
             f"ideal send {occ.ideal_send_date}, priority {occ.priority}"
         )
-        out.append(head)
         if occ.note:
             out.append(f"    {_what(occ)}: {occ.note}")
         out.extend(f"    {line}" for line in _followup_evidence(occ))
@@ -133,25 +170,7 @@ def explain_contact(
             window = windows.exclusion_on(occ.ideal_send_date)
             if window is not None and occ.respects_windows:
                 out.append(f"    when it comes into play: {occ.ideal_send_date} is excluded ({window.reason})")
-    out.extend(_campaign_lines(campaigns, targets, contact.id))
-    if plan.warnings:
-        out.append("")
-        out.append("Reported:")
-        out.extend(f"  - {w}" for w in plan.warnings)
-    if plan.deletes:
-        out.append("")
-        out.append(
-            "Rows to remove (owned, in the range, claimed by no email): "
-            + ", ".join(str(i) for i in plan.deletes)
-        )
-    out.append("")
-    out.append(
-        "Across contacts, the sweep may still move a newly placed email (effective-date "
-        "smoothing, daily cap) or skip it (frequency limit); stored rows say so in their note."
-    )
     return out
-
-
 
 
 def _what(occ: Occurrence) -> str:

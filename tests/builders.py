@@ -4,7 +4,7 @@ call for one day, and health-answer metadata.
 
 Import it as ``tests.builders``: ``tests/conftest.py`` (``tests`` being a package) makes
 pytest put the repository root on ``sys.path``, for the whole suite and for a single file.
-The SPEC oracle of the property tests (``tests/property/rules_oracle.py``) is independent
+The SPEC oracle of the property tests (``tests/rules/oracle.py``) is independent
 of these on purpose and does not use them.
 """
 

@@ -15,11 +15,8 @@ import sqlalchemy as sa
 from sqlalchemy import Connection, TextClause
 
 from streams.store.dialects import as_text, upsert
-from streams.store.schedules import placeholder
+from streams.store.schedules import in_lists
 from streams.store.tables import mw_applied_events
-
-_IN_CHUNK = 500  # ids per IN (...) list: far below SQLite's variable limit
-
 
 _RECORD_ALL = sa.insert(mw_applied_events)
 
@@ -47,9 +44,7 @@ def record_all_applied(conn: Connection, events: Sequence[Mapping[str, object]])
 def applied_already(conn: Connection, event_ids: Sequence[str]) -> set[str]:
     """Which of these event ids are applied already (one read for a whole batch)."""
     found: set[str] = set()
-    for start in range(0, len(event_ids), _IN_CHUNK):
-        part = tuple(event_ids[start : start + _IN_CHUNK])
-        marks = ", ".join(placeholder(conn) for _ in part)
+    for part, marks in in_lists(conn, event_ids):
         # Bound at the DBAPI level: this read runs once per batch of the agents.
         found.update(
             str(r[0])

@@ -169,6 +169,8 @@ _INSTANCE_COLUMNS = (
     "active_end_date",
     "metadata",
 )
+# What an instance is, beside its id: what an instance event may set.
+INSTANCE_FIELDS = _INSTANCE_COLUMNS[1:]
 
 
 def load_campaign_book(conn: Connection, config: Config) -> LoadedBook:
@@ -420,6 +422,13 @@ def instance_row(conn: Connection, instance_id: int) -> tuple[object, ...] | Non
     query = sa.select(*_INSTANCE_ROW).where(campaign_instances.c.id == instance_id)
     row = conn.execute(query).first()
     return None if row is None else tuple(row)
+
+
+def instance_type(conn: Connection, instance_id: int) -> str | None:
+    """The campaign type the instance of this id belongs to now, if it exists."""
+    i = campaign_instances.c
+    value = conn.execute(sa.select(i.campaign_type).where(i.id == instance_id)).scalar()
+    return None if value is None else str(value)
 
 
 def instance_rows(conn: Connection) -> list[tuple[object, ...]]:

@@ -15,10 +15,8 @@ import sqlalchemy as sa
 from sqlalchemy import Connection, TextClause
 
 from streams.store.dialects import as_text, defer_foreign_keys, upsert
-from streams.store.schedules import placeholder
+from streams.store.schedules import in_lists
 from streams.store.tables import contacts, deleted_contacts, mw_contact_versions
-
-_IN_CHUNK = 500  # ids per IN (...) list: far below SQLite's variable limit
 
 # A contact's stored version: (occurred_at, event id, deleted).
 Version = tuple[str, str, bool]
@@ -45,9 +43,7 @@ _KEPT = (
 def present_contacts(conn: Connection, contact_ids: Sequence[int]) -> list[int]:
     """Which of these contacts are in the database (not arrived yet or deleted: not)."""
     found: list[int] = []
-    for start in range(0, len(contact_ids), _IN_CHUNK):
-        part = tuple(contact_ids[start : start + _IN_CHUNK])
-        marks = ", ".join(placeholder(conn) for _ in part)
+    for part, marks in in_lists(conn, contact_ids):
         # Bound at the DBAPI level: this read runs once per batch of the agents.
         found.extend(
             int(r[0]) for r in conn.exec_driver_sql(f"SELECT id FROM contacts WHERE id IN ({marks})", part)
@@ -58,9 +54,7 @@ def present_contacts(conn: Connection, contact_ids: Sequence[int]) -> list[int]:
 def versions_of(conn: Connection, contact_ids: Sequence[int]) -> dict[int, Version]:
     """The stored versions of these contacts (those that have one)."""
     found: dict[int, Version] = {}
-    for start in range(0, len(contact_ids), _IN_CHUNK):
-        part = tuple(contact_ids[start : start + _IN_CHUNK])
-        marks = ", ".join(placeholder(conn) for _ in part)
+    for part, marks in in_lists(conn, contact_ids):
         for cid, occurred_at, event_id, deleted in conn.exec_driver_sql(
             "SELECT contact_id, occurred_at, event_id, deleted FROM mw_contact_versions "
             f"WHERE contact_id IN ({marks})",

@@ -38,11 +38,11 @@ Choices written down here (the SPEC is silent on them):
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
 from functools import lru_cache
-from typing import NamedTuple
+from typing import NamedTuple, TypeVar
 from weakref import WeakKeyDictionary
 
 import sqlalchemy as sa
@@ -220,6 +220,18 @@ _YEAR_RANGE = f"{FIRST_DATE.year}..{LAST_DATE.year}"
 def placeholder(conn: Connection) -> str:
     """The driver's positional marker: the hot paths bind tuples at the DBAPI level."""
     return "?" if conn.dialect.paramstyle == "qmark" else "%s"
+
+
+_V = TypeVar("_V")
+IN_LIST_SIZE = 500  # values per IN (...) list: far below SQLite's variable limit
+
+
+def in_lists(conn: Connection, values: Sequence[_V]) -> Iterator[tuple[tuple[_V, ...], str]]:
+    """The values in parts of at most ``IN_LIST_SIZE``, each with the markers of its
+    ``IN (...)`` list, for reads bound at the DBAPI level (they run once per batch)."""
+    for start in range(0, len(values), IN_LIST_SIZE):
+        part = tuple(values[start : start + IN_LIST_SIZE])
+        yield part, ", ".join(placeholder(conn) for _ in part)
 
 
 @lru_cache(maxsize=1024)

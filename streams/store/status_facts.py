@@ -17,10 +17,8 @@ import sqlalchemy as sa
 from sqlalchemy import Connection, TextClause
 
 from streams.store.dialects import as_text, upsert
-from streams.store.schedules import placeholder
+from streams.store.schedules import in_lists
 from streams.store.tables import email_schedules, mw_status_facts
-
-_IN_CHUNK = 500  # ids per IN (...) list: far below SQLite's variable limit
 
 StatusFact = tuple[str, str | None]  # status, actual send time as stored
 
@@ -51,9 +49,7 @@ def record_status_fact(conn: Connection, fact: Mapping[str, object]) -> None:
 def status_facts_of(conn: Connection, contact_ids: Sequence[int]) -> dict[int, dict[str, StatusFact]]:
     """The contacts' status facts: contact -> occurrence key -> (status, actual send time)."""
     out: dict[int, dict[str, StatusFact]] = {}
-    for start in range(0, len(contact_ids), _IN_CHUNK):
-        part = tuple(contact_ids[start : start + _IN_CHUNK])
-        marks = ", ".join(placeholder(conn) for _ in part)
+    for part, marks in in_lists(conn, contact_ids):
         # Bound at the DBAPI level: this read runs for every contact the agents decide.
         for cid, key, status, actual in conn.exec_driver_sql(
             "SELECT contact_id, occurrence_key, status, actual_send_datetime FROM mw_status_facts "

@@ -351,7 +351,7 @@ mw_contact_versions = Table(
 )
 
 # Events of contacts not known yet, as an older worker kept them; adopted as facts
-# at start (streams.worker.batch).
+# at start (streams.store.parked_events).
 mw_parked_events = Table(
     "mw_parked_events",
     METADATA,

@@ -310,17 +310,6 @@ def upsert_campaign_type(conn: Connection, campaign_type: CampaignType) -> None:
     )
 
 
-_INSTANCE_FIELDS = (
-    "campaign_type",
-    "instance_name",
-    "email_template",
-    "sms_template",
-    "active_start_date",
-    "active_end_date",
-    "metadata",
-)
-
-
 def upsert_instance(
     conn: Connection,
     instance_id: int,
@@ -331,7 +320,7 @@ def upsert_instance(
     """Create or change an instance; a change of its dates is logged. True when its dates changed."""
     values = {
         k: (v.isoformat() if isinstance(v, date) else v)
-        for k, v in ((name, fields.get(name)) for name in _INSTANCE_FIELDS)
+        for k, v in ((name, fields.get(name)) for name in campaigns.INSTANCE_FIELDS)
     }
     if values["metadata"] is not None and not isinstance(values["metadata"], str):
         values["metadata"] = _json_text(values["metadata"])

@@ -11,8 +11,8 @@ from pathlib import Path
 from streams.worker.replay import read_audit_log
 from streams.worker.topics import contact_partitions
 from synthetic.generate import generate_database
-from tests.integration.test_sweep import checksum
-from tests.kafka.test_worker import ROOT
+from tests.kafka.workers import ROOT
+from tests.sweeps import checksum
 
 
 def mailwindow(*args: str, cwd: Path = ROOT, timeout: float = 180) -> subprocess.CompletedProcess[str]:

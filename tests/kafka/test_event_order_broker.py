@@ -1,4 +1,4 @@
-"""The order-independence property (tests/property/test_event_order.py) through the real
+"""The order-independence property (tests/streams/worker/test_event_order.py) through the real
 broker, with fewer examples: a generated log produced to the topics, the real worker
 killed (SIGKILL) at a random point and started again, then ``replay`` of the real topics.
 The live database, the simulated worker's and the replayed one must agree."""
@@ -21,8 +21,8 @@ from hypothesis import strategies as st
 from streams.worker.replay import replay
 from streams.worker.topics import ensure_topics, topic_name
 from tests.event_logs import DAY0, PARTITIONS, EventLog, agency_template, event_logs, run_live
-from tests.integration.test_sweep import checksum
-from tests.kafka.test_worker import WAIT, WorkerProcess, count
+from tests.kafka.workers import WAIT, WorkerProcess, count
+from tests.sweeps import checksum
 
 
 def produce_log(broker: str, prefix: str, log: EventLog, seed: int) -> None:

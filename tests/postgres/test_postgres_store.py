@@ -24,7 +24,7 @@ from streams.worker.batch import BatchProcessor, Message
 from synthetic.generate import generate_database
 from synthetic.sample_events import mixed_events
 from tests.builders import rate_increase_q2_events
-from tests.integration.conftest import make_legacy_db
+from tests.legacy_db import make_legacy_db
 from tests.schema_facts import postgres_schema
 
 ROOT = Path(__file__).resolve().parents[2]

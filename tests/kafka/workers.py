@@ -1,0 +1,60 @@
+"""The worker as a separate process (``mailwindow worker``) for the tests against the real
+broker, and the counts they wait on: shared by tests/kafka/test_worker.py, test_cli_kafka.py
+and test_event_order_broker.py."""
+
+from __future__ import annotations
+
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from datetime import date
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+WAIT = 180.0
+PARTITIONS = 2
+DAY = date(2026, 3, 10)  # the sample events' day: the workers' "today"
+
+
+class WorkerProcess:
+    def __init__(self, broker: str, prefix: str, db: Path, tmp: Path, *extra: str) -> None:
+        self.args = [
+            sys.executable, "-m", "streams.cli", "worker", "--broker", broker, "--db", str(db),
+            "--prefix", prefix, "--partitions", str(PARTITIONS), "--app-id", f"{prefix}app",
+            "--datadir", str(tmp / "faust"), "--today", DAY.isoformat(), *extra,
+        ]
+        self.log = tmp / "worker.log"
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        out = self.log.open("ab")
+        self.proc = subprocess.Popen(self.args, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + WAIT
+        while b"ready" not in self.log.read_bytes():
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                raise AssertionError(f"worker did not start:\n{self.log.read_text()[-3000:]}")
+            time.sleep(0.2)
+
+    def kill(self) -> None:
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait(30)
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(60)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(30)
+
+
+def count(db: Path, sql: str) -> int:
+    con = sqlite3.connect(db)
+    try:
+        return int(con.execute(sql).fetchone()[0])
+    finally:
+        con.close()

@@ -1,0 +1,130 @@
+"""The worker's hand-over to its database process and to the broker, without a broker:
+nothing lost when the database is unavailable for a while (the batch waits) or the broker
+refuses the announcements (sent again), the worker ends uncommitted when the database
+process itself is gone."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from rules.config import DEFAULT_CONFIG
+from streams.store.engine import open_store
+from streams.worker import app as app_module
+from streams.worker.app import Worker, WorkerSettings
+from streams.worker.batch import BatchResult, Message
+from streams.worker.database_process import DatabaseUnavailable
+from tests.legacy_db import make_legacy_db
+
+
+class FlakyDatabaseProcess:
+    def __init__(self, failures: list[BaseException]) -> None:
+        self.failures = failures
+        self.calls = 0
+
+    async def process(self, messages: list[Message]) -> BatchResult:
+        self.calls += 1
+        if self.failures:
+            raise self.failures.pop(0)
+        return BatchResult(applied=len(messages))
+
+    def close(self) -> None:
+        pass
+
+
+def worker(tmp_path: Path) -> Worker:
+    store = open_store(str(make_legacy_db(tmp_path / "w.db")))
+    w = Worker(WorkerSettings(broker="127.0.0.1:9", store=store, config=DEFAULT_CONFIG))
+    w.database.close()
+    return w
+
+
+def test_a_batch_waits_while_the_database_is_unavailable(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pauses: list[float] = []
+
+    async def no_sleep(seconds: float) -> None:
+        pauses.append(seconds)
+
+    w = worker(tmp_path)
+    flaky = FlakyDatabaseProcess([DatabaseUnavailable("database is locked")] * 3)
+    w.database = flaky  # type: ignore[assignment]
+    monkeypatch.setattr(app_module.asyncio, "sleep", no_sleep)
+    batch = [Message("clicks", 0, 7, b"1", b"{}")]
+    result = asyncio.run(w.apply(batch))
+    assert result.applied == 1 and flaky.calls == 4
+    assert pauses == [0.5, 1.0, 2.0]  # growing pauses, then the batch goes through
+
+
+def test_the_worker_ends_uncommitted_when_the_database_process_is_gone(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    exits: list[int] = []
+
+    def fake_exit(code: int) -> Any:
+        exits.append(code)
+        raise SystemExit(code)
+
+    w = worker(tmp_path)
+    w.database = FlakyDatabaseProcess([RuntimeError("process pool broken")])  # type: ignore[assignment]
+    monkeypatch.setattr(app_module.os, "_exit", fake_exit)
+    with pytest.raises(SystemExit):
+        asyncio.run(w.apply([Message("clicks", 0, 7, b"1", b"{}")]))
+    assert exits == [70]
+
+
+def test_announcements_are_sent_again_until_the_broker_takes_them(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    w = worker(tmp_path)
+    attempts: list[int] = []
+
+    async def flaky_send_all(result: BatchResult) -> None:
+        attempts.append(len(result.changes))
+        if len(attempts) < 3:
+            raise ConnectionError("broker not available")
+
+    async def no_sleep(seconds: float) -> None:
+        pass
+
+    monkeypatch.setattr(w, "_send_all", flaky_send_all)
+    monkeypatch.setattr(app_module.asyncio, "sleep", no_sleep)
+    result = BatchResult(changes=[("1", {"event_id": "x"})])
+    asyncio.run(w.publish(result))
+    assert attempts == [1, 1, 1]  # the whole batch's announcements each time, until sent
+
+
+def test_batches_are_announced_in_the_order_the_database_process_applied_them(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two agents' batches: the first one's announcements are slow to send. The second one's
+    must still go out after them, or an older change or engagement value of a contact would
+    stand as its latest on the broker."""
+    w = worker(tmp_path)
+    w.database = FlakyDatabaseProcess([])  # type: ignore[assignment]  # answers at once, in call order
+    sent: list[str] = []
+
+    async def send_all(result: BatchResult) -> None:
+        name = result.changes[0][0] if result.changes else "?"
+        if name == "first":
+            await asyncio.sleep(0.2)  # a slow broker for the first batch only
+        sent.append(name)
+
+    async def applied(messages: list[Message]) -> BatchResult:
+        return BatchResult(changes=[(messages[0].topic_kind, {})])
+
+    monkeypatch.setattr(w, "_send_all", send_all)
+    monkeypatch.setattr(w.database, "process", applied)
+
+    async def two_agents() -> None:
+        await asyncio.gather(
+            w.handle([Message("first", 0, 0, b"1", b"{}")]),
+            w.handle([Message("second", 0, 0, b"1", b"{}")]),
+        )
+
+    asyncio.run(two_agents())
+    assert sent == ["first", "second"]

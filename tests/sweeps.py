@@ -1,0 +1,143 @@
+"""Sweep helpers shared by the tests of the sweep, the store, the CLI, the worker and the
+Kafka runs: a sweep on a database file, its decisions and checksum, and two crafted agencies
+(``crafted``: windows, catch-ups, an invalid contact; ``campaign_agency``: campaign types,
+instances and targets)."""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+
+from rules.config import DEFAULT_CONFIG, Config
+from streams.store.engine import open_store
+from streams.sweep.run import run_sweep
+from streams.sweep.summary import SweepOptions, SweepSummary
+from tests.legacy_db import add_contacts, dump
+
+OWNED = "('pre-scheduled', 'skipped')"
+DECISION_COLS = (
+    "occurrence_key, contact_id, email_type, scheduled_send_date, scheduled_send_time, status, "
+    "skip_reason, priority, campaign_instance_id, email_template, sms_template, event_year, "
+    "event_month, event_day, ideal_send_date"
+)
+
+
+def sweep(db: Path, as_of: date, config: Config = DEFAULT_CONFIG, **kw: object) -> SweepSummary:
+    store = open_store(str(db))
+    try:
+        return run_sweep(store, config, SweepOptions(as_of=as_of, **kw))  # type: ignore[arg-type]
+    finally:
+        store.close()
+
+
+def decisions(db: Path) -> list[tuple[object, ...]]:
+    return dump(
+        db,
+        f"SELECT {DECISION_COLS} FROM email_schedules WHERE status IN {OWNED} ORDER BY occurrence_key",
+    )
+
+
+def checksum(db: Path) -> str:
+    from streams.store.checksum import schedule_checksum
+
+    store = open_store(str(db))
+    try:
+        with store.engine.connect() as conn:
+            return schedule_checksum(conn)
+    finally:
+        store.close()
+
+
+# -- a crafted agency ---------------------------------------------------------
+
+T = date(2026, 4, 1)
+
+
+def crafted(db: Path) -> None:
+    add_contacts(
+        db,
+        [
+            # TX, birthday on Apr 20: S = Apr 6, in range: pre-scheduled
+            {"id": 1, "zip_code": "75201", "state": "TX", "birth_date": "1950-04-20"},
+            # CA birthday Apr 20: inside the CA window -> skipped, post-window planned
+            {"id": 2, "zip_code": "90210", "state": "CA", "birth_date": "1950-04-20"},
+            # NY: year-round
+            {"id": 3, "zip_code": "10001", "state": "ny", "birth_date": "1950-04-20"},
+            # invalid: no email form
+            {"id": 4, "email": "nobody", "zip_code": "75201", "birth_date": "1950-04-20"},
+            # catch-up: S = Mar 28 (3 days ago), event Apr 11 still ahead
+            {"id": 5, "zip_code": "75201", "birth_date": "1948-04-11"},
+            # MO effective date May 1: S = Apr 1 in the MO window -> skipped
+            {"id": 6, "zip_code": "63101", "state": "MO", "effective_date": "2012-05-01"},
+            # ZIP says TX, column says CA: ZIP wins (no CA window)
+            {"id": 7, "zip_code": "75201-1234", "state": "CA", "birth_date": "1951-04-25 00:00:00"},
+        ],
+    )
+
+
+# -- an agency with campaigns ---------------------------------------------------
+
+
+def execute_rows(db: Path, sql: str, rows: list[tuple[object, ...]]) -> None:
+    import sqlite3
+
+    con = sqlite3.connect(db)
+    con.executemany(sql, rows)
+    con.commit()
+    con.close()
+
+
+def campaign_agency(db: Path) -> None:
+    add_contacts(
+        db,
+        [
+            {"id": 1, "zip_code": "75201", "state": "TX", "birth_date": "1950-12-20", "phone_number": "555"},
+            {"id": 2, "zip_code": "10001", "state": "NY", "birth_date": "1950-12-20"},
+            {"id": 3, "zip_code": "90210", "state": "CA", "birth_date": "1950-04-25"},
+            {"id": 4, "zip_code": "75201", "state": "TX", "birth_date": "1950-12-20"},
+            {"id": 5, "email": "broken", "zip_code": "75201", "birth_date": "1950-12-20"},
+        ],
+    )
+    execute_rows(
+        db,
+        "INSERT INTO campaign_types (name, respect_exclusion_windows, enable_followups, "
+        "days_before_event, target_all_contacts, priority, active) VALUES (?, ?, ?, ?, ?, ?, ?)",
+        [
+            ("rate_increase", 1, 1, 14, 0, 1, 1),
+            ("regulatory_notice", 0, 0, 0, 0, 2, 1),
+            ("promotion", 1, 1, -3, 0, 6, 1),
+        ],
+    )
+    execute_rows(
+        db,
+        "INSERT INTO campaign_instances (id, campaign_type, instance_name, email_template, "
+        "sms_template, active_start_date, active_end_date) VALUES (?, ?, ?, ?, ?, ?, ?)",
+        [
+            (10, "rate_increase", "2026 Q1", "ri_q1", "ri_sms", "2026-01-01", "2026-03-31"),
+            (11, "rate_increase", "2026 Q2", "ri_q2", None, "2026-04-01", "2026-06-30"),
+            (12, "regulatory_notice", "notice", "notice_tpl", None, "2026-04-01", None),
+            (13, "promotion", "spring", "promo", None, None, None),
+        ],
+    )
+    execute_rows(
+        db,
+        "INSERT INTO contact_campaigns (contact_id, campaign_instance_id, trigger_date, status) "
+        "VALUES (?, ?, ?, ?)",
+        [
+            # contact 1: Q1 (ideal Mar 28, catch-up: trigger Apr 11 ahead) and Q2 (ideal Apr 6)
+            (1, 10, "2026-04-11", "pending"),
+            (1, 11, "2026-04-20", "pending"),
+            # contact 2 (NY, year-round): notice ignores windows, Q2 respects them
+            (2, 12, None, "pending"),
+            (2, 11, "2026-04-20", "pending"),
+            # contact 3 (CA birthday Apr 25: window Mar 26..Jun 24): Q2 on Apr 6 is in it
+            (3, 11, "2026-04-20", "pending"),
+            # contact 4: promotion 3 days after Apr 2 -> Apr 5; the notice on its start date
+            # Apr 1 and Q2 on Apr 5 collide with the promotion: priority 1 beats 6
+            (4, 13, "2026-04-02", "pending"),
+            (4, 11, "2026-04-19", "pending"),
+            (4, 12, None, "cancelled"),
+            # invalid contact: nothing, and its target is left pending
+            (5, 11, "2026-04-20", "pending"),
+        ],
+    )
