@@ -44,7 +44,7 @@ from functools import lru_cache
 from importlib import resources
 from operator import itemgetter
 from pathlib import Path
-from typing import cast
+from typing import NamedTuple, cast
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import sqlite
@@ -219,60 +219,118 @@ class _Population:
         self.premiums = [f"{80 + n * 0.37:.2f}" for n in range(700)]
 
 
+# Lower-case names for the e-mail addresses, built once: the contact loop runs
+# millions of times.
+FIRST_NAMES_LOWER = tuple(name.lower() for name in FIRST_NAMES)
+LAST_NAMES_LOWER = tuple(name.lower() for name in LAST_NAMES)
+
+
 def _contact_rows(
     count: int, seed: int, as_of: date, pop: _Population, stats: dict[str, int]
 ) -> Chunks:
     """Chunks of contact rows with the history rows of those contacts."""
-    rng = random.Random(f"mailwindow:{seed}:{count}:{as_of.isoformat()}")
-    r = rng.random
-    last_year = as_of.year - 1
-    # Spread one contact of each USPS code through the table so that any
-    # database of a few thousand contacts exercises every state's rules.
-    stride = max(1, count // len(pop.codes))
-    forced_state = {1 + j * stride: code for j, code in enumerate(pop.codes) if j * stride < count}
-
+    maker = _ContactMaker(count, seed, as_of, pop, stats)
     contact_rows: list[Row] = []
     history: list[Row] = []
-    n_first, n_last, n_dom = len(FIRST_NAMES), len(LAST_NAMES), len(DOMAINS)
-    n_bd, n_ed, n_edf = len(pop.birth_days), len(pop.ed_days), len(pop.ed_firsts)
-    cum, total, states = pop.state_cumulative, pop.state_total, pop.states
-    # Local names: this loop runs millions of times.
-    firsts_lower = [name.lower() for name in FIRST_NAMES]
-    lasts_lower = [name.lower() for name in LAST_NAMES]
-    zips_by_state, bisect_right = pop.zips_by_state, bisect.bisect_right
-    birth_days, birth_isos = pop.birth_days, pop.birth_isos
-    ed_days, ed_isos, ed_firsts, ed_first_isos = (
-        pop.ed_days,
-        pop.ed_isos,
-        pop.ed_firsts,
-        pop.ed_first_isos,
-    )
-    created_ats, premiums = pop.created_ats, pop.premiums
-    n_created, n_premiums = len(created_ats), len(premiums)
-
     for cid in range(1, count + 1):
-        i_first, i_last = int(r() * n_first), int(r() * n_last)
-        first, last = FIRST_NAMES[i_first], LAST_NAMES[i_last]
-        domain = DOMAINS[int(r() * n_dom)]
+        row, birth, effective = maker.contact(cid)
+        contact_rows.append(row)
+        maker.add_history(history, cid, birth, effective)
+        # CHUNK_ROWS is read here, not bound once: tests shrink it.
+        if len(contact_rows) >= CHUNK_ROWS:
+            yield contact_rows, history
+            contact_rows, history = [], []
+    if contact_rows:
+        yield contact_rows, history
 
-        forced = forced_state.get(cid)
-        state = forced or states[bisect_right(cum, r() * total)]
-        zips = zips_by_state[state]
+
+class _ContactMaker:
+    """Draws an agency's contacts and their sending history, contact by contact.
+
+    Every value comes from one random stream in a fixed order: the same
+    arguments give the same rows, inline or in the generating process.
+    """
+
+    def __init__(
+        self, count: int, seed: int, as_of: date, pop: _Population, stats: dict[str, int]
+    ) -> None:
+        rng = random.Random(f"mailwindow:{seed}:{count}:{as_of.isoformat()}")
+        self.r = rng.random
+        self.pop = pop
+        self.stats = stats
+        self.as_of = as_of
+        self.last_year = as_of.year - 1
+        # Spread one contact of each USPS code through the table so that any
+        # database of a few thousand contacts exercises every state's rules.
+        stride = max(1, count // len(pop.codes))
+        self.forced_state = {
+            1 + j * stride: code for j, code in enumerate(pop.codes) if j * stride < count
+        }
+
+    def contact(self, cid: int) -> tuple[Row, date | None, date | None]:
+        """The contacts row, with the birth and effective dates its history is built on."""
+        r, pop = self.r, self.pop
+        i_first, i_last = int(r() * len(FIRST_NAMES)), int(r() * len(LAST_NAMES))
+        domain = DOMAINS[int(r() * len(DOMAINS))]
+        forced = self.forced_state.get(cid)
+        state = forced or pop.states[
+            bisect.bisect_right(pop.state_cumulative, r() * pop.state_total)
+        ]
+        zips = pop.zips_by_state[state]
         zip5 = zips[int(r() * len(zips))]
+        email, zip_code, state_col = self._email_and_location(
+            cid, i_first, i_last, domain, state, zip5, forced is not None
+        )
+        birth, birth_raw = self._birth_date(cid)
+        effective, effective_raw = self._effective_date()
+        phone = self._phone_number()
+        # Carrier, plan, tobacco, gender and agent read different digits of one
+        # draw; drawing them apart would change every generated database.
+        g = r()
+        created = pop.created_ats[int(r() * len(pop.created_ats))]
+        premium = pop.premiums[int(r() * len(pop.premiums))]
+        row: Row = {
+            "id": cid,
+            "first_name": FIRST_NAMES[i_first],
+            "last_name": LAST_NAMES[i_last],
+            "email": email,
+            "current_carrier": CARRIERS[int(g * 1000) % len(CARRIERS)],
+            "current_premium": premium,
+            "plan_type": PLAN_TYPES[int(g * 10000) % len(PLAN_TYPES)],
+            "effective_date": effective_raw,
+            "birth_date": birth_raw,
+            "tobacco_user": 1 if g < 0.12 else 0,
+            "gender": "F" if int(g * 100) % 100 < 54 else "M",
+            "state": state_col,
+            "zip_code": zip_code,
+            "agent_id": 1 + int(g * 1_000_000) % 40,
+            "phone_number": phone,
+            "status": "",
+            "created_at": created,
+            "updated_at": created,
+        }
+        return row, birth, effective
 
-        # One draw chooses the data-quality case; the cases are exclusive.
-        q = 0.99 if forced else r()
-        email = f"{firsts_lower[i_first]}.{lasts_lower[i_last]}{cid}@{domain}"
+    def _email_and_location(
+        self, cid: int, i_first: int, i_last: int, domain: str, state: str, zip5: str, forced: bool
+    ) -> tuple[str, str | None, str | None]:
+        """(email, zip_code, state) columns, with the dirt agencies' data really has."""
+        r = self.r
+        email = f"{FIRST_NAMES_LOWER[i_first]}.{LAST_NAMES_LOWER[i_last]}{cid}@{domain}"
         zip_code: str | None = zip5
         state_col: str | None = state
+        # One draw chooses the data-quality case; the cases are exclusive.  A
+        # contact forced into a state stays clean so that the state is usable.
+        q = 0.99 if forced else r()
         if q < 0.005:  # invalid: no usable location at all
             zip_code = "" if r() < 0.5 else None
             state_col = JUNK_STATES[int(r() * len(JUNK_STATES))]
-            stats["invalid"] += 1
+            self.stats["invalid"] += 1
         elif q < 0.010:  # invalid: unusable e-mail address
-            email = f"no-at-sign{cid}" if r() < 0.7 else f"{firsts_lower[i_first]}{cid}@"
-            stats["invalid"] += 1
+            email = f"no-at-sign{cid}" if r() < 0.7 else f"{FIRST_NAMES_LOWER[i_first]}{cid}@"
+            self.stats["invalid"] += 1
         elif q < 0.013:  # the state column contradicts the ZIP (the ZIP wins)
+            states = self.pop.states
             other = states[int(r() * len(states))]
             state_col = other if other != state else ("TX" if state != "TX" else "CA")
         elif q < 0.043:
@@ -287,87 +345,68 @@ def _contact_rows(
             zip_code = UNKNOWN_ZIPS[int(r() * len(UNKNOWN_ZIPS))]
         elif q < 0.163:
             zip_code = f"{zip5}-{1000 + int(r() * 9000)}"
-        elif q < 0.170:
-            email = f" {first}.{last}{cid}@{domain.upper()} "  # usable once trimmed
+        elif q < 0.170:  # usable once trimmed
+            email = f" {FIRST_NAMES[i_first]}.{LAST_NAMES[i_last]}{cid}@{domain.upper()} "
+        return email, zip_code, state_col
 
-        b = r()
-        birth: date | None
+    def _birth_date(self, cid: int) -> tuple[date | None, str | None]:
+        """(the date the rules read, the birth_date column): missing, junk, or with a time part."""
+        r, pop = self.r, self.pop
+        b = r()  # drawn for every contact, leap-day ones too, to keep the stream aligned
         if cid % 400 == 200:  # enough leap-day birthdays even in small databases
             year = LEAP_BIRTH_YEARS[(cid // 400) % len(LEAP_BIRTH_YEARS)]
             birth = date(year, 2, 29)
-            birth_raw: str | None = birth.isoformat()
-        elif b < 0.003:
-            birth, birth_raw = None, None
-        elif b < 0.006:
-            birth, birth_raw = None, JUNK_BIRTH_DATES[int(r() * len(JUNK_BIRTH_DATES))]
-        else:
-            i = int(r() * n_bd)
-            birth, birth_raw = birth_days[i], birth_isos[i]
-            if b > 0.97:
-                birth_raw += " 00:00:00"
+            return birth, birth.isoformat()
+        if b < 0.003:
+            return None, None
+        if b < 0.006:
+            return None, JUNK_BIRTH_DATES[int(r() * len(JUNK_BIRTH_DATES))]
+        i = int(r() * len(pop.birth_days))
+        birth_raw = pop.birth_isos[i]
+        if b > 0.97:
+            birth_raw += " 00:00:00"
+        return pop.birth_days[i], birth_raw
 
+    def _effective_date(self) -> tuple[date | None, str | None]:
+        """(the date the rules read, the effective_date column) of the contact's policy."""
+        r, pop = self.r, self.pop
         e = r()
-        effective: date | None
         if e < 0.05:
-            effective, effective_raw = None, None
-        elif e < 0.053:
-            effective = None
-            effective_raw = JUNK_EFFECTIVE_DATES[int(r() * len(JUNK_EFFECTIVE_DATES))]
-        elif e < 0.72:  # policies mostly start on the first of a month
-            i = int(r() * n_edf)
-            effective, effective_raw = ed_firsts[i], ed_first_isos[i]
+            return None, None
+        if e < 0.053:
+            return None, JUNK_EFFECTIVE_DATES[int(r() * len(JUNK_EFFECTIVE_DATES))]
+        if e < 0.72:  # policies mostly start on the first of a month
+            i = int(r() * len(pop.ed_firsts))
+            effective, effective_raw = pop.ed_firsts[i], pop.ed_first_isos[i]
         else:
-            i = int(r() * n_ed)
-            effective, effective_raw = ed_days[i], ed_isos[i]
-        if effective_raw is not None and e > 0.985:
+            i = int(r() * len(pop.ed_days))
+            effective, effective_raw = pop.ed_days[i], pop.ed_isos[i]
+        if e > 0.985:
             effective_raw += " 00:00:00"
+        return effective, effective_raw
 
-        phone = None
+    def _phone_number(self) -> str | None:
+        r = self.r
         if r() < 0.5:
-            phone = f"{AREA_CODES[int(r() * len(AREA_CODES))]}{2000000 + int(r() * 7999999)}"
-        g = r()
-        created = created_ats[int(r() * n_created)]
-        contact_rows.append(
-            {
-                "id": cid,
-                "first_name": first,
-                "last_name": last,
-                "email": email,
-                "current_carrier": CARRIERS[int(g * 1000) % len(CARRIERS)],
-                "current_premium": premiums[int(r() * n_premiums)],
-                "plan_type": PLAN_TYPES[int(g * 10000) % len(PLAN_TYPES)],
-                "effective_date": effective_raw,
-                "birth_date": birth_raw,
-                "tobacco_user": 1 if g < 0.12 else 0,
-                "gender": "F" if int(g * 100) % 100 < 54 else "M",
-                "state": state_col,
-                "zip_code": zip_code,
-                "agent_id": 1 + int(g * 1_000_000) % 40,
-                "phone_number": phone,
-                "status": "",
-                "created_at": created,
-                "updated_at": created,
-            }
-        )
+            return f"{AREA_CODES[int(r() * len(AREA_CODES))]}{2000000 + int(r() * 7999999)}"
+        return None
 
-        h = r()
-        if h < 0.11:
-            row = _last_year_send(cid, birth, effective, last_year, r())
+    def add_history(
+        self, history: list[Row], cid: int, birth: date | None, effective: date | None
+    ) -> None:
+        """Append the contact's sending history: what the scheduler finds already written."""
+        r = self.r
+        if r() < 0.11:
+            row = _last_year_send(cid, birth, effective, self.last_year, r())
             if row is not None:
                 history.append(row)
         h = r()
         if h < 0.012:
-            history.append(_legacy_upper_case_send(cid, as_of, r()))
+            history.append(_legacy_upper_case_send(cid, self.as_of, r()))
         elif h < 0.016:
-            history.append(_failed_aep(cid, last_year, r()))
+            history.append(_failed_aep(cid, self.last_year, r()))
         elif h < 0.019 and birth is not None:
-            history.append(_scheduled_birthday(cid, birth, as_of))
-
-        if len(contact_rows) >= CHUNK_ROWS:
-            yield contact_rows, history
-            contact_rows, history = [], []
-    if contact_rows:
-        yield contact_rows, history
+            history.append(_scheduled_birthday(cid, birth, self.as_of))
 
 
 def _produce_chunks(
@@ -751,11 +790,8 @@ def _campaign_instances(count: int, as_of: date, rng: random.Random) -> list[_In
     return found
 
 
-def _campaign_rows(
-    count: int, instances: list[_Instance], share: float, as_of: date, rng: random.Random
-) -> tuple[list[Row], list[_Target]]:
-    """(campaign_instances rows, contact_campaigns rows)."""
-    r = rng.random
+def _instance_rows(instances: list[_Instance], as_of: date) -> list[Row]:
+    """The campaign_instances rows (they draw nothing at random)."""
     instance_rows: list[Row] = []
     for i in instances:
         opened = i.start or (i.end - timedelta(days=60) if i.end else as_of)
@@ -776,6 +812,15 @@ def _campaign_rows(
                 "updated_at": created,
             }
         )
+    return instance_rows
+
+
+def _campaign_rows(
+    count: int, instances: list[_Instance], share: float, as_of: date, rng: random.Random
+) -> tuple[list[Row], list[_Target]]:
+    """(campaign_instances rows, contact_campaigns rows)."""
+    r = rng.random
+    instance_rows = _instance_rows(instances, as_of)
     targetable = [i for i in instances if not i.target_all]
     targeted = round(share * count)
     if not targetable or targeted <= 0:
@@ -871,6 +916,27 @@ class _DueDates:
         return pools
 
 
+class _Initial(NamedTuple):
+    """An initial email the sending side sent in [as_of - 35, as_of]."""
+
+    contact_id: int
+    email_type: str
+    send: date
+    event: date  # the anniversary or campaign trigger; AEP and post-window: the send date
+    instance: _Instance | None  # campaign emails only
+
+
+@dataclass(frozen=True)
+class _SentInitial:
+    """An initial email as written: what its follow-up and the behaviour after it refer to."""
+
+    initial: _Initial
+    row_id: int
+    key: str | None  # None: written before the scheduler had keys (legacy)
+    priority: int
+    moment: datetime  # 08:30 on the send date when the sending side kept no time
+
+
 def _followup_rows(
     conn: sqlite3.Connection,
     due: _DueDates,
@@ -883,216 +949,373 @@ def _followup_rows(
 ) -> tuple[list[Row], int, list[Row], list[Row]]:
     """(email_schedules rows: initials then existing follow-ups, number of initials,
     tracking_clicks rows, contact_events rows)."""
-    r, day = rng.random, timedelta
-    first = as_of - day(INITIAL_LOOKBACK)
-    taken = {
+    first = as_of - timedelta(days=INITIAL_LOOKBACK)
+    taken = _taken_occurrences(conn)
+    plan = _plan_initials(
+        due.pools(as_of, taken),
+        _campaign_candidates(targets, first, as_of),
+        count,
+        wanted,
+        first,
+        taken,
+        rng,
+    )
+    initials: list[Row] = []
+    followups: list[Row] = []
+    behaviour = _Behaviour(as_of, rng)
+    # Each initial draws its row, its follow-up, then the behaviour after it:
+    # interleaved, in this order, as the databases were always generated.
+    for n, initial in enumerate(plan):
+        sent, row = _send_initial(initial, first_id + n, as_of, rng.random)
+        initials.append(row)
+        followup = _existing_followup(sent, as_of, rng.random)
+        if followup is not None:
+            followups.append(followup)
+        behaviour.react_to(sent)
+    behaviour.add_unattributed_clicks(first)
+    # Follow-ups were written after every initial, so their ids come after.
+    first_followup_id = first_id + len(initials)
+    schedules = initials + [{"id": first_followup_id + n, **row} for n, row in enumerate(followups)]
+    return schedules, len(plan), behaviour.clicks, behaviour.events
+
+
+def _taken_occurrences(conn: sqlite3.Connection) -> set[tuple[int, str, int]]:
+    """(contact, type, event year) of the history already written: the legacy
+    unique index allows no second row of one."""
+    return {
         (cid, kind, year)
         for cid, kind, year in conn.execute(
             "SELECT contact_id, email_type, event_year FROM email_schedules"
             " WHERE event_year IS NOT NULL"
         )
     }
-    pools = due.pools(as_of, taken)
-    # Campaign emails sent to targets of an instance that follows up.
-    campaign_pool: list[tuple[int, date, date, _Instance, _Target]] = []
+
+
+def _campaign_candidates(
+    targets: list[_Target], first: date, as_of: date
+) -> list[tuple[_Initial, _Target]]:
+    """Campaign emails sent in [first, as_of] to targets of an instance that follows up,
+    with their target; the first of each contact only."""
+    found: list[tuple[_Initial, _Target]] = []
     seen: set[int] = set()
     for target in targets:
-        trigger, cid = target.trigger, target.contact_id
-        if trigger is None or not target.instance.followups or target.status == "cancelled":
+        trigger, cid, inst = target.trigger, target.contact_id, target.instance
+        if trigger is None or not inst.followups or target.status == "cancelled":
             continue
-        send = trigger - day(target.instance.days_before)
-        if cid not in seen and first <= send <= as_of and target.instance.allows(send):
+        send = trigger - timedelta(days=inst.days_before)
+        if cid not in seen and first <= send <= as_of and inst.allows(send):
             seen.add(cid)
-            campaign_pool.append((cid, send, trigger, target.instance, target))
+            found.append((_Initial(cid, f"campaign_{inst.kind}", send, trigger, inst), target))
+    return found
 
-    # Who gets which kind of initial: one initial per contact.
-    plan: list[tuple[int, str, date, date, _Instance | None]] = []
-    chosen: set[int] = set()
+
+def _plan_initials(
+    anniversaries: dict[str, list[tuple[int, date, date]]],
+    campaigns: list[tuple[_Initial, _Target]],
+    count: int,
+    wanted: int,
+    first: date,
+    taken: set[tuple[int, str, int]],
+    rng: random.Random,
+) -> list[_Initial]:
+    """Who gets which initial email (one per contact), in the shares of INITIAL_MIX."""
     quotas = {kind: int(wanted * share) for kind, share in INITIAL_MIX}
+    chosen: set[int] = set()
+    plan = _anniversary_initials(anniversaries, quotas, chosen, rng)
+    plan += _campaign_initials(campaigns, quotas["campaign"], chosen, rng)
+    # The rest, whatever the others could not fill: post-window and AEP emails.
+    plan += _other_initials(count, wanted - len(plan), chosen, first, taken, rng)
+    plan.sort(key=lambda p: (p.send, p.contact_id))  # as the sending side wrote them
+    return plan
+
+
+def _anniversary_initials(
+    pools: dict[str, list[tuple[int, date, date]]],
+    quotas: dict[str, int],
+    chosen: set[int],
+    rng: random.Random,
+) -> list[_Initial]:
+    """Birthday, then effective-date initials, among the emails that were due; adds
+    their contacts to ``chosen``."""
+    plan: list[_Initial] = []
     for kind in ("birthday", "effective_date"):
         pool = [p for p in pools[kind] if p[0] not in chosen]
         for cid, send, event in rng.sample(pool, min(quotas[kind], len(pool))):
-            plan.append((cid, kind, send, event, None))
+            plan.append(_Initial(cid, kind, send, event, None))
             chosen.add(cid)
-    pool_c = [p for p in campaign_pool if p[0] not in chosen]
-    for cid, send, trigger, target_instance, target in rng.sample(
-        pool_c, min(quotas["campaign"], len(pool_c))
-    ):
-        plan.append((cid, f"campaign_{target_instance.kind}", send, trigger, target_instance))
-        chosen.add(cid)
+    return plan
+
+
+def _campaign_initials(
+    candidates: list[tuple[_Initial, _Target]],
+    quota: int,
+    chosen: set[int],
+    rng: random.Random,
+) -> list[_Initial]:
+    """Campaign initials among the candidates; adds their contacts to ``chosen``."""
+    pool = [c for c in candidates if c[0].contact_id not in chosen]
+    plan: list[_Initial] = []
+    for initial, target in rng.sample(pool, min(quota, len(pool))):
+        plan.append(initial)
+        chosen.add(initial.contact_id)
         target.status = "scheduled"  # the scheduler wrote its decision back
-    # The rest: post-window and AEP emails to any other contacts.
-    rest = wanted - len(plan)
-    others = [
-        c
-        for c in rng.sample(range(1, count + 1), min(count, rest + len(chosen)))
-        if c not in chosen
-    ]
-    if len(others) < rest:  # nearly every contact has one: take the rest in order
-        have = chosen | set(others)
-        others += [c for c in range(1, count + 1) if c not in have]
-    for cid in others[:rest]:
-        send = first + day(int(r() * (INITIAL_LOOKBACK + 1)))
+    return plan
+
+
+def _other_initials(
+    count: int,
+    wanted: int,
+    chosen: set[int],
+    first: date,
+    taken: set[tuple[int, str, int]],
+    rng: random.Random,
+) -> list[_Initial]:
+    """Post-window and AEP initials to contacts without an initial yet."""
+    r = rng.random
+    plan: list[_Initial] = []
+    for cid in _other_contacts(count, wanted, chosen, rng):
+        send = first + timedelta(days=int(r() * (INITIAL_LOOKBACK + 1)))
         kind = "aep" if r() < 0.4 else "post_window"
         if (cid, kind, send.year) in taken:
             kind = "post_window"  # no legacy rows of that type
-        plan.append((cid, kind, send, send, None))
-    plan.sort(key=lambda p: (p[2], p[0]))  # by send date, as the sending side wrote them
+        plan.append(_Initial(cid, kind, send, send, None))
+    return plan
 
-    schedules: list[Row] = []
-    followups: list[Row] = []
-    clicks: list[Row] = []
-    events: list[Row] = []
-    last_moment = datetime.combine(as_of, datetime.max.time()).replace(microsecond=0)
-    answers = 0
-    for n, (cid, kind, send, event, inst) in enumerate(plan):
-        row_id = first_id + n
-        send_iso, compact = send.isoformat(), send.isoformat().replace("-", "")
-        legacy = r() < 0.1  # written before keys: no key, half without event year
-        if kind in ("birthday", "effective_date"):
-            key = f"{cid}:{kind}:{event.year}"
-        elif inst is not None:  # a campaign
-            key = f"{cid}:campaign:{inst.id}:{event.isoformat()}"
-        elif kind == "aep":
-            key = f"{cid}:aep:{event.isoformat()}"
-        else:  # post_window: keyed by the end date of the window, the day before
-            key = f"{cid}:post_window:{(send - ONE_DAY).isoformat()}"
-        key_col = None if legacy else key
-        priority = CAMPAIGN_PRIORITY[inst.kind] if inst is not None else INITIAL_PRIORITY[kind]
-        no_year = legacy and r() < 0.5
-        actual = send if send == as_of or r() >= 0.05 else send + ONE_DAY  # sent a day late
-        sent_at = f"{actual.isoformat()} {SEND_TIMES[int(r() * 600)]}"
-        has_actual = r() < 0.9
-        send_moment = (
-            datetime.fromisoformat(sent_at)
-            if has_actual
-            else datetime.combine(send, datetime.min.time()).replace(hour=8, minute=30)
-        )
-        schedules.append(
-            {
-                "id": row_id,
-                "contact_id": cid,
-                "email_type": kind,
-                "scheduled_send_date": send_iso,
-                "scheduled_send_time": "08:30:00",
-                "status": "delivered" if r() < 0.6 else "sent",
-                "skip_reason": None,
-                "created_at": f"{(send - TWENTY_DAYS).isoformat()} {CREATED_TIME}",
-                "updated_at": sent_at if has_actual else f"{send_iso} 08:30:00",
-                "batch_id": f"batch_{compact}",
-                "event_year": None if no_year else event.year,
-                "event_month": None if no_year else event.month,
-                "event_day": None if no_year else event.day,
-                "actual_send_datetime": sent_at if has_actual else None,
-                "priority": priority,
-                "email_template": inst.email_template if inst is not None else f"{kind}_email",
-                "scheduler_run_id": f"legacy-{compact}" if legacy else f"sweep-{compact}",
-                "campaign_instance_id": inst.id if inst is not None else None,
-                "sms_template": None,
-                "metadata": None,
-                "occurrence_key": key_col,
-            }
-        )
-        # About 3% already have their follow-up (sent two days later).
-        if send <= as_of - day(2) and r() < 0.03:
-            fu_date = send + day(2)
-            fu_at = f"{fu_date.isoformat()} {SEND_TIMES[int(r() * 600)]}"
-            if legacy or r() < 0.5:  # a legacy follow-up: no key, no metadata
-                fu_key, metadata = None, None
-            else:
-                fu_key = f"{cid}:followup:{key}"
-                metadata = json.dumps(
-                    {
-                        "initial_key": key,
-                        "initial_row_id": row_id,
-                        "initial_type": kind,
-                        "initial_send_at": send_moment.isoformat(),
-                        "followup_type": "followup_1_cold",
-                        "behaviour": {
-                            "clicks": 0,
-                            "health_answers": 0,
-                            "health_answers_with_condition": 0,
-                            "decided_by": "no click or health answer since the initial email",
-                        },
-                    },
-                    sort_keys=True,
-                    separators=(",", ":"),
-                )
-            followups.append(
-                {
-                    "contact_id": cid,
-                    "email_type": "followup_1_cold",
-                    "scheduled_send_date": fu_date.isoformat(),
-                    "scheduled_send_time": "08:30:00",
-                    "status": "sent",
-                    "skip_reason": None,
-                    "created_at": f"{send_iso} {CREATED_TIME}",
-                    "updated_at": fu_at,
-                    "batch_id": f"batch_{fu_date.isoformat().replace('-', '')}",
-                    "event_year": None if fu_key is None else event.year,
-                    "event_month": None if fu_key is None else event.month,
-                    "event_day": None if fu_key is None else event.day,
-                    "actual_send_datetime": fu_at,
-                    "priority": priority,
-                    "email_template": "followup_1_cold_email",
-                    "scheduler_run_id": (
-                        f"{'legacy' if fu_key is None else 'sweep'}-"
-                        f"{fu_date.isoformat().replace('-', '')}"
-                    ),
-                    "campaign_instance_id": inst.id if inst is not None else None,
-                    "sms_template": None,
-                    "metadata": metadata,
-                    "occurrence_key": fu_key,
-                }
-            )
-        # Behaviour: clicks for about 30%, health answers for about 10%.
+
+def _other_contacts(count: int, wanted: int, chosen: set[int], rng: random.Random) -> list[int]:
+    """``wanted`` contacts outside ``chosen``, at random while there are enough."""
+    # Drawing as many extra as are chosen leaves enough once those are dropped.
+    others = [
+        c
+        for c in rng.sample(range(1, count + 1), min(count, wanted + len(chosen)))
+        if c not in chosen
+    ]
+    if len(others) < wanted:  # nearly every contact has one: take the rest in order
+        have = chosen | set(others)
+        others += [c for c in range(1, count + 1) if c not in have]
+    return others[:wanted]
+
+
+def _send_initial(
+    initial: _Initial, row_id: int, as_of: date, r: Callable[[], float]
+) -> tuple[_SentInitial, Row]:
+    """The initial email as the sending side recorded it, and its email_schedules row."""
+    legacy = r() < 0.1  # written before keys: no key, half without event year
+    inst = initial.instance
+    priority = (
+        CAMPAIGN_PRIORITY[inst.kind] if inst is not None else INITIAL_PRIORITY[initial.email_type]
+    )
+    with_event = not (legacy and r() < 0.5)
+    send = initial.send
+    actual = send if send == as_of or r() >= 0.05 else send + ONE_DAY  # sent a day late
+    sent_at = f"{actual.isoformat()} {SEND_TIMES[int(r() * 600)]}"
+    has_actual = r() < 0.9
+    status = "delivered" if r() < 0.6 else "sent"
+    moment = (
+        datetime.fromisoformat(sent_at)
+        if has_actual
+        else datetime.combine(send, datetime.min.time()).replace(hour=8, minute=30)
+    )
+    key = None if legacy else _occurrence_key(initial)
+    sent = _SentInitial(initial, row_id, key, priority, moment)
+    return sent, _initial_row(sent, status, sent_at if has_actual else None, with_event)
+
+
+def _occurrence_key(initial: _Initial) -> str:
+    """The scheduler's key of the email: one email per contact and occurrence."""
+    cid, kind, event, inst = (
+        initial.contact_id,
+        initial.email_type,
+        initial.event,
+        initial.instance,
+    )
+    if kind in ("birthday", "effective_date"):
+        return f"{cid}:{kind}:{event.year}"
+    if inst is not None:  # a campaign
+        return f"{cid}:campaign:{inst.id}:{event.isoformat()}"
+    if kind == "aep":
+        return f"{cid}:aep:{event.isoformat()}"
+    # post_window: keyed by the end date of the window, the day before
+    return f"{cid}:post_window:{(initial.send - ONE_DAY).isoformat()}"
+
+
+def _initial_row(sent: _SentInitial, status: str, sent_at: str | None, with_event: bool) -> Row:
+    """The email_schedules row of an initial email; ``sent_at`` None: no time recorded."""
+    initial, inst = sent.initial, sent.initial.instance
+    kind, send, event = initial.email_type, initial.send, initial.event
+    send_iso, compact = send.isoformat(), send.isoformat().replace("-", "")
+    return {
+        "id": sent.row_id,
+        "contact_id": initial.contact_id,
+        "email_type": kind,
+        "scheduled_send_date": send_iso,
+        "scheduled_send_time": "08:30:00",
+        "status": status,
+        "skip_reason": None,
+        "created_at": f"{(send - TWENTY_DAYS).isoformat()} {CREATED_TIME}",
+        "updated_at": sent_at if sent_at is not None else f"{send_iso} 08:30:00",
+        "batch_id": f"batch_{compact}",
+        "event_year": event.year if with_event else None,
+        "event_month": event.month if with_event else None,
+        "event_day": event.day if with_event else None,
+        "actual_send_datetime": sent_at,
+        "priority": sent.priority,
+        "email_template": inst.email_template if inst is not None else f"{kind}_email",
+        "scheduler_run_id": f"legacy-{compact}" if sent.key is None else f"sweep-{compact}",
+        "campaign_instance_id": inst.id if inst is not None else None,
+        "sms_template": None,
+        "metadata": None,
+        "occurrence_key": sent.key,
+    }
+
+
+def _existing_followup(sent: _SentInitial, as_of: date, r: Callable[[], float]) -> Row | None:
+    """The cold follow-up already sent, two days after the initial, for about 3% of them."""
+    send = sent.initial.send
+    # Only initials two days old or more can have one; the others draw nothing.
+    if send > as_of - timedelta(days=2) or r() >= 0.03:
+        return None
+    sent_on = send + timedelta(days=2)
+    sent_at = f"{sent_on.isoformat()} {SEND_TIMES[int(r() * 600)]}"
+    if sent.key is None or r() < 0.5:  # a legacy follow-up: no key, no metadata
+        return _followup_row(sent, sent_on, sent_at, None, None)
+    key = f"{sent.initial.contact_id}:followup:{sent.key}"
+    return _followup_row(sent, sent_on, sent_at, key, _cold_followup_metadata(sent, sent.key))
+
+
+def _cold_followup_metadata(sent: _SentInitial, initial_key: str) -> str:
+    """What the scheduler records of a cold follow-up: its initial and the behaviour."""
+    return json.dumps(
+        {
+            "initial_key": initial_key,
+            "initial_row_id": sent.row_id,
+            "initial_type": sent.initial.email_type,
+            "initial_send_at": sent.moment.isoformat(),
+            "followup_type": "followup_1_cold",
+            "behaviour": {
+                "clicks": 0,
+                "health_answers": 0,
+                "health_answers_with_condition": 0,
+                "decided_by": "no click or health answer since the initial email",
+            },
+        },
+        sort_keys=True,
+        separators=(",", ":"),
+    )
+
+
+def _followup_row(
+    sent: _SentInitial, sent_on: date, sent_at: str, key: str | None, metadata: str | None
+) -> Row:
+    """The email_schedules row of a sent cold follow-up (its id is given later)."""
+    initial, inst = sent.initial, sent.initial.instance
+    event = initial.event
+    sent_on_iso = sent_on.isoformat()
+    compact = sent_on_iso.replace("-", "")
+    return {
+        "contact_id": initial.contact_id,
+        "email_type": "followup_1_cold",
+        "scheduled_send_date": sent_on_iso,
+        "scheduled_send_time": "08:30:00",
+        "status": "sent",
+        "skip_reason": None,
+        "created_at": f"{initial.send.isoformat()} {CREATED_TIME}",
+        "updated_at": sent_at,
+        "batch_id": f"batch_{compact}",
+        "event_year": None if key is None else event.year,
+        "event_month": None if key is None else event.month,
+        "event_day": None if key is None else event.day,
+        "actual_send_datetime": sent_at,
+        "priority": sent.priority,
+        "email_template": "followup_1_cold_email",
+        "scheduler_run_id": f"{'legacy' if key is None else 'sweep'}-{compact}",
+        "campaign_instance_id": inst.id if inst is not None else None,
+        "sms_template": None,
+        "metadata": metadata,
+        "occurrence_key": key,
+    }
+
+
+class _Behaviour:
+    """What contacts did around the initial emails: the clicks and health answers that
+    decide the follow-ups, and other events that decide nothing."""
+
+    def __init__(self, as_of: date, rng: random.Random) -> None:
+        self.rng = rng
+        self.r = rng.random
+        # The sweep runs on as_of: nothing it reads happened later.
+        self.last_moment = datetime.combine(as_of, datetime.max.time()).replace(microsecond=0)
+        self.clicks: list[Row] = []
+        self.events: list[Row] = []
+        self.health_answers = 0  # so far: the count picks the malformed ones
+
+    def react_to(self, sent: _SentInitial) -> None:
+        """Clicks for about 30% of the initials, health answers for about 10%."""
+        r = self.r
         if r() < 0.3:
-            for _ in range(1 if r() < 0.7 else 2 if r() < 0.67 else 3):
-                if r() < 0.85:  # after the send: counts
-                    moment = send_moment + day(minutes=5 + int(r() * 4320))
-                    if moment > last_moment:
-                        moment = send_moment + day(minutes=5 + int(r() * 120))
-                else:  # before it: does not count
-                    moment = send_moment - day(minutes=60 + int(r() * 43200))
-                quote = f"Q{100000 + int(r() * 900000)}" if r() < 0.4 else None
-                clicks.append(_click(f"trk_{rng.getrandbits(64):016x}", cid, quote, moment))
+            self._add_clicks(sent)
         if r() < 0.1:
-            if r() < 0.85:
-                moment = send_moment + day(minutes=10 + int(r() * 7200))
-                if moment > last_moment:
-                    moment = send_moment + day(minutes=10 + int(r() * 120))
-            else:
-                moment = send_moment - day(minutes=60 + int(r() * 43200))
-            m = r()
-            answers += 1
-            if answers % 100 == 50:  # 1%, from the 50th answer on
-                metadata = MALFORMED_HEALTH_ANSWERS[
-                    (answers // 100) % len(MALFORMED_HEALTH_ANSWERS)
-                ]
-            elif m < 0.26:  # a condition, flagged
-                metadata = (
-                    f'{{"answers_count":7,"main_questions_yes_count":{1 + int(r() * 3)},'
-                    '"has_medical_conditions":true}'
-                )
-            elif m < 0.36:  # a condition by the yes count alone
-                metadata = (
-                    f'{{"answers_count":7,"main_questions_yes_count":{1 + int(r() * 2)},'
-                    '"has_medical_conditions":false}'
-                )
-            else:
-                metadata = HEALTH_ANSWERS[0 if r() < 0.8 else 1]
-            lead = 500000 + cid if r() < 0.3 else None
-            events.append(_event(cid, lead, "eligibility_answered", metadata, moment))
+            self._add_health_answer(sent)
         if r() < 0.05:  # other events, which decide nothing
-            moment = send_moment + day(minutes=1 + int(r() * 600))
-            events.append(_event(cid, None, "email_opened", None, min(moment, last_moment)))
-    # A few clicks nobody can be tied to.
-    for _ in range(len(clicks) // 100):
-        moment = datetime.combine(first, datetime.min.time()) + day(minutes=int(r() * 50000))
-        clicks.append(_click(f"trk_{rng.getrandbits(64):016x}", None, None, moment))
-    first_fu = first_id + len(schedules)
-    schedules += [{"id": first_fu + n, **row} for n, row in enumerate(followups)]
-    return schedules, len(plan), clicks, events
+            moment = min(sent.moment + timedelta(minutes=1 + int(r() * 600)), self.last_moment)
+            self.events.append(_event(sent.initial.contact_id, None, "email_opened", None, moment))
+
+    def add_unattributed_clicks(self, first: date) -> None:
+        """About one click in a hundred that nobody can be tied to."""
+        start = datetime.combine(first, datetime.min.time())
+        for _ in range(len(self.clicks) // 100):
+            moment = start + timedelta(minutes=int(self.r() * 50000))
+            self.clicks.append(_click(self._tracking_id(), None, None, moment))
+
+    def _add_clicks(self, sent: _SentInitial) -> None:
+        r = self.r
+        for _ in range(1 if r() < 0.7 else 2 if r() < 0.67 else 3):
+            moment = self._reaction_moment(sent.moment, earliest=5, span=4320)
+            quote = f"Q{100000 + int(r() * 900000)}" if r() < 0.4 else None
+            self.clicks.append(_click(self._tracking_id(), sent.initial.contact_id, quote, moment))
+
+    def _add_health_answer(self, sent: _SentInitial) -> None:
+        cid = sent.initial.contact_id
+        moment = self._reaction_moment(sent.moment, earliest=10, span=7200)
+        self.health_answers += 1
+        metadata = self._health_answer_metadata()
+        lead = 500000 + cid if self.r() < 0.3 else None
+        self.events.append(_event(cid, lead, "eligibility_answered", metadata, moment))
+
+    def _health_answer_metadata(self) -> str:
+        """The answers as the web form stored them: some show a condition, a few are
+        malformed (the rules must survive them)."""
+        r = self.r
+        m = r()  # drawn for the malformed ones too, to keep the stream aligned
+        if self.health_answers % 100 == 50:  # 1%, from the 50th answer on
+            return MALFORMED_HEALTH_ANSWERS[
+                (self.health_answers // 100) % len(MALFORMED_HEALTH_ANSWERS)
+            ]
+        if m < 0.26:  # a condition, flagged
+            return (
+                f'{{"answers_count":7,"main_questions_yes_count":{1 + int(r() * 3)},'
+                '"has_medical_conditions":true}'
+            )
+        if m < 0.36:  # a condition by the yes count alone
+            return (
+                f'{{"answers_count":7,"main_questions_yes_count":{1 + int(r() * 2)},'
+                '"has_medical_conditions":false}'
+            )
+        return HEALTH_ANSWERS[0 if r() < 0.8 else 1]
+
+    def _reaction_moment(self, sent_at: datetime, earliest: int, span: int) -> datetime:
+        """Mostly within ``span`` minutes after the email, which counts; 15% before it,
+        which must not count."""
+        r = self.r
+        if r() < 0.85:
+            moment = sent_at + timedelta(minutes=earliest + int(r() * span))
+            if moment > self.last_moment:  # the sweep on as_of cannot have seen it
+                moment = sent_at + timedelta(minutes=earliest + int(r() * 120))
+            return moment
+        return sent_at - timedelta(minutes=60 + int(r() * 43200))
+
+    def _tracking_id(self) -> str:
+        return f"trk_{self.rng.getrandbits(64):016x}"
 
 
 def _add_campaigns_and_followups(
@@ -1108,58 +1331,91 @@ def _add_campaigns_and_followups(
 ) -> dict[str, int]:
     """Write the campaign and follow-up data; the counts written."""
     counts = {"instances": 0, "targets": 0, "initials": 0, "followups": 0, "clicks": 0, "events": 0}
-    instances: list[_Instance] = []
+    instances_written = 0
     targets: list[_Target] = []
-    instance_rows: list[Row] = []
     if campaign_instances > 0:
-        rng = random.Random(
-            f"mailwindow:campaigns:{seed}:{contacts}:{as_of.isoformat()}:"
-            f"{campaign_instances}:{campaign_share!r}"
+        instances_written, targets = _add_campaigns(
+            conn, contacts, seed, as_of, campaign_instances, campaign_share
         )
-        instances = _campaign_instances(campaign_instances, as_of, rng)
-        instance_rows, targets = _campaign_rows(contacts, instances, campaign_share, as_of, rng)
-        created = _stamp(date(as_of.year - 1, 1, 15), 36000)
-        type_rows: list[Row] = [
-            {
-                "name": t.name,
-                **{field: int(getattr(t, field)) for field in TYPE_COLUMNS},
-                "created_at": created,
-                "updated_at": created,
-            }
-            for t in CAMPAIGN_TYPES
-        ]
-        _insert(conn, tables.campaign_types, type_rows)
-        _insert(conn, tables.campaign_instances, instance_rows)
     if followup_initials > 0:
         assert due is not None
-        # Rows the scheduler wrote carry its key; a legacy database has no
-        # column for it yet, so add it the way the scheduler's migration does.
-        conn.execute(add_column_sql(tables.email_schedules.c.occurrence_key))
-        rng = random.Random(
-            f"mailwindow:followups:{seed}:{contacts}:{as_of.isoformat()}:{followup_initials}"
-        )
-        schedules, initials, clicks, events = _followup_rows(
-            conn,
-            due,
-            contacts,
-            followup_initials,
-            as_of,
-            first_schedule_id,
-            targets,
-            rng,
-        )
-        _insert(conn, tables.email_schedules, schedules)
-        _insert(conn, tables.tracking_clicks, clicks)
-        _insert(conn, tables.contact_events, events)
         counts.update(
-            initials=initials,
-            followups=len(schedules) - initials,
-            clicks=len(clicks),
-            events=len(events),
+            _add_followups(
+                conn, due, contacts, seed, as_of, followup_initials, first_schedule_id, targets
+            )
         )
+    # Written last: choosing the follow-up initials marks some targets scheduled.
     _insert(conn, tables.contact_campaigns, [t.row() for t in targets])
-    counts.update(instances=len(instance_rows), targets=len(targets))
+    counts.update(instances=instances_written, targets=len(targets))
     return counts
+
+
+def _add_campaigns(
+    conn: sqlite3.Connection,
+    contacts: int,
+    seed: int,
+    as_of: date,
+    campaign_instances: int,
+    campaign_share: float,
+) -> tuple[int, list[_Target]]:
+    """Write the campaign types and instances; (instances written, their targets to write)."""
+    rng = random.Random(
+        f"mailwindow:campaigns:{seed}:{contacts}:{as_of.isoformat()}:"
+        f"{campaign_instances}:{campaign_share!r}"
+    )
+    instances = _campaign_instances(campaign_instances, as_of, rng)
+    instance_rows, targets = _campaign_rows(contacts, instances, campaign_share, as_of, rng)
+    created = _stamp(date(as_of.year - 1, 1, 15), 36000)
+    type_rows: list[Row] = [
+        {
+            "name": t.name,
+            **{field: int(getattr(t, field)) for field in TYPE_COLUMNS},
+            "created_at": created,
+            "updated_at": created,
+        }
+        for t in CAMPAIGN_TYPES
+    ]
+    _insert(conn, tables.campaign_types, type_rows)
+    _insert(conn, tables.campaign_instances, instance_rows)
+    return len(instance_rows), targets
+
+
+def _add_followups(
+    conn: sqlite3.Connection,
+    due: _DueDates,
+    contacts: int,
+    seed: int,
+    as_of: date,
+    followup_initials: int,
+    first_schedule_id: int,
+    targets: list[_Target],
+) -> dict[str, int]:
+    """Write the initial emails, existing follow-ups, clicks and events; their counts."""
+    # Rows the scheduler wrote carry its key; a legacy database has no
+    # column for it yet, so add it the way the scheduler's migration does.
+    conn.execute(add_column_sql(tables.email_schedules.c.occurrence_key))
+    rng = random.Random(
+        f"mailwindow:followups:{seed}:{contacts}:{as_of.isoformat()}:{followup_initials}"
+    )
+    schedules, initials, clicks, events = _followup_rows(
+        conn,
+        due,
+        contacts,
+        followup_initials,
+        as_of,
+        first_schedule_id,
+        targets,
+        rng,
+    )
+    _insert(conn, tables.email_schedules, schedules)
+    _insert(conn, tables.tracking_clicks, clicks)
+    _insert(conn, tables.contact_events, events)
+    return {
+        "initials": initials,
+        "followups": len(schedules) - initials,
+        "clicks": len(clicks),
+        "events": len(events),
+    }
 
 
 # The schema of a database as found in the field, word for word: sqlite_master keeps
@@ -1202,6 +1458,44 @@ def _check_arguments(
         )
 
 
+def _new_file_paths(path: str) -> tuple[Path, Path]:
+    """(the database asked for, the file it is built in); StoreError if it cannot be."""
+    target = Path(path)
+    if target.exists():
+        raise StoreError(f"refusing to overwrite existing file: {target}")
+    if not target.parent.is_dir():
+        raise StoreError(f"directory not found for new database: {target}")
+    # Built beside the target and renamed at the end, so an interrupted run
+    # never leaves a half-filled file under the requested name.
+    partial = target.with_name(target.name + ".partial")
+    partial.unlink(missing_ok=True)
+    return target, partial
+
+
+def _begin_bulk_load(conn: sqlite3.Connection) -> list[str]:
+    """Create the schema and open the load's transaction; the CREATE INDEX statements
+    to run once the rows are in."""
+    # A fresh file nobody else reads: durability during the load buys nothing.
+    conn.execute("PRAGMA journal_mode=OFF")
+    conn.execute("PRAGMA synchronous=OFF")
+    conn.execute("PRAGMA cache_size=-262144")
+    indexes = _create_field_schema(conn)
+    conn.execute("BEGIN")
+    return indexes
+
+
+def _load_contacts(conn: sqlite3.Connection, chunks: Chunks, due: _DueDates | None) -> int:
+    """Insert the contacts and their history; the number of history rows."""
+    history_rows = 0
+    for contact_chunk, history_chunk in chunks:
+        if due is not None:  # noted while the chunk is at hand: the contacts are not kept
+            due.scan(contact_chunk)
+        _insert(conn, tables.contacts, contact_chunk)
+        _insert(conn, tables.email_schedules, history_chunk)
+        history_rows += len(history_chunk)
+    return history_rows
+
+
 def generate_database(
     path: str,
     contacts: int,
@@ -1228,18 +1522,8 @@ def generate_database(
     started = time.perf_counter()
     as_of = as_of or DEFAULT_AS_OF
     _check_arguments(contacts, as_of, campaign_instances, campaign_share, followup_initials)
-    target = Path(path)
-    if target.exists():
-        raise StoreError(f"refusing to overwrite existing file: {target}")
-    if not target.parent.is_dir():
-        raise StoreError(f"directory not found for new database: {target}")
-    # Built beside the target and renamed at the end, so an interrupted run
-    # never leaves a half-filled file under the requested name.
-    partial = target.with_name(target.name + ".partial")
-    partial.unlink(missing_ok=True)
-
+    target, partial = _new_file_paths(path)
     stats = {"invalid": 0}
-    history_rows = 0
     due = _DueDates(as_of) if followup_initials > 0 else None
     if contacts >= PARALLEL_MIN_CONTACTS:
         chunks = _chunks_from_process(contacts, seed, as_of, stats)
@@ -1247,18 +1531,8 @@ def generate_database(
         chunks = _contact_rows(contacts, seed, as_of, _Population(as_of), stats)
     conn = sqlite3.connect(partial, isolation_level=None)
     try:
-        # A fresh file nobody else reads: durability during the load buys nothing.
-        conn.execute("PRAGMA journal_mode=OFF")
-        conn.execute("PRAGMA synchronous=OFF")
-        conn.execute("PRAGMA cache_size=-262144")
-        indexes = _create_field_schema(conn)
-        conn.execute("BEGIN")
-        for contact_chunk, history_chunk in chunks:
-            if due is not None:
-                due.scan(contact_chunk)
-            _insert(conn, tables.contacts, contact_chunk)
-            _insert(conn, tables.email_schedules, history_chunk)
-            history_rows += len(history_chunk)
+        indexes = _begin_bulk_load(conn)
+        history_rows = _load_contacts(conn, chunks, due)
         extra = _add_campaigns_and_followups(
             conn,
             contacts,
