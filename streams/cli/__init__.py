@@ -3,7 +3,7 @@
 One module per command, its flags beside its handler (``add_parser(sub)``
 declares them and sets ``handler``): ``sweep``, ``explain``, ``gen``,
 ``checksum``, ``campaign``, ``worker``, ``baseline`` (``publish``),
-``replay``, ``send-test-events``.  ``main`` turns every error a user can
+``replay``, ``send-test-events``, ``serve``.  ``main`` turns every error a user can
 cause into one line on stderr and exit code 2.
 """
 
@@ -24,12 +24,13 @@ from streams.cli import (
     gen,
     replay,
     send_test_events,
+    serve,
     sweep,
     worker,
 )
 from streams.cli.common import Parser, UsageError
 
-COMMANDS = (sweep, explain, gen, checksum, campaign, worker, baseline, replay, send_test_events)
+COMMANDS = (sweep, explain, gen, checksum, campaign, worker, baseline, replay, send_test_events, serve)
 
 
 def parser() -> Parser:

@@ -9,7 +9,7 @@ message names the topic, the field and the problem, e.g.::
 An agent sends a message that raises ``EventError`` to ``deadletter``
 (``streams.events.records.deadletter_record``) and goes on; any other
 exception is a bug.  ``event_to_mapping`` is its inverse: ``parse_event`` of
-its dump gives the event back (tests/test_events.py checks it).
+its dump gives the event back (tests/streams/events/test_events.py checks it).
 
 Each direction is a table with one small function per kind of event.
 """

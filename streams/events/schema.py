@@ -148,7 +148,7 @@ def _quick_validator(topic_kind: str) -> Any:
     ``_plain`` (a float: draft 7, its newest draft, counts 12.0 as an integer
     and we do not; a NUL; deep nesting), goes to the jsonschema validator
     above and ``text_problem``, which find the problem and word it.  The
-    two are checked to agree in tests/test_events.py.
+    two are checked to agree in tests/streams/events/test_events.py.
     """
     schema = load_schema(topic_kind)
     inlined = _inline_refs(dict(schema), schema.get("$defs", {}))

@@ -473,4 +473,15 @@ OWN_INDEXES: tuple[Index, ...] = (
     Index("mw_status_facts_contact", mw_status_facts.c.contact_id),
     Index("mw_parked_events_contact", mw_parked_events.c.contact_id, mw_parked_events.c.occurred_at),
     Index("mw_checkpoints_status", scheduler_checkpoints.c.status),
+    # The console's dashboard (streams.console.queries.day_mix): the next 60 days by date,
+    # status, type, skip reason and move note, read from the index alone (no row lookups:
+    # at 1M contacts a lookup per row is the difference between 0.1 s and 1 s).
+    Index(
+        "mw_email_schedules_day_mix",
+        email_schedules.c.scheduled_send_date,
+        email_schedules.c.status,
+        email_schedules.c.email_type,
+        email_schedules.c.skip_reason,
+        email_schedules.c.catchup_note,
+    ),
 )

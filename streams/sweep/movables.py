@@ -178,7 +178,7 @@ class Movables:
             # A kept placement (here only for the frequency limit) keeps its origin.
             note, placed_run = stored.catchup_note, stored.placed_run_id
         event = date.fromordinal(self.p.events[i])
-        # In field order: phase 3 builds one per newly placed email (tests/test_schedule_rows.py).
+        # In field order: phase 3 builds one per newly placed email (tests/streams/store/test_schedule_rows.py).
         return ScheduleRow._make(
             (
                 self.key(i),

@@ -39,8 +39,7 @@ from pathlib import Path
 from typing import TypeVar
 
 import orjson
-from aiokafka import AIOKafkaConsumer, TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka import AIOKafkaConsumer
 
 from rules.config import Config, config_from_mapping
 from streams.events.codec import parse_event
@@ -54,7 +53,7 @@ from streams.store.snapshot import file_sha256
 from streams.sweep.run import run_sweep
 from streams.sweep.summary import SweepOptions
 from streams.worker.batch import BatchProcessor, Message
-from streams.worker.topics import INPUT_TOPICS, topic_name
+from streams.worker.topics import INPUT_TOPICS, existing_partitions, topic_name
 
 BATCH = 1000
 _R = TypeVar("_R", SweepRun, BaselineRecord)
@@ -92,22 +91,8 @@ class AuditLog:
 
 async def _read_topics(broker: str, topics: Mapping[str, str]) -> tuple[dict[str, list[Recorded]], list[str]]:
     """Every message of these topics (full name -> kind) from the start to their end now."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=broker, client_id="mailwindow-replay")
-    await admin.start()
-    try:
-        listed = set(await admin.list_topics())
-        present = [t for t in topics if t in listed]
-        described = await admin.describe_topics(present) if present else []
-    finally:
-        await admin.close()
+    tps, missing = await existing_partitions(broker, list(topics), client_id="mailwindow-replay")
     out: dict[str, list[Recorded]] = {kind: [] for kind in topics.values()}
-    missing = [t for t in topics if t not in listed]
-    tps = [
-        TopicPartition(d["topic"], p["partition"])
-        for d in described
-        if d["error_code"] == 0
-        for p in sorted(d["partitions"], key=lambda p: p["partition"])
-    ]
     if not tps:
         return out, missing
     consumer = AIOKafkaConsumer(bootstrap_servers=broker, enable_auto_commit=False)

@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError, for_code
@@ -203,3 +204,27 @@ async def contact_partitions(bootstrap: str, prefix: str) -> int | None:
         return max(counts.values()) if counts else None
     finally:
         await admin.close()
+
+
+async def existing_partitions(
+    broker: str, topics: Sequence[str], *, client_id: str = "mailwindow", timeout_ms: int = 40000
+) -> tuple[list[Any], list[str]]:
+    """The partitions of those of ``topics`` that exist, as the broker describes them (a
+    consumer's own metadata lists none until it subscribes), and the topics missing."""
+    from aiokafka import TopicPartition
+
+    admin = AIOKafkaAdminClient(bootstrap_servers=broker, client_id=client_id, request_timeout_ms=timeout_ms)
+    await admin.start()
+    try:
+        listed = set(await admin.list_topics())
+        present = [t for t in topics if t in listed]
+        described = await admin.describe_topics(present) if present else []
+    finally:
+        await admin.close()
+    partitions = [
+        TopicPartition(d["topic"], p["partition"])
+        for d in described
+        if d["error_code"] == 0
+        for p in sorted(d["partitions"], key=lambda p: p["partition"])
+    ]
+    return partitions, [t for t in topics if t not in listed]

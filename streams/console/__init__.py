@@ -1,0 +1,1 @@
+"""The ops console: read-only web pages, their JSON twins, /metrics and the delivery webhook."""
