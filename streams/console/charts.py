@@ -208,7 +208,7 @@ def timeline_chart(
     if year_round:
         out.append(
             f'<rect class="window year-round" data-start="{first}" data-end="{last}" x="{TL_LEFT}" '
-            f'y="{TL_TOP - 14}" width="{plot_w}" frame="{frame - TL_TOP - 30}">'
+            f'y="{TL_TOP - 14}" width="{plot_w}" height="{frame - TL_TOP - 30}">'
             f"<title>{_esc(year_round)}: every date excluded</title></rect>"
             f'<text class="window-label" x="{TL_LEFT + 4}" y="{TL_TOP - 18}">{_esc(year_round)}</text>'
         )
