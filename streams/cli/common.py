@@ -9,14 +9,12 @@ from __future__ import annotations
 
 import argparse
 import os
-from datetime import date, datetime
+from datetime import date
 from pathlib import Path
 from typing import Any, NoReturn
-from zoneinfo import ZoneInfo
 
 from rules.bounds import FIRST_DATE, LAST_DATE, MAX_ID, excerpt
-
-CENTRAL = ZoneInfo("America/Chicago")
+from streams.events.times import today_central
 
 Subparsers = argparse._SubParsersAction  # what add_parser(sub) receives
 
@@ -34,7 +32,7 @@ class Parser(argparse.ArgumentParser):
 
 def date_flag(raw: str | None, flag: str = "--as-of") -> date:
     if raw is None:
-        return datetime.now(CENTRAL).date()  # SPEC 1: default is today in Central Time
+        return today_central()
     try:
         day = date.fromisoformat(raw)
     except ValueError:

@@ -14,8 +14,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from datetime import date, datetime
-from zoneinfo import ZoneInfo
+from datetime import date
 
 from jinja2 import Environment, PackageLoader, StrictUndefined
 from starlette.applications import Starlette
@@ -28,9 +27,8 @@ from streams.console.broker import BrokerView, Publisher
 from streams.console.metrics import console_metrics
 from streams.console.state import ConsoleState
 from streams.console.webhook import Webhook
+from streams.events.times import today_central
 from streams.store.engine import Store
-
-CENTRAL = ZoneInfo("America/Chicago")
 
 
 @dataclass(frozen=True)
@@ -60,7 +58,7 @@ def templates() -> Environment:
 def _today(fixed: date | None) -> Callable[[], date]:
     if fixed is not None:
         return lambda: fixed
-    return lambda: datetime.now(CENTRAL).date()
+    return today_central
 
 
 ROUTES = [

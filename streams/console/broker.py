@@ -20,14 +20,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import orjson
 
 from streams.events.kinds import AGENT_INPUT_KINDS, DEADLETTER
+from streams.events.times import CENTRAL
 from streams.worker.topics import existing_partitions, topic_name
 
-CENTRAL = ZoneInfo("America/Chicago")
 DEADLETTERS_READ = 500
 REFRESH_S = 15.0
 TIMEOUT_S = 5.0

@@ -20,9 +20,12 @@ from datetime import UTC, date, datetime, timedelta, timezone
 from typing import Final
 from zoneinfo import ZoneInfo
 
+from rules.bounds import FIRST_DATE, LAST_DATE
+
 CENTRAL: Final = ZoneInfo("America/Chicago")
-FIRST_YEAR: Final = 1900
-LAST_YEAR: Final = 2999
+# Event dates within the dates the scheduler decides about (rules.bounds).
+FIRST_YEAR: Final = FIRST_DATE.year
+LAST_YEAR: Final = LAST_DATE.year
 
 _DATE_RE = re.compile(r"([0-9]{4})-([0-9]{2})-([0-9]{2})")
 _DATETIME_RE = re.compile(
@@ -90,6 +93,11 @@ def format_datetime(dt: datetime) -> str:
     if offset % timedelta(minutes=1):
         dt = dt.astimezone(UTC)
     return dt.isoformat()
+
+
+def today_central() -> date:
+    """Today's date in America/Chicago: the default ``T`` (SPEC 1)."""
+    return datetime.now(CENTRAL).date()
 
 
 def occurred_at_central_date(dt: datetime) -> date:
