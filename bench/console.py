@@ -54,6 +54,14 @@ def agency(path: Path, contacts: int) -> Path:
     return path
 
 
+def migrate(db: Path) -> None:
+    from streams.store.engine import open_store
+
+    with open_store(str(db)) as store:
+        for change in store.migrate():
+            print(f"migrated {db.name}: {change}")
+
+
 def add_applied_events(db: Path, count: int) -> None:
     """Applied-event bookkeeping as a worker leaves it (for /metrics' count per topic)."""
     con = sqlite3.connect(db)
@@ -64,6 +72,9 @@ def add_applied_events(db: Path, count: int) -> None:
         "VALUES (?, ?, '2026-03-09 12:00:00', ?, ?)",
         ((f"bench-{i}", topics[i % 5], i % 4, i) for i in range(have, count)),
     )
+    # Written around the worker: its per-topic counts made again from the events.
+    con.execute("DELETE FROM mw_applied_counts")
+    con.execute("INSERT INTO mw_applied_counts (topic, applied) SELECT topic, count(*) FROM mw_applied_events GROUP BY topic")
     con.commit()
     con.close()
 
@@ -126,6 +137,7 @@ def main() -> None:
     p.add_argument("--applied-events", type=int, default=0, help="make mw_applied_events hold this many")
     args = p.parse_args()
     db = Path(args.db) if args.db else agency(Path(args.workdir) / f"console-{args.contacts}.db", args.contacts)
+    migrate(db)  # a database made by an older version gets what this one reads
     if args.applied_events:
         add_applied_events(db, args.applied_events)
     cid, prefix = sample_contact(db)

@@ -1,8 +1,9 @@
 """US state of a ZIP code, from a maintained dataset of every 5-digit ZIP.
 
 Three-digit prefixes are not enough: 063 holds both NY and CT ZIPs, 726 AR and
-MO, 834 ID and WY.  We look up the full 5-digit code in the dataset shipped by
-the ``zipcodes`` package (USPS data, including military and territory codes).
+MO, 834 ID and WY.  We look up the full 5-digit code in the dataset of the
+``zipcodes`` package (USPS data, including military and territory codes), kept
+here as a compact table (``zip_states.txt``).
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from functools import lru_cache
+from pathlib import Path
 
 # Every USPS code a contact may legitimately live in: states, DC, territories
 # and military post offices.
@@ -29,19 +31,37 @@ _ZIP_RE = re.compile(r"([0-9]{5})(?:-?[0-9]{4})?")
 BLANKS = " \t\r\n"
 
 
+# The dataset as this package ships it: one line per state, "CA 90001 90002 ...", made
+# from the ``zipcodes`` package by ``scripts/zip-table`` (``zip_table_text``) and checked
+# equal to it by tests/rules/test_zip_table.py.  Reading it takes about 10 ms; decoding
+# the ``zipcodes`` package's own compressed JSON took 0.8-2 s, paid by every command.
+ZIP_TABLE = "zip_states.txt"
+
+
 @lru_cache(maxsize=1)
 def zip_states() -> Mapping[str, str]:
     """Every known 5-digit ZIP code mapped to its USPS state code (loaded once)."""
-    import zipcodes  # deferred: loading the dataset takes a moment
+    text = (Path(__file__).parent / ZIP_TABLE).read_text(encoding="ascii")
+    table: dict[str, str] = {}
+    for line in text.splitlines():
+        state, *codes = line.split()
+        table.update(dict.fromkeys(codes, state))
+    return table
 
-    try:
-        # The compiled core hands out the records without the wrapper's copy (5x faster).
-        from zipcodes import _zipcodes
 
-        records = _zipcodes.list_all()
-    except (ImportError, AttributeError):
-        records = zipcodes.list_all()  # type: ignore[no-untyped-call]
-    return {z["zip_code"]: z["state"] for z in records}
+def zipcodes_dataset() -> dict[str, str]:
+    """ZIP -> state as the ``zipcodes`` package has it (slow: for making and checking the table)."""
+    import zipcodes
+
+    return {z["zip_code"]: z["state"] for z in zipcodes.list_all()}  # type: ignore[no-untyped-call]
+
+
+def zip_table_text(dataset: Mapping[str, str]) -> str:
+    """The shipped table's text: states in order, each with its codes in order."""
+    by_state: dict[str, list[str]] = {}
+    for code, state in sorted(dataset.items()):
+        by_state.setdefault(state, []).append(code)
+    return "".join(f"{state} {' '.join(codes)}\n" for state, codes in sorted(by_state.items()))
 
 
 def zip5(raw: str | None) -> str | None:

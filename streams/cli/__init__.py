@@ -13,8 +13,6 @@ import os
 import sys
 from collections.abc import Sequence
 
-from sqlalchemy.exc import SQLAlchemyError
-
 from rules.config import ConfigError
 from streams.cli import (
     baseline,
@@ -41,25 +39,39 @@ def parser() -> Parser:
     return p
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    from streams.store.engine import StoreError
-    from streams.sweep.summary import SweepError
+def _loaded(module: str, name: str) -> tuple[type[BaseException], ...]:
+    """The error class ``module.name`` when this run imported that module, else nothing: an
+    error of a module never imported cannot have been raised, and importing one only to
+    name its errors costs a short command (explain, checksum) part of its start."""
+    found = sys.modules.get(module)
+    return (getattr(found, name),) if found is not None else ()
 
-    args = parser().parse_args(argv)
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parser().parse_args(argv)  # --help and usage errors end here, before any heavy import
     try:
         result: int = args.handler(args)
         return result
-    except (UsageError, ConfigError, StoreError, SweepError) as exc:
-        print(f"mailwindow {args.command}: {exc}", file=sys.stderr)
-        return 2
-    except SQLAlchemyError as exc:
-        first = str(exc.orig if hasattr(exc, "orig") and exc.orig else exc).splitlines()[0]
-        print(f"mailwindow {args.command}: database error: {first}", file=sys.stderr)
-        return 2
+    except Exception as exc:
+        user_errors = (
+            UsageError,
+            ConfigError,
+            *_loaded("streams.store.engine", "StoreError"),
+            *_loaded("streams.sweep.summary", "SweepError"),
+        )
+        if isinstance(exc, user_errors):
+            print(f"mailwindow {args.command}: {exc}", file=sys.stderr)
+            return 2
+        if isinstance(exc, _loaded("sqlalchemy.exc", "SQLAlchemyError")):
+            orig = getattr(exc, "orig", None)
+            first = str(orig or exc).splitlines()[0]
+            print(f"mailwindow {args.command}: database error: {first}", file=sys.stderr)
+            return 2
+        if isinstance(exc, BrokenPipeError):
+            # The reader went away (e.g. `| head`): not an error of ours.
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            return 0
+        raise
     except KeyboardInterrupt:
         print(f"mailwindow {args.command}: interrupted", file=sys.stderr)
         return 130
-    except BrokenPipeError:
-        # The reader went away (e.g. `| head`): not an error of ours.
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return 0

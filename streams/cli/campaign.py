@@ -1,6 +1,7 @@
 """`mailwindow campaign ...`: campaign types, instances, dates and targets (SPEC 8).
 
-The flags and the printing are here; the work is ``streams.admin.campaigns``'s.
+The flags and the printing are here; the work is ``streams.admin.campaigns``'s, imported
+by each handler (it brings SQLAlchemy; ``mailwindow --help`` should not wait for it).
 """
 
 from __future__ import annotations
@@ -9,28 +10,14 @@ import argparse
 import sys
 from datetime import date
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rules.bounds import excerpt
 from rules.config import MAX_PRIORITY, CampaignType, Config
-from streams.admin.campaigns import (
-    END_FIELD,
-    START_FIELD,
-    TYPE_FIELDS,
-    CampaignError,
-    _read,
-    change_dates,
-    clear_rescheduling,
-    create_instance,
-    default_user,
-    import_targets,
-    list_campaigns,
-    parse_day,
-    parse_day_or_none,
-    reschedule_targets,
-    set_campaign_type,
-)
 from streams.cli.common import Subparsers, UsageError, at_most, date_flag, id_arg, whole
-from streams.store.engine import Store
+
+if TYPE_CHECKING:
+    from streams.store.engine import Store
 
 
 def add_parser(sub: Subparsers) -> None:
@@ -91,10 +78,12 @@ def add_parser(sub: Subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from streams.admin import campaigns as admin
+
     day = date_flag(getattr(args, "as_of", None))
     try:
         return _run_campaign_command(args, day)
-    except CampaignError as exc:
+    except admin.CampaignError as exc:
         raise UsageError(str(exc)) from None  # main's one-line error, exit code 2
 
 
@@ -115,10 +104,12 @@ def _span(start: object, end: object) -> str:
 
 
 def _cmd_type(store: Store, config: Config, args: argparse.Namespace) -> int:
+    from streams.admin import campaigns as admin
+
     given: dict[str, int | bool] = {
-        f: getattr(args, f) for f in TYPE_FIELDS if getattr(args, f, None) is not None
+        f: getattr(args, f) for f in admin.TYPE_FIELDS if getattr(args, f, None) is not None
     }
-    r = set_campaign_type(store, config, args.name, given)
+    r = admin.set_campaign_type(store, config, args.name, given)
     if r.created:
         stored = CampaignType(r.name, **{f: new for f, (_, new) in r.changes.items()})  # type: ignore[arg-type]
         print(f"created campaign type {r.name} (unset fields from {r.base}): {_describe_type(stored)}")
@@ -137,9 +128,11 @@ def _show(value: object) -> str:
 
 
 def _cmd_instance(store: Store, config: Config, args: argparse.Namespace) -> int:
-    start = parse_day(args.start, "--start") if args.start is not None else None
-    end = parse_day(args.end, "--end") if args.end is not None else None
-    new = create_instance(
+    from streams.admin import campaigns as admin
+
+    start = admin.parse_day(args.start, "--start") if args.start is not None else None
+    end = admin.parse_day(args.end, "--end") if args.end is not None else None
+    new = admin.create_instance(
         store,
         config,
         args.type,
@@ -164,16 +157,17 @@ def _cmd_instance(store: Store, config: Config, args: argparse.Namespace) -> int
 
 
 def _cmd_dates(store: Store, config: Config, args: argparse.Namespace, as_of: date) -> int:
+    from streams.admin import campaigns as admin
     from streams.sweep.run import run_sweep
     from streams.sweep.summary import SweepError, SweepOptions
 
     given: dict[str, date | None] = {}
     if args.start is not None:
-        given[START_FIELD] = parse_day_or_none(args.start, "--start")
+        given[admin.START_FIELD] = admin.parse_day_or_none(args.start, "--start")
     if args.end is not None:
-        given[END_FIELD] = parse_day_or_none(args.end, "--end")
-    by = args.by if args.by is not None and args.by.strip() else default_user()
-    r = change_dates(store, args.instance_id, given, by)
+        given[admin.END_FIELD] = admin.parse_day_or_none(args.end, "--end")
+    by = args.by if args.by is not None and args.by.strip() else admin.default_user()
+    r = admin.change_dates(store, args.instance_id, given, by)
     label = f"campaign instance {r.instance.id} ({r.instance.campaign_type}/{r.instance.instance_name})"
     if not r.changes:
         print(f"{label}: dates unchanged, nothing logged" + (", no sweep run" if args.apply else ""))
@@ -183,16 +177,16 @@ def _cmd_dates(store: Store, config: Config, args: argparse.Namespace, as_of: da
     if not args.apply:
         print("its targets are rescheduled by the next sweep (or run again with --apply)")
         return 0
-    targets = _read(store, lambda conn: reschedule_targets(conn, config, r.instance))
+    targets = admin._read(store, lambda conn: admin.reschedule_targets(conn, config, r.instance))
     options = SweepOptions(as_of=as_of, contact_ids=targets)
     try:
         s = run_sweep(store, config, options)
     except SweepError as exc:
-        raise CampaignError(
+        raise admin.CampaignError(
             f"{label}: dates changed and logged, but the sweep failed ({exc}); "
             "the next sweep reschedules its targets"
         ) from None
-    clear_rescheduling(store, r.log_ids)
+    admin.clear_rescheduling(store, r.log_ids)
     who = "every contact (the type targets all contacts)" if targets is None else f"{len(targets)} contact(s)"
     print(
         f"sweep {s.run_id} as of {s.as_of} for {who}: {s.status}; "
@@ -204,8 +198,10 @@ def _cmd_dates(store: Store, config: Config, args: argparse.Namespace, as_of: da
 
 
 def _cmd_targets(store: Store, args: argparse.Namespace) -> int:
+    from streams.admin import campaigns as admin
+
     path = Path(args.file)
-    r = import_targets(store, args.instance_id, path)
+    r = admin.import_targets(store, args.instance_id, path)
     for line, problem in r.problems:
         print(f"{path}:{line}: {problem}", file=sys.stderr)
     extra = f" ({r.unchanged} already present, unchanged)" if r.unchanged else ""
@@ -214,7 +210,9 @@ def _cmd_targets(store: Store, args: argparse.Namespace) -> int:
 
 
 def _cmd_list(store: Store, config: Config) -> int:
-    listing = list_campaigns(store, config)
+    from streams.admin import campaigns as admin
+
+    listing = admin.list_campaigns(store, config)
     print("campaign types:" if listing.types else "campaign types: none")
     names = {t.name: t for t, _ in listing.types}
     for t, source in listing.types:
@@ -240,6 +238,7 @@ def _cmd_list(store: Store, config: Config) -> int:
 
 def _run_campaign_command(args: argparse.Namespace, as_of: date) -> int:
     """Run ``mailwindow campaign <sub-command>``; the exit code (0, or 1 for skipped CSV rows)."""
+    from streams.admin import campaigns as admin
     from streams.config_file import load_config_file
     from streams.store.engine import open_store
 
@@ -264,6 +263,6 @@ def _run_campaign_command(args: argparse.Namespace, as_of: date) -> int:
             return _cmd_dates(store, config, args, as_of)
         if sub == "targets":
             return _cmd_targets(store, args)
-        raise CampaignError(f"unknown campaign sub-command {excerpt(sub)}")
+        raise admin.CampaignError(f"unknown campaign sub-command {excerpt(sub)}")
     finally:
         store.close()

@@ -25,6 +25,7 @@ from rules.config import Config
 from streams.console import views
 from streams.console.broker import BrokerView, Publisher
 from streams.console.metrics import console_metrics
+from streams.console.refresher import DashboardRefresher
 from streams.console.state import ConsoleState
 from streams.console.webhook import Webhook
 from streams.events.times import today_central
@@ -84,7 +85,8 @@ def make_app(
     """The console over ``store`` (read-only); ``webhook_store``: writable, where the webhook
     applies batches when no broker is given (None there: the webhook answers 503)."""
     today = _today(options.today)
-    metrics = console_metrics(store, today)
+    metrics = console_metrics(store)
+    dashboard = DashboardRefresher(store, today)
     publisher = Publisher(options.broker, options.prefix) if options.broker else None
     webhook = Webhook(
         secret=options.webhook_secret,
@@ -102,6 +104,7 @@ def make_app(
         today=today,
         templates=templates(),
         metrics=metrics,
+        dashboard=dashboard,
         webhook=webhook,
         broker=options.broker,
         broker_view=BrokerView(options.broker, options.prefix, options.app_id) if options.broker else None,
@@ -109,7 +112,9 @@ def make_app(
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        dashboard.start()
         yield
+        await dashboard.stop()
         if publisher is not None:
             await publisher.stop()
 

@@ -153,12 +153,24 @@ class BrokerView:
         self.broker, self.prefix, self.group = broker, prefix, group
         self.snapshot = BrokerSnapshot()
         self._lock = asyncio.Lock()
+        self._reading: asyncio.Task[None] | None = None
 
     async def current(self) -> BrokerSnapshot:
-        async with self._lock:  # one reader at a time; the others get what it read
-            if time.monotonic() - self.snapshot.read_at >= REFRESH_S:
-                self.snapshot = await self._read()
+        """The last read; a stale one starts a new read and is returned meanwhile, so a broker
+        that answers slowly (up to ``TIMEOUT_S`` x 3) never holds a page.  Only the very
+        first request waits for a read."""
+        if self.snapshot.read_at == 0.0:
+            await self._refresh()
+        elif time.monotonic() - self.snapshot.read_at >= REFRESH_S and (
+            self._reading is None or self._reading.done()
+        ):
+            self._reading = asyncio.create_task(self._refresh())
         return self.snapshot
+
+    async def _refresh(self) -> None:
+        async with self._lock:  # one reader at a time; the others get what it read
+            if time.monotonic() - self.snapshot.read_at >= REFRESH_S or self.snapshot.read_at == 0.0:
+                self.snapshot = await self._read()
 
     async def _read(self) -> BrokerSnapshot:
         snap = BrokerSnapshot(read_at=time.monotonic())

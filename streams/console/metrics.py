@@ -2,22 +2,19 @@
 
 - ``mailwindow_webhook_requests_total{outcome}``, ``mailwindow_webhook_events_total{result}``:
   counted by this process as it answers.
-- From the database, read when scraped and kept ``CACHE_S`` seconds (several
-  scrapers, or a fast one, cost one read): events applied per topic
-  (``mw_applied_events``: the agents', replay's and the webhook's), the last
-  completed sweep's duration, contacts scanned and decided, and the emails
-  scheduled per type and day for the next 60 days (the dashboard's query).
+- From the database, read when scraped: events applied per topic (``mw_applied_counts``,
+  a few rows: the agents', replay's and the webhook's).  From the dashboard's latest count
+  (``streams.console.refresher``, at most its refresh period old): the last completed
+  sweep's duration, contacts scanned and decided, and the emails scheduled per type and
+  day for the next 60 days.
 - With a broker: dead letters held by the topic, and per source topic among the
   last read (``streams.console.broker``), and the worker's consumer lag per topic.
 """
 
 from __future__ import annotations
 
-import threading
-import time
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
-from datetime import date
+from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter
@@ -25,11 +22,8 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.registry import Collector
 
 from streams.console.broker import BrokerSnapshot
-from streams.console.dashboard import dashboard_data
-from streams.console.queries import applied_per_topic
+from streams.store.applied_events import applied_per_topic
 from streams.store.engine import Store
-
-CACHE_S = 10.0
 
 
 @dataclass
@@ -40,7 +34,7 @@ class ConsoleMetrics:
     database: DatabaseCollector
 
 
-def console_metrics(store: Store, today: Callable[[], date]) -> ConsoleMetrics:
+def console_metrics(store: Store) -> ConsoleMetrics:
     registry = CollectorRegistry()  # no auto-describe: registering must not read the database
     requests = Counter(
         "mailwindow_webhook_requests", "Delivery webhook requests by outcome", ["outcome"], registry=registry
@@ -49,48 +43,32 @@ def console_metrics(store: Store, today: Callable[[], date]) -> ConsoleMetrics:
         "mailwindow_webhook_events", "Provider events of accepted webhook batches by result", ["result"],
         registry=registry,
     )
-    database = DatabaseCollector(store, today)
+    database = DatabaseCollector(store)
     registry.register(database)
     return ConsoleMetrics(registry, requests, events, database)
 
 
-@dataclass
-class _Read:
-    at: float
-    metrics: list[Metric]
-
-
 @dataclass(eq=False)  # registered by identity: it must stay hashable
 class DatabaseCollector(Collector):
-    """The database's and the broker's figures, read on scrape, kept ``CACHE_S`` seconds."""
+    """The database's and the broker's figures; /metrics sets ``dashboard`` (and ``broker``)
+    before each scrape."""
 
     store: Store
-    today: Callable[[], date]
-    broker: BrokerSnapshot | None = None  # set by /metrics before each scrape when a broker is given
-    _cached: _Read | None = None
-    _lock: threading.Lock = field(default_factory=threading.Lock)
+    dashboard: dict[str, Any] | None = None
+    broker: BrokerSnapshot | None = None
 
     def collect(self) -> Iterator[Metric]:
-        with self._lock:
-            if self._cached is None or time.monotonic() - self._cached.at >= CACHE_S:
-                self._cached = _Read(time.monotonic(), self._read())
-            metrics = list(self._cached.metrics)
-        yield from metrics
-        if self.broker is not None:
-            yield from _broker_metrics(self.broker)
-
-    def _read(self) -> list[Metric]:
         with self.store.engine.connect() as conn:
             applied = applied_per_topic(conn)
-            dash = dashboard_data(conn, self.today())
-        out: list[Metric] = []
         m = CounterMetricFamily("mailwindow_events_applied", "Input events applied by the database, per topic", labels=["topic"])
         for topic, n in applied.items():
             m.add_metric([topic], n)
-        out.append(m)
-        out.extend(_sweep_metrics(dash["sweeps"]))
-        out.append(_scheduled(dash["days"]))
-        return out
+        yield m
+        if self.dashboard is not None:
+            yield from _sweep_metrics(self.dashboard["sweeps"])
+            yield _scheduled(self.dashboard["days"])
+        if self.broker is not None:
+            yield from _broker_metrics(self.broker)
 
 
 def _sweep_metrics(sweeps: list[dict[str, Any]]) -> list[Metric]:

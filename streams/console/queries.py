@@ -35,7 +35,7 @@ REQUIRED_COLUMNS: dict[str, tuple[str, ...]] = {
     "contacts": ("id", "email", "first_name", "last_name"),
     "email_schedules": ("scheduled_send_date", "status", "email_type", "skip_reason", "catchup_note", "occurrence_key"),
     "scheduler_checkpoints": ("scheduler_run_id", "as_of", "summary", "contacts_scanned", "contacts_invalid"),
-    "mw_applied_events": ("event_id", "topic"),
+    "mw_applied_counts": ("topic", "applied"),
     "mw_epochs": ("as_of",),
 }
 
@@ -217,13 +217,3 @@ def targets_by_status(conn: Connection) -> dict[int, dict[str, int]]:
         if isinstance(instance_id, int):
             out.setdefault(instance_id, {})["" if status is None else str(status)] = int(n)
     return out
-
-
-# --- /metrics --------------------------------------------------------------------------------
-
-_APPLIED_PER_TOPIC = text("SELECT topic, count(*) FROM mw_applied_events GROUP BY topic ORDER BY topic")
-
-
-def applied_per_topic(conn: Connection) -> dict[str, int]:
-    """Events applied by this database, per topic (the agents', replay's and the webhook's)."""
-    return {str(t): int(n) for t, n in conn.execute(_APPLIED_PER_TOPIC)}

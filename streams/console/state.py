@@ -1,18 +1,18 @@
 """What every request of the console shares: the read-only store, the config, the day,
-the templates, the broker's view, the metrics and the webhook (``streams.console.app``)."""
+the templates, the dashboard's count, the broker's view, the metrics and the webhook (``streams.console.app``)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
-from typing import Any
 
 from jinja2 import Environment
 
 from rules.config import Config
 from streams.console.broker import BrokerView
 from streams.console.metrics import ConsoleMetrics
+from streams.console.refresher import DashboardRefresher
 from streams.console.webhook import Webhook
 from streams.store.engine import Store
 
@@ -24,8 +24,7 @@ class ConsoleState:
     today: Callable[[], date]
     templates: Environment
     metrics: ConsoleMetrics
+    dashboard: DashboardRefresher  # the dashboard's and /metrics' latest count
     webhook: Webhook
     broker: str | None = None
     broker_view: BrokerView | None = None
-    # (when read, for which day, the dashboard's data): streams.console.views._dashboard
-    dashboard_cache: tuple[float, date, dict[str, Any]] | None = None

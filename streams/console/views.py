@@ -7,7 +7,6 @@ Path and query values are checked before any query: an id must be digits within
 
 from __future__ import annotations
 
-import time
 from collections.abc import Awaitable, Callable
 from datetime import date, datetime
 from typing import Any
@@ -25,7 +24,6 @@ from streams.console import queries
 from streams.console.campaigns import campaigns_data
 from streams.console.charts import daily_chart
 from streams.console.contact_page import contact_chart, contact_data
-from streams.console.dashboard import dashboard_data
 from streams.console.runs import runs_data
 from streams.console.state import ConsoleState
 
@@ -73,19 +71,8 @@ def _not_found(state: ConsoleState, request: Request, api: bool, message: str) -
 # --- the dashboard -----------------------------------------------------------------------------
 
 
-DASHBOARD_CACHE_S = 10.0
-
-
 async def _dashboard(state: ConsoleState) -> dict[str, Any]:
-    """The dashboard's data, read at most every ``DASHBOARD_CACHE_S`` seconds: its aggregate
-    reads every row of the next 60 days from the index (0.15 s at 1M contacts), and a
-    room full of people reloading it must not multiply that."""
-    today = state.today()
-    cached = state.dashboard_cache
-    if cached is None or cached[1] != today or time.monotonic() - cached[0] >= DASHBOARD_CACHE_S:
-        fresh: dict[str, Any] = await _read(state, lambda conn: dashboard_data(conn, today))
-        state.dashboard_cache = cached = (time.monotonic(), today, fresh)
-    data = dict(cached[2])
+    data = dict(await state.dashboard.current())  # counted in the background (streams.console.refresher)
     data["broker"] = (await state.broker_view.current()).as_json() if state.broker_view else None
     return data
 
@@ -214,6 +201,7 @@ async def metrics(request: Request) -> Response:
     from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
     state: ConsoleState = request.app.state.console
+    state.metrics.database.dashboard = await state.dashboard.current()
     if state.broker_view is not None:
         state.metrics.database.broker = await state.broker_view.current()
     body = await run_in_threadpool(generate_latest, state.metrics.registry)

@@ -4,10 +4,15 @@ Kafka delivers at least once; an event id recorded here is never applied
 again, so the agents' writes happen exactly once.  The partition and offset
 of each event say what a sweep or a baseline "saw" (``applied_offsets``).
 Times are stored text (``streams.worker.ingest.stored_time``).
+
+Each record also adds one to its topic's count (``mw_applied_counts``), in the
+same transaction: the console's ``/metrics`` reads those few rows, where
+counting the events themselves took half a second at a million of them.
 """
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from functools import cache
 
@@ -16,7 +21,7 @@ from sqlalchemy import Connection, TextClause
 
 from streams.store.dialects import as_text, upsert
 from streams.store.schedules import in_lists
-from streams.store.tables import mw_applied_events
+from streams.store.tables import mw_applied_counts, mw_applied_events
 
 _RECORD_ALL = sa.insert(mw_applied_events)
 
@@ -29,16 +34,49 @@ def _record_applied_sql(dialect: str) -> TextClause:
     return as_text(statement, dialect, mw_applied_events.c.keys())
 
 
+@cache
+def _add_to_count_sql(dialect: str) -> TextClause:
+    statement = upsert(mw_applied_counts, dialect)
+    statement = statement.on_conflict_do_update(
+        index_elements=[mw_applied_counts.c.topic],
+        set_={"applied": mw_applied_counts.c.applied + statement.excluded.applied},
+    )
+    return as_text(statement, dialect, mw_applied_counts.c.keys())
+
+
+def _add_to_counts(conn: Connection, per_topic: Mapping[str, int]) -> None:
+    rows = [{"topic": topic, "applied": n} for topic, n in sorted(per_topic.items())]
+    if rows:
+        conn.execute(_add_to_count_sql(conn.dialect.name), rows)
+
+
 def record_applied(conn: Connection, event: Mapping[str, object]) -> bool:
     """Record one event (``event_id``, ``topic``, ``occurred_at``, ``source_partition``,
     ``source_offset``) as applied; False when it already was."""
-    return conn.execute(_record_applied_sql(conn.dialect.name), dict(event)).rowcount == 1
+    new = conn.execute(_record_applied_sql(conn.dialect.name), dict(event)).rowcount == 1
+    if new:
+        _add_to_counts(conn, {str(event["topic"]): 1})
+    return new
 
 
 def record_all_applied(conn: Connection, events: Sequence[Mapping[str, object]]) -> None:
     """``record_applied`` for events known to be new, in one statement."""
     if events:
         conn.execute(_RECORD_ALL, [dict(e) for e in events])
+        _add_to_counts(conn, Counter(str(e["topic"]) for e in events))
+
+
+def applied_per_topic(conn: Connection) -> dict[str, int]:
+    """Events this database applied, per topic (the agents', replay's and the webhook's)."""
+    query = sa.select(mw_applied_counts.c.topic, mw_applied_counts.c.applied).order_by(mw_applied_counts.c.topic)
+    return {str(t): int(n) for t, n in conn.execute(query)}
+
+
+def count_applied_sql() -> sa.Insert:
+    """Counts made from the events themselves (a database recorded before the counts were kept)."""
+    t = mw_applied_events.c
+    counted = sa.select(t.topic, sa.func.count()).group_by(t.topic)
+    return sa.insert(mw_applied_counts).from_select(["topic", "applied"], counted)
 
 
 def applied_already(conn: Connection, event_ids: Sequence[str]) -> set[str]:

@@ -12,7 +12,7 @@ from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import Column, Index, Table
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.dialects import sqlite
 from sqlalchemy.engine import Dialect
 from sqlalchemy.schema import CreateColumn, CreateIndex, CreateTable
 
@@ -31,6 +31,8 @@ def _dialect(name: str) -> Dialect:
     if name == SQLITE:
         return sqlite.dialect()
     if name == POSTGRESQL:
+        from sqlalchemy.dialects import postgresql  # imported when needed: see dialects.upsert
+
         return postgresql.dialect()
     raise ValueError(f"no DDL for dialect {name!r}")
 

@@ -27,18 +27,23 @@ and INSERT ... ON CONFLICT (``upsert``, each dialect's own construct).
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 from sqlalchemy import Connection
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.dialects import sqlite
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.schema import DefaultClause
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.expression import ClauseElement, ColumnElement, TextClause
 from sqlalchemy.types import UserDefinedType
+
+if TYPE_CHECKING:
+    from sqlalchemy.dialects import postgresql
+    from sqlalchemy.engine import Dialect
 
 SQLITE = "sqlite"
 POSTGRESQL = "postgresql"
@@ -89,14 +94,21 @@ def month_day_sql(column: str, dialect: str = SQLITE) -> str:
 
 
 def upsert(table: sa.Table, dialect: str = SQLITE) -> sqlite.Insert | postgresql.Insert:
+    # PostgreSQL's constructs are imported when first asked for: loading that dialect costs
+    # an SQLite-only command (explain, checksum) 30-40 ms of its start.
+    from sqlalchemy.dialects import postgresql
+
     """An INSERT that can take ON CONFLICT: both dialects have it, each in a construct of its own."""
     return postgresql.insert(table) if dialect == POSTGRESQL else sqlite.insert(table)
 
 
-_NAMED_PARAMETERS = {
-    SQLITE: sqlite.dialect(paramstyle="named"),
-    POSTGRESQL: postgresql.dialect(paramstyle="named"),
-}
+@functools.cache
+def _named_parameters(dialect: str) -> Dialect:
+    if dialect == POSTGRESQL:
+        from sqlalchemy.dialects import postgresql
+
+        return postgresql.dialect(paramstyle="named")
+    return sqlite.dialect(paramstyle="named")
 
 
 def as_text(statement: ClauseElement, dialect: str, columns: Sequence[str]) -> TextClause:
@@ -108,7 +120,7 @@ def as_text(statement: ClauseElement, dialect: str, columns: Sequence[str]) -> T
     than the write; compiled once (callers keep the result per dialect), the text
     is cached like any other.
     """
-    compiled = statement.compile(dialect=_NAMED_PARAMETERS[dialect], column_keys=list(columns))
+    compiled = statement.compile(dialect=_named_parameters(dialect), column_keys=list(columns))
     return sa.text(str(compiled))
 
 

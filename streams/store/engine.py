@@ -51,7 +51,6 @@ from sqlalchemy import event
 from sqlalchemy.engine import URL, Connection, Engine, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, OperationalError
 
-from streams.store.ddl import legacy_schema_sql
 from streams.store.dialects import POSTGRESQL, SQLITE
 
 T = TypeVar("T")
@@ -69,6 +68,8 @@ def new_agency_database(path: Path) -> Path:
         raise StoreError(f"{path} exists: a new database goes to a new path")
     con = sqlite3.connect(path)
     try:
+        from streams.store.ddl import legacy_schema_sql  # only a new database needs it
+
         for statement in legacy_schema_sql(SQLITE):
             con.execute(statement)
         con.commit()

@@ -21,6 +21,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.exc import DBAPIError
 
 from rules.zip_state import zip_states
+from streams.store.applied_events import count_applied_sql
 from streams.store.ddl import (
     add_column_sql,
     column_type_sql,
@@ -39,6 +40,8 @@ from streams.store.tables import (
     OWN_TABLES,
     added_columns,
     is_legacy,
+    mw_applied_counts,
+    mw_applied_events,
     mw_zip_states,
 )
 
@@ -195,6 +198,11 @@ class _SqliteMigration:
             if table.name not in tables:
                 self._exec(dry, create_table_sql(table, self.dialect))
                 done.append(f"created table {table.name}")
+        if mw_applied_counts.name not in tables and mw_applied_events.name in tables:
+            # A database from before the counts: they start from the events it applied.
+            if not dry:
+                self.conn.execute(count_applied_sql())
+            done.append(f"filled {mw_applied_counts.name} from {mw_applied_events.name}")
 
         indexes = self._names("index")
         if LEGACY_UNIQUE_INDEX in indexes:

@@ -341,6 +341,15 @@ mw_applied_events = Table(
     Column("source_offset", WHOLE),
 )
 
+# Events applied per topic, kept with each record above (streams.store.applied_events):
+# the console's /metrics reads a handful of rows instead of counting every event.
+mw_applied_counts = Table(
+    "mw_applied_counts",
+    METADATA,
+    _key("topic", TEXT),
+    Column("applied", WHOLE, nullable=False),
+)
+
 mw_contact_versions = Table(
     "mw_contact_versions",
     METADATA,
@@ -429,6 +438,7 @@ mw_zip_states = Table(
 # In creation order; mw_zip_states comes last, after the indexes, with its rows.
 OWN_TABLES: tuple[Table, ...] = (
     mw_applied_events,
+    mw_applied_counts,
     mw_contact_versions,
     mw_parked_events,
     mw_status_facts,

@@ -53,7 +53,7 @@ def _start(target: str, config: dict[str, Any], prefix: str) -> None:
     store = open_store(target)
     store.migrate()
     _PROCESSOR = BatchProcessor(store, config_from_mapping(config, "worker config")[0], prefix=prefix)
-    zip_states()  # loaded now, not while the first events wait (about 4 s on a busy machine)
+    zip_states()  # loaded now, not while the first events wait
 
 
 def _started() -> bool:

@@ -13,7 +13,7 @@ from typing import Any
 
 import orjson
 import pytest
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka import AIOKafkaProducer
 
 from rules.config import DEFAULT_CONFIG
 from streams.events.times import occurred_at_central_date, parse_datetime
@@ -25,7 +25,7 @@ from streams.worker.engagement import engagement_values
 from streams.worker.replay import replay
 from streams.worker.topics import ensure_topics, topic_name
 from synthetic.sample_events import SampleEvent, mixed_events
-from tests.kafka.workers import DAY, PARTITIONS, WAIT, WorkerProcess, count
+from tests.kafka.workers import DAY, PARTITIONS, WAIT, WorkerProcess, count, read_until
 from tests.sweeps import checksum
 
 
@@ -58,33 +58,6 @@ def produce(broker: str, prefix: str, events: list[tuple[str, bytes, bytes]]) ->
             await producer.stop()
 
     asyncio.run(go())
-
-
-def read_until(
-    broker: str,
-    topic: str,
-    done: Callable[[list[Any]], bool],
-    decode: Callable[[Any], Any] = lambda m: orjson.loads(m.value),
-) -> list[Any]:
-    """The topic's records from its start, each ``decode``d (its value, by default), once ``done``."""
-
-    async def go() -> list[Any]:
-        consumer = AIOKafkaConsumer(topic, bootstrap_servers=broker, auto_offset_reset="earliest")
-        await consumer.start()
-        seen: list[Any] = []
-        try:
-            deadline = time.monotonic() + WAIT
-            while not done(seen):
-                if time.monotonic() > deadline:
-                    raise AssertionError(f"timed out on {topic}; got {len(seen)} records: {seen[-3:]}")
-                batches = await consumer.getmany(timeout_ms=500)
-                for messages in batches.values():
-                    seen.extend(decode(m) for m in messages)
-        finally:
-            await consumer.stop()
-        return seen
-
-    return asyncio.run(go())
 
 
 def engagement_table(broker: str, prefix: str, done: Callable[[dict[int, Any]], bool]) -> dict[int, Any]:

@@ -4,13 +4,19 @@ and test_event_order_broker.py."""
 
 from __future__ import annotations
 
+import asyncio
 import signal
 import sqlite3
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from datetime import date
 from pathlib import Path
+from typing import Any
+
+import orjson
+from aiokafka import AIOKafkaConsumer
 
 ROOT = Path(__file__).resolve().parents[2]
 WAIT = 180.0
@@ -58,3 +64,30 @@ def count(db: Path, sql: str) -> int:
         return int(con.execute(sql).fetchone()[0])
     finally:
         con.close()
+
+
+def read_until(
+    broker: str,
+    topic: str,
+    done: Callable[[list[Any]], bool],
+    decode: Callable[[Any], Any] = lambda m: orjson.loads(m.value),
+) -> list[Any]:
+    """The topic's records from its start, each ``decode``d (its value, by default), once ``done``."""
+
+    async def go() -> list[Any]:
+        consumer = AIOKafkaConsumer(topic, bootstrap_servers=broker, auto_offset_reset="earliest")
+        await consumer.start()
+        seen: list[Any] = []
+        try:
+            deadline = time.monotonic() + WAIT
+            while not done(seen):
+                if time.monotonic() > deadline:
+                    raise AssertionError(f"timed out on {topic}; got {len(seen)} records: {seen[-3:]}")
+                batches = await consumer.getmany(timeout_ms=500)
+                for messages in batches.values():
+                    seen.extend(decode(m) for m in messages)
+        finally:
+            await consumer.stop()
+        return seen
+
+    return asyncio.run(go())
