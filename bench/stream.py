@@ -12,6 +12,12 @@
    is the time from its produce call to the arrival of the change that names
    it as cause (p50, p99, max).
 Peak memory of the worker (VmHWM) is printed too.  Not part of the tests.
+
+Each figure is printed beside a baseline taken in the same run on the same broker:
+a process of aiokafka alone (``--echo``) that reads the same records, parses each
+value's JSON and produces one record per input record (what any Kafka application
+must at least do), measured the same way.  This machine's figures swing threefold
+with its load; the ratio to the baseline moves much less.
 """
 
 from __future__ import annotations
@@ -89,7 +95,8 @@ def peak_mb(pid: int) -> float:
 def applied(db: Path) -> int:
     con = sqlite3.connect(db)
     try:
-        return int(con.execute("SELECT count(*) FROM mw_applied_events").fetchone()[0])
+        # the per-topic counts the worker keeps: polling them costs it nothing (counting events would)
+        return int(con.execute("SELECT coalesce(sum(applied), 0) FROM mw_applied_counts").fetchone()[0])
     finally:
         con.close()
 
@@ -105,6 +112,68 @@ async def produce_all(broker: str, prefix: str, count: int) -> None:
         await asyncio.gather(*futures)
     finally:
         await producer.stop()
+
+
+async def echo(broker: str, prefix: str, until: int, linger_ms: int) -> None:
+    """The baseline: read the input topics, parse each value, produce one record naming
+    it as cause onto ``schedule-changes``.  With ``until``, stop after that many and
+    print the rate from the first read to the last acknowledgement."""
+    inputs = [topic_name(prefix, t) for t in ("contacts", "clicks", "health", "email-status")]
+    consumer = AIOKafkaConsumer(*inputs, bootstrap_servers=broker, group_id=f"{prefix}echo",
+                                auto_offset_reset="earliest", enable_auto_commit=True)
+    producer = AIOKafkaProducer(bootstrap_servers=broker, linger_ms=linger_ms, acks=1)
+    await consumer.start()
+    await producer.start()
+    print("ready", flush=True)
+    out = topic_name(prefix, "schedule-changes")
+    seen = 0
+    started = 0.0
+    pending: list[asyncio.Future[object]] = []
+    try:
+        while not until or seen < until:
+            batches = await consumer.getmany(timeout_ms=100, max_records=500)
+            for messages in batches.values():
+                if not started:
+                    started = time.perf_counter()
+                for m in messages:
+                    cause = {"cause": {"event_id": orjson.loads(m.value)["event_id"]}}
+                    pending.append(await producer.send(out, value=orjson.dumps(cause), key=m.key))
+                    seen += 1
+            if len(pending) > 1000 or not until:
+                await asyncio.gather(*pending)
+                pending.clear()
+        await asyncio.gather(*pending)
+        if until:
+            elapsed = time.perf_counter() - started
+            print(f"echo {seen} {elapsed:.3f}", flush=True)
+    finally:
+        await producer.stop()
+        await consumer.stop()
+
+
+def start_echo(broker: str, prefix: str, until: int, linger_ms: int) -> subprocess.Popen[str]:
+    proc = subprocess.Popen(
+        [sys.executable, __file__, "--echo", "--broker", broker, "--prefix", prefix,
+         "--until", str(until), "--linger-ms", str(linger_ms)],
+        cwd=ROOT, stdout=subprocess.PIPE, text=True,
+    )
+    assert proc.stdout is not None
+    if proc.stdout.readline().strip() != "ready":
+        raise SystemExit("the aiokafka baseline did not start")
+    return proc
+
+
+def baseline_throughput(broker: str, count: int) -> float:
+    prefix = f"bb{int(time.time())}."
+    asyncio.run(ensure_topics(broker, prefix, PARTITIONS))
+    asyncio.run(produce_all(broker, prefix, count))
+    proc = start_echo(broker, prefix, count, linger_ms=10)
+    out, _ = proc.communicate(timeout=600)
+    _, seen, elapsed = out.split()[-3:]
+    rate = int(seen) / float(elapsed)
+    print(f"baseline (aiokafka alone, parse + produce one record each): {int(seen):,} events in "
+          f"{float(elapsed):.1f} s = {rate:,.0f} events/s")
+    return rate
 
 
 def throughput(broker: str, tmp: Path, count: int) -> None:
@@ -126,6 +195,8 @@ def throughput(broker: str, tmp: Path, count: int) -> None:
     finally:
         proc.terminate()
         proc.wait(60)
+    base = baseline_throughput(broker, count)
+    print(f"throughput ratio worker / baseline: {count / elapsed / base:.2f}")
 
 
 def upsert(cid: int, at: datetime, day: date) -> bytes:
@@ -180,6 +251,25 @@ async def latency_run(broker: str, prefix: str, rate: int, seconds: int) -> list
     return sorted((got[k] - sent[k]) * 1000 for k in sent if k in got)
 
 
+def percentiles(ms: list[float]) -> str:
+    p = lambda q: ms[min(len(ms) - 1, int(q * len(ms)))]  # noqa: E731
+    return f"p50 {p(0.50):.1f} ms, p99 {p(0.99):.1f} ms, max {ms[-1]:.1f} ms"
+
+
+def baseline_latency(broker: str, rate: int, seconds: int) -> list[float]:
+    prefix = f"bk{int(time.time())}."
+    asyncio.run(ensure_topics(broker, prefix, PARTITIONS))
+    proc = start_echo(broker, prefix, 0, linger_ms=0)
+    try:
+        ms = asyncio.run(latency_run(broker, prefix, rate, seconds))
+    finally:
+        proc.terminate()
+        proc.wait(60)
+    print(f"baseline latency at {rate:,} events/s (aiokafka alone): {len(ms):,} seen; "
+          + (percentiles(ms) if ms else "none arrived"))
+    return ms
+
+
 def latency(broker: str, tmp: Path, rate: int, seconds: int) -> None:
     prefix = f"bl{int(time.time())}."
     asyncio.run(ensure_topics(broker, prefix, PARTITIONS))
@@ -192,13 +282,15 @@ def latency(broker: str, tmp: Path, rate: int, seconds: int) -> None:
         if not ms:
             print("latency: no schedule change arrived")
             return
-        p = lambda q: ms[min(len(ms) - 1, int(q * len(ms)))]  # noqa: E731
         print(f"latency at {rate:,} events/s for {seconds} s: {len(ms):,}/{total:,} changes seen; "
-              f"p50 {p(0.50):.1f} ms, p99 {p(0.99):.1f} ms, max {ms[-1]:.1f} ms "
-              f"(worker + database process peak RSS {peak_mb(proc.pid):.0f} MB)")
+              f"{percentiles(ms)} (worker + database process peak RSS {peak_mb(proc.pid):.0f} MB)")
     finally:
         proc.terminate()
         proc.wait(60)
+    base = baseline_latency(broker, rate, seconds)
+    if base:
+        p99 = lambda v: v[min(len(v) - 1, int(0.99 * len(v)))]  # noqa: E731
+        print(f"latency p99 ratio worker / baseline: {p99(ms) / p99(base):.1f}")
 
 
 def main() -> None:
@@ -208,7 +300,14 @@ def main() -> None:
     ap.add_argument("--rate", type=int, default=1000)
     ap.add_argument("--seconds", type=int, default=10)
     ap.add_argument("--latency-only", action="store_true", help="skip the throughput run")
+    ap.add_argument("--echo", action="store_true", help=argparse.SUPPRESS)  # the baseline's process
+    ap.add_argument("--prefix", help=argparse.SUPPRESS)
+    ap.add_argument("--until", type=int, default=0, help=argparse.SUPPRESS)
+    ap.add_argument("--linger-ms", type=int, default=0, help=argparse.SUPPRESS)
     args = ap.parse_args()
+    if args.echo:
+        asyncio.run(echo(args.broker, args.prefix, args.until, args.linger_ms))
+        return
     print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}")
     with tempfile.TemporaryDirectory() as tmpdir:
         tmp = Path(tmpdir)

@@ -30,6 +30,7 @@ from rules.placement import Horizon
 from rules.statuses import normalized_type
 from streams.store.behaviour import behaviour_since, fetch_behaviour
 from streams.store.campaigns import fetch_targets, load_campaign_book
+from streams.store.ledger import decision_entry
 from streams.store.schedules import StoredRow, fetch_contacts, fetch_rows
 
 
@@ -53,6 +54,7 @@ class ContactFacts:
     behaviour: Behaviour
     config: Config
     horizon: Horizon
+    ledger: dict[str, object] | None = None  # the sweep's ledger entry (streams.store.ledger)
 
     def explanation(self) -> list[str]:
         """The lines ``mailwindow explain`` prints before the stored rows."""
@@ -78,6 +80,17 @@ class ContactFacts:
                 f"  row {e.id}: {shown(e.email_type)} {e.send_date} {shown(e.status)} key={shown(e.occurrence_key)}"
             )
         return lines
+
+    def ledger_lines(self) -> list[str]:
+        """When the daily sweep decides the contact next (the incremental sweep's ledger)."""
+        entry = self.ledger
+        if entry is None:
+            return ["", "Sweep ledger: no entry (decided when one of its emails enters the range or its data changes)."]
+        return [
+            "",
+            f"Sweep ledger: decided as of {entry['decided_on']} by {entry['run_id']}; next due {entry['due']}"
+            " (earlier if its data changes or an email enters the range); inputs " + str(entry["inputs"]) + ".",
+        ]
 
     def timeline(self, first: date, last: date) -> Timeline:
         """The windows and emails of ``first..last`` (the rules' windows of those years)."""
@@ -118,6 +131,7 @@ def gather_contact(conn: Connection, contact_id: int, config: Config, horizon: H
     book = load_campaign_book(conn, config).book
     targets, _ = fetch_targets(conn, [contact_id], (i.id for i in book.instances))
     behaviour = fetch_behaviour(conn, [contact_id], behaviour_since(horizon.as_of)).get(contact_id)
+    ledger = decision_entry(conn, contact_id) if inspect(conn).has_table("mw_decided") else None
     notes = {
         int(r[0]): f"{shown(r[1])} on {shown(r[2])} ({shown(r[3])}){' - ' + shown(r[4]) if r[4] else ''}"
         for r in conn.execute(_NOTES_SQL, {"c": contact_id})
@@ -131,6 +145,7 @@ def gather_contact(conn: Connection, contact_id: int, config: Config, horizon: H
         behaviour=behaviour or NO_BEHAVIOUR,
         config=config,
         horizon=horizon,
+        ledger=ledger,
     )
 
 

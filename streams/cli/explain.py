@@ -39,6 +39,6 @@ def run(args: argparse.Namespace) -> int:
         store.close()
     # The same lines the console's contact page shows (streams.admin.contact_view).
     print("\n".join(facts.explanation()))
-    for line in facts.stored_row_lines():
+    for line in (*facts.stored_row_lines(), *facts.ledger_lines()):
         print(line)
     return 0

@@ -131,7 +131,7 @@ def contact_data(conn: Connection, contact_id: int, config: Config, today: date)
         },
         "timeline": _timeline_json(timeline, first, last),
         # What `mailwindow explain --contact ID --as-of TODAY` prints, line for line.
-        "explanation": facts.explanation() + facts.stored_row_lines(),
+        "explanation": facts.explanation() + facts.stored_row_lines() + facts.ledger_lines(),
         "rows": queries.contact_rows(conn, contact_id),
         "clicks": queries.contact_clicks(conn, contact_id, LISTED),
         "answers": queries.contact_answers(conn, contact_id, LISTED),

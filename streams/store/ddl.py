@@ -8,6 +8,7 @@ reads legacy/schema.sql: the objects are the schema.
 
 from __future__ import annotations
 
+import re
 from functools import lru_cache
 from typing import Any
 
@@ -21,6 +22,7 @@ from streams.store.tables import (
     AGENCY_TABLES,
     LEGACY_INDEXES,
     LEGACY_TRIGGERS,
+    ChangeMark,
     StampTrigger,
     is_legacy,
 )
@@ -62,6 +64,31 @@ def add_column_sql(column: Column[Any], dialect: str = SQLITE) -> str:
 
 def trigger_sql(trigger: StampTrigger, dialect: str = SQLITE) -> list[str]:
     return stamp_trigger_sql(trigger.name, trigger.table.name, trigger.column, trigger.key, dialect)
+
+
+def change_mark_sql(mark: ChangeMark, dialect: str = SQLITE) -> list[str]:
+    """The statements that create a change-mark trigger (``tables.CHANGE_MARKS``)."""
+    ids = {"INSERT": ("NEW",), "DELETE": ("OLD",), "UPDATE": ("NEW", "OLD")}[mark.event]
+    column = mark.contact_column
+    values = ", ".join(f"({side}.{column})" for side in ids)
+    of = f" OF {', '.join(mark.columns)}" if mark.columns else ""
+    when = mark.when
+    if dialect == POSTGRESQL:
+        if when is not None:  # SQLite's null-safe 'IS NOT x' is PostgreSQL's 'IS DISTINCT FROM x'
+            when = re.sub(r"IS NOT (OLD\.\w+)", r"IS DISTINCT FROM \1", when)
+        function = f"{mark.name}_fn"
+        return [
+            f"CREATE OR REPLACE FUNCTION {function}() RETURNS trigger LANGUAGE plpgsql AS "
+            f"$$ BEGIN INSERT INTO mw_changed (contact_id) VALUES {values}; RETURN NULL; END $$",
+            f"CREATE TRIGGER {mark.name} AFTER {mark.event}{of} ON {mark.table.name} FOR EACH ROW"
+            + (f" WHEN ({when})" if when else "")
+            + f" EXECUTE FUNCTION {function}()",
+        ]
+    return [
+        f"CREATE TRIGGER {mark.name} AFTER {mark.event}{of} ON {mark.table.name} FOR EACH ROW"
+        + (f" WHEN {when}" if when else "")
+        + f"\nBEGIN\n    INSERT INTO mw_changed (contact_id) VALUES {values};\nEND"
+    ]
 
 
 def triggers_of(table: Table) -> tuple[StampTrigger, ...]:

@@ -3,7 +3,8 @@
 The schema is ``streams.store.tables``: a missing agency table is created as
 agencies have it (its legacy columns, trigger and indexes), then every
 column the scheduler writes is added where missing, then the scheduler's own
-``mw_*`` tables and indexes, then the ZIP reference table and its rows.  The
+``mw_*`` tables and indexes, the change-mark triggers on the tables a decision reads
+(``tables.CHANGE_MARKS``), then the ZIP reference table and its rows.  The
 statements are the tables' objects compiled for the database's dialect
 (``streams.store.ddl``).  Existing rows of agency tables are never touched.
 
@@ -24,6 +25,7 @@ from rules.zip_state import zip_states
 from streams.store.applied_events import count_applied_sql
 from streams.store.ddl import (
     add_column_sql,
+    change_mark_sql,
     column_type_sql,
     create_index_sql,
     create_table_sql,
@@ -35,6 +37,7 @@ from streams.store.dialects import POSTGRESQL, SQLITE
 from streams.store.engine import StoreError, error_line, is_disk_full, run_with_retry
 from streams.store.tables import (
     AGENCY_TABLES,
+    CHANGE_MARKS,
     LEGACY_UNIQUE_INDEX,
     OWN_INDEXES,
     OWN_TABLES,
@@ -198,6 +201,11 @@ class _SqliteMigration:
             if table.name not in tables:
                 self._exec(dry, create_table_sql(table, self.dialect))
                 done.append(f"created table {table.name}")
+        triggers = self._names("trigger")
+        for mark in CHANGE_MARKS:
+            if mark.name not in triggers:
+                self._exec(dry, *change_mark_sql(mark, self.dialect))
+                done.append(f"created trigger {mark.name} on {mark.table.name}")
         if mw_applied_counts.name not in tables and mw_applied_events.name in tables:
             # A database from before the counts: they start from the events it applied.
             if not dry:
@@ -267,6 +275,8 @@ class _PostgresMigration(_SqliteMigration):
         sql = {
             "table": "SELECT table_name FROM information_schema.tables WHERE table_schema = current_schema()",
             "index": "SELECT indexname FROM pg_indexes WHERE schemaname = current_schema()",
+            "trigger": "SELECT DISTINCT trigger_name FROM information_schema.triggers"
+            " WHERE trigger_schema = current_schema()",
         }[kind]
         return {row[0] for row in self.conn.execute(sa.text(sql))}
 

@@ -17,6 +17,7 @@ from pathlib import Path
 from sqlalchemy import Connection, inspect, text
 
 from streams.store.engine import Store, StoreError, new_agency_database
+from streams.store.tables import mw_changed
 
 _PAGE = 5000
 
@@ -38,8 +39,14 @@ def snapshot_to_sqlite(store: Store, path: Path) -> None:
     try:
         with store.engine.connect() as conn:
             conn.exec_driver_sql("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
-            for table in _tables(conn):
-                _copy_table(conn, target, table)
+            tables = _tables(conn)
+            for table in tables:
+                if table != mw_changed.name:
+                    _copy_table(conn, target, table)
+            # The copy's inserts fired the change-mark triggers: its marks are the source's.
+            target.execute(f"DELETE FROM {mw_changed.name}")
+            if mw_changed.name in tables:
+                _copy_table(conn, target, mw_changed.name)
         target.commit()
     finally:
         target.close()

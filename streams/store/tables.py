@@ -427,12 +427,82 @@ mw_baselines = Table(
     Column("record", TEXT, nullable=False),
 )
 
+# The decision ledger (streams.store.ledger): for each contact a sweep decided, when,
+# from what (a digest of its inputs), and the first day on which, with the same inputs,
+# its decision could differ.  The next sweep decides only contacts whose day has come,
+# whose inputs changed (mw_changed) or whose occurrences enter the range.
+mw_decided = Table(
+    "mw_decided",
+    METADATA,
+    _key("contact_id", WHOLE),
+    Column("due", TEXT, nullable=False),  # ISO date
+    Column("inputs", TEXT, nullable=False),  # digest of what the decision read
+    Column("decided_on", TEXT, nullable=False),  # the run's as-of date
+    Column("run_id", TEXT, nullable=False),
+)
+
+# Contacts whose decision inputs a write changed since the last sweep, appended by the
+# triggers CHANGE_MARKS declares (so every writer is seen: the worker, the admin
+# commands, the agency's own software).  seq orders them: a sweep clears only the
+# marks it saw when it started.
+mw_changed = Table(
+    "mw_changed",
+    METADATA,
+    Column("seq", ROW_ID, primary_key=True, nullable=True, autoincrement=False),
+    # Nullable: a trigger must never make the agency's own write fail (a row without a
+    # contact id is nobody's input); readers skip what is not a contact id.
+    Column("contact_id", WHOLE),
+)
+
 # ZIP code -> state (rules.zip_state), for the sweep's SQL; filled by the migration.
 mw_zip_states = Table(
     "mw_zip_states",
     METADATA,
     _key("zip5", TEXT),
     Column("state", TEXT, nullable=False),
+)
+
+@dataclass(frozen=True)
+class ChangeMark:
+    """A trigger appending to ``mw_changed`` the contact whose decision inputs a write of
+    ``table`` changed (``event``: INSERT, UPDATE or DELETE; ``when``: a condition on
+    NEW/OLD, or None)."""
+
+    name: str
+    table: Table
+    event: str
+    contact_column: str
+    when: str | None = None
+    columns: tuple[str, ...] = ()  # UPDATE OF these only
+
+
+_OWNED_LIST = "('pre-scheduled', 'skipped')"  # rules.statuses.OWNED_STATUSES, spelled for SQL
+
+# The inputs a contact's decision reads, by table.  email_schedules: only the sending
+# side's writes (a status outside the scheduler's own, or a real send time); the
+# scheduler's own placements are its output, not its input.  Campaign types and
+# instances are few and change the run's basis instead (streams.sweep.basis).
+CHANGE_MARKS: tuple[ChangeMark, ...] = (
+    *(ChangeMark(f"mw_mark_contacts_{e.lower()}", contacts, e, "id") for e in ("INSERT", "UPDATE", "DELETE")),
+    *(
+        ChangeMark(f"mw_mark_{t.name}_{e.lower()}", t, e, "contact_id")
+        for t in (contact_campaigns, tracking_clicks, contact_events)
+        for e in ("INSERT", "UPDATE", "DELETE")
+    ),
+    ChangeMark(
+        "mw_mark_email_schedules_insert", email_schedules, "INSERT", "contact_id",
+        f"NEW.status NOT IN {_OWNED_LIST} OR NEW.actual_send_datetime IS NOT NULL",
+    ),
+    ChangeMark(
+        "mw_mark_email_schedules_update", email_schedules, "UPDATE", "contact_id",
+        f"NEW.status NOT IN {_OWNED_LIST} OR OLD.status NOT IN {_OWNED_LIST}"
+        " OR NEW.actual_send_datetime IS NOT OLD.actual_send_datetime OR NEW.contact_id IS NOT OLD.contact_id",
+        ("status", "actual_send_datetime", "contact_id"),
+    ),
+    ChangeMark(
+        "mw_mark_email_schedules_delete", email_schedules, "DELETE", "contact_id",
+        f"OLD.status NOT IN {_OWNED_LIST}",
+    ),
 )
 
 # In creation order; mw_zip_states comes last, after the indexes, with its rows.
@@ -446,6 +516,8 @@ OWN_TABLES: tuple[Table, ...] = (
     mw_epoch_base,
     mw_outbox,
     mw_baselines,
+    mw_decided,
+    mw_changed,
 )
 
 # The indexes the sweep's and the agents' queries need, in creation order.
@@ -483,6 +555,7 @@ OWN_INDEXES: tuple[Index, ...] = (
     Index("mw_status_facts_contact", mw_status_facts.c.contact_id),
     Index("mw_parked_events_contact", mw_parked_events.c.contact_id, mw_parked_events.c.occurred_at),
     Index("mw_checkpoints_status", scheduler_checkpoints.c.status),
+    Index("mw_decided_due", mw_decided.c.due),
     # The console's dashboard (streams.console.queries.day_mix): the next 60 days by date,
     # status, type, skip reason and move note, read from the index alone (no row lookups:
     # at 1M contacts a lookup per row is the difference between 0.1 s and 1 s).

@@ -9,9 +9,10 @@ back packed (``streams.sweep.movables``) for balancing.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 from typing import NamedTuple
 
 import orjson
@@ -20,6 +21,7 @@ from rules.campaign import EMPTY_BOOK, CampaignBook, CampaignTarget, written_tar
 from rules.config import EFFECTIVE_DATE, Config
 from rules.contact import Contact, ContactRecord, validate_contact
 from rules.contact_schedule import ContactSchedule, ExistingRow, schedule_contact
+from rules.decision_due import decision_due
 from rules.followup import NO_BEHAVIOUR, Behaviour
 from rules.frequency_limit import could_break
 from rules.load_balancing import FLAG_EFFECTIVE_DATE
@@ -28,6 +30,7 @@ from rules.statuses import PRE_SCHEDULED
 from streams.store.behaviour import behaviour_since, fetch_behaviour
 from streams.store.campaigns import fetch_targets
 from streams.store.engine import Store
+from streams.store.ledger import LedgerEntry
 from streams.store.schedules import (
     ContactFields,
     ScheduleRow,
@@ -66,6 +69,8 @@ class ChunkResult(NamedTuple):
     frequency_watch: list[FrequencyWatch]  # contacts whose movables the limit may skip
     # (contact_campaigns id, occurrence key) of the targets decided: statuses written back
     campaign_targets: list[tuple[int, str]]
+    # Each contact decided: when it is next due and a digest of what it was decided from
+    ledger: list[LedgerEntry]
 
 
 @dataclass(frozen=True)
@@ -95,6 +100,7 @@ class _Chunk:
         self.movables = Movables()
         self.frequency_watch: list[FrequencyWatch] = []
         self.campaign_targets: list[tuple[int, str]] = []
+        self.ledger: list[LedgerEntry] = []
 
     def warn(self, warnings: Sequence[str]) -> None:
         self.warnings += len(warnings)
@@ -124,6 +130,7 @@ class _Chunk:
             movables=self.movables.packed(),
             frequency_watch=self.frequency_watch,
             campaign_targets=self.campaign_targets,
+            ledger=self.ledger,
         )
 
 
@@ -201,8 +208,15 @@ class ChunkDecider:
             if len(chunk.invalid_examples) < EXAMPLES_KEPT:
                 chunk.invalid_examples.append((plan.contact_id, plan.invalid_reasons))
         chunk.batch.deletes.extend(plan.deletes)
+        watched = len(chunk.frequency_watch)
         if isinstance(contact, Contact):
             self._stage(chunk, contact, plan, by_id)
+        due = decision_due([r.existing for r in stored_rows], self.horizon, self.config, behaviour)
+        if len(chunk.frequency_watch) > watched:
+            # The frequency limit may skip some of its new emails after balancing; the rows
+            # it then writes are read the next day, which weighs them (their period) anew.
+            due = min(due, self.as_of + timedelta(days=1))
+        chunk.ledger.append((plan.contact_id, due.isoformat(), _inputs_digest(record, stored_rows, targets, behaviour)))
 
     def _replaced(
         self, chunk: _Chunk, plan: ContactSchedule, stored_rows: list[StoredRow]
@@ -260,3 +274,11 @@ class ChunkDecider:
                 chunk.ed_volume[day] = chunk.ed_volume.get(day, 0) + 1
         if could_break(fixed, len(new), self.as_of, self.limit, self.period):
             chunk.frequency_watch.append((contact_id, fixed, list(new)))
+
+
+def _inputs_digest(
+    record: ContactRecord, rows: Sequence[StoredRow], targets: Sequence[CampaignTarget], behaviour: Behaviour
+) -> str:
+    """A digest of what a decision read: the contact, its rows as stored, its targets, its behaviour."""
+    text = repr((record, [r.values for r in rows], list(targets), behaviour))
+    return hashlib.blake2b(text.encode(), digest_size=12).hexdigest()

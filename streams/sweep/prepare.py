@@ -16,8 +16,10 @@ from rules.prefilter import PrefilterPlan, prefilter_plan
 from streams.store.campaigns import campaign_candidate_ids, load_campaign_book
 from streams.store.checksum import schedule_checksum
 from streams.store.engine import Store
+from streams.store.ledger import last_mark
 from streams.sweep.balance import day_volumes
 from streams.sweep.checkpoint import unfinished_runs
+from streams.sweep.incremental import incremental_selection, previous_run, run_basis, why_everyone
 from streams.sweep.prefilter import (
     all_contact_ids,
     candidate_contact_ids,
@@ -36,6 +38,8 @@ class Prepared:
     campaigns: CampaignBook
     volume: dict[int, int]  # day ordinal -> emails counting toward the daily cap
     ed_volume: dict[int, int]  # the same for effective-date emails
+    marks_upto: int = 0  # the change marks this run has seen (cleared when it completes)
+    forget_ledger: bool = False  # the ledger's entries were made under another basis
 
 
 def prepare(
@@ -53,8 +57,38 @@ def prepare(
             for shown, reason in unusable_contacts(conn):
                 summary.add_invalid(1, [(shown, (reason,))])
         campaigns = _campaign_book(conn, config, summary)
-        ids = _contacts_to_decide(conn, config, options, campaigns, summary)
-    return Prepared(ids, failed_runs, campaigns, volume, ed_volume)
+        marks_upto = last_mark(conn)
+        incremental = None
+        if options.contact_ids is None:
+            summary.basis = run_basis(conn, config, options)
+            incremental = _incremental(conn, config, options, campaigns, summary, run_id, marks_upto)
+        ids = incremental if incremental is not None else _contacts_to_decide(conn, config, options, campaigns, summary)
+    forget = options.contact_ids is None and incremental is None
+    return Prepared(ids, failed_runs, campaigns, volume, ed_volume, marks_upto, forget)
+
+
+def _incremental(
+    conn: Connection,
+    config: Config,
+    options: SweepOptions,
+    campaigns: CampaignBook,
+    summary: SweepSummary,
+    run_id: str,
+    marks_upto: int,
+) -> array | None:
+    """The contacts whose decision can have changed (``streams.sweep.incremental``), or None
+    when this run cannot build on the last one and decides as the pre-filter says."""
+    if options.full_scan:
+        return None
+    previous = previous_run(conn, run_id)
+    if previous is None or previous.basis != summary.basis or previous.as_of > options.as_of:
+        return None
+    selection = incremental_selection(conn, config, options, campaigns, previous, marks_upto)
+    summary.incremental = True
+    summary.prefilter = selection.why
+    ids = array("q")
+    ids.extend(sorted(selection.ids))
+    return ids
 
 
 def _campaign_book(conn: Connection, config: Config, summary: SweepSummary) -> CampaignBook:
@@ -96,13 +130,4 @@ def _why_every_contact(
     """Why the pre-filter cannot narrow the contacts down, or None when it can."""
     if options.full_scan:
         return "full scan (--full-scan)"
-    if plan.every_contact:
-        return plan.why
-    everyone = [
-        i for i in campaigns.targets_all
-        if i.active_start_date is not None and first <= i.active_start_date <= last
-    ]
-    if everyone:
-        names = ", ".join(f"{i.id} ({i.instance_name})" for i in everyone)
-        return f"every contact: campaign instance(s) {names} target all contacts and start in range"
-    return None
+    return why_everyone(plan, campaigns, first, last)

@@ -34,6 +34,7 @@ from streams.store import outbox
 from streams.store.checksum import schedule_checksum
 from streams.store.engine import Store
 from streams.store.epochs import start_epoch
+from streams.store.ledger import clear_marks
 from streams.sweep.balance import balance, frequency_skipped
 from streams.sweep.checkpoint import RunCheckpoint
 from streams.sweep.chunks import DecideContext
@@ -110,6 +111,7 @@ class _Sweep:
         self.started_at = checkpoint_time()
         # The input offsets applied before this sweep (streams.worker.ingest.applied_offsets).
         self.offsets: dict[str, dict[str, int]] = {}
+        self.marks_upto = 0  # the change marks it saw when it started
 
     def run(self) -> SweepSummary:
         laps = _Laps(self.summary.phase_s, self.checkpoint.heartbeat_if_due)
@@ -132,6 +134,9 @@ class _Sweep:
     def _phases(self, laps: _Laps) -> None:
         s, config = self.summary, self.config
         prepared = prepare(self.store, config, self.options, self.run_id, s)
+        self.marks_upto = prepared.marks_upto
+        if prepared.forget_ledger:
+            self.writes.forget_ledger()
         laps.lap("prepare")
         decided = self._decide(prepared)
         laps.lap("decide")
@@ -159,7 +164,7 @@ class _Sweep:
         try:
             with decided_chunks(self.store, context, prepared.ids, self.options) as results:
                 for n, result in results:
-                    self.writes.batch(decided.take(result, self.summary))
+                    self.writes.batch(decided.take(result, self.summary), result.ledger, self.options.as_of)
                     self.checkpoint.heartbeat_if_due()  # chunks whose rows are all unchanged write nothing
                     progress.update(n)
         finally:
@@ -171,6 +176,9 @@ class _Sweep:
         transaction as its checkpoint (``streams.store.epochs``, ``streams.store.outbox``)."""
         if self.options.contact_ids is not None:
             return
+        # Every contact marked before this run started was decided by it (or is one the
+        # pre-filter found nothing in play for): those marks are done with.
+        clear_marks(conn, self.marks_upto)
         start_epoch(conn, self.options.as_of, "sweep", self.run_id)
         record = sweep_run_record(self.summary, self.config, self.offsets, datetime.now(UTC))
         outbox.put(conn, SWEEP_RUNS, self.run_id, record)

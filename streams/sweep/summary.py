@@ -119,6 +119,10 @@ class SweepSummary:
     phase_s: dict[str, float] = field(default_factory=dict)
     status: str = "started"
     partial: bool = False  # only the contacts the caller named (no new decision day)
+    # What its ledger entries are valid under (streams.sweep.incremental.run_basis), and
+    # whether it decided only what can have changed since the last sweep.
+    basis: str = ""
+    incremental: bool = False
 
     def count(self, email_type: str, status: str, n: int = 1) -> None:
         t = self.per_type.get(email_type)

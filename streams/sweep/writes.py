@@ -9,6 +9,7 @@ batches; its placements are not "kept" by the next run (its checkpoint is not
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import date
 
 from sqlalchemy import Connection, text
 
@@ -18,6 +19,7 @@ from streams.store.campaigns import write_target_statuses
 from streams.store.dialects import flag_set_sql
 from streams.store.engine import Store
 from streams.store.epochs import fetch_full_rows
+from streams.store.ledger import LedgerEntry, forget_decisions, record_decisions
 from streams.store.schedules import WriteBatch, stage_values, write_batch
 from streams.store.status_facts import apply_status_facts, status_facts_of
 from streams.sweep.checkpoint import RunCheckpoint
@@ -35,13 +37,20 @@ class RunWrites:
         self.run_id = checkpoint.run_id
         self.batch_rows = batch_rows
 
-    def batch(self, batch: WriteBatch) -> None:
+    def batch(self, batch: WriteBatch, ledger: Sequence[LedgerEntry] = (), decided_on: date | None = None) -> None:
+        """A batch of rows and (phase 1) the ledger entries of the contacts it decided."""
+
         def work(conn: Connection) -> None:
             write_batch(conn, batch, self.run_id)
+            if ledger and decided_on is not None:
+                record_decisions(conn, ledger, decided_on, self.run_id)
             self.checkpoint.heartbeat(conn)
 
-        if len(batch):
+        if len(batch) or ledger:
             write_transaction(self.store, work)
+
+    def forget_ledger(self) -> None:
+        write_transaction(self.store, forget_decisions)
 
     def movables(self, movables: Movables, skipped: set[int], send_time: str, summary: SweepSummary) -> None:
         """The balanced emails, in batches of ``batch_rows``; those in ``skipped`` as skipped."""

@@ -1,0 +1,76 @@
+"""The decision ledger (``mw_decided``) and the change marks (``mw_changed``).
+
+The ledger says, per contact a sweep decided, the first day its decision could
+differ with the same inputs (``rules.decision_due``) and a digest of those inputs;
+the marks say which contacts' inputs a write changed since (appended by triggers,
+``streams.store.tables.CHANGE_MARKS``).  ``streams.sweep.incremental`` reads both to
+decide only what can have changed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import date
+from functools import cache
+
+import sqlalchemy as sa
+from sqlalchemy import Connection, TextClause
+
+from streams.store.dialects import as_text, upsert
+from streams.store.tables import mw_changed, mw_decided
+
+# (contact id, due day ISO, inputs digest)
+LedgerEntry = tuple[int, str, str]
+
+
+def last_mark(conn: Connection) -> int:
+    """The newest mark's sequence number (0: none): what a run that starts now has seen."""
+    return int(conn.execute(sa.select(sa.func.coalesce(sa.func.max(mw_changed.c.seq), 0))).scalar_one())
+
+
+def marked_contacts(conn: Connection, upto: int) -> set[int]:
+    """Contacts marked up to ``upto`` (a value that is no contact id is nobody's input)."""
+    query = sa.select(mw_changed.c.contact_id).where(mw_changed.c.seq <= upto).distinct()
+    return {int(v) for (v,) in conn.execute(query) if isinstance(v, int)}
+
+
+def clear_marks(conn: Connection, upto: int) -> None:
+    """The marks a completed run saw when it started (later ones stay for the next)."""
+    conn.execute(sa.delete(mw_changed).where(mw_changed.c.seq <= upto))
+
+
+def due_contacts(conn: Connection, day: date) -> set[int]:
+    """Contacts whose decision could differ on or before ``day`` (over ``mw_decided_due``)."""
+    query = sa.select(mw_decided.c.contact_id).where(mw_decided.c.due <= day.isoformat())
+    return {int(v) for (v,) in conn.execute(query)}
+
+
+def forget_decisions(conn: Connection) -> None:
+    """Void every entry: the rules, config, horizon or campaigns they were made under changed."""
+    conn.execute(sa.delete(mw_decided))
+
+
+@cache
+def _record_sql(dialect: str) -> TextClause:
+    statement = upsert(mw_decided, dialect)
+    statement = statement.on_conflict_do_update(
+        index_elements=[mw_decided.c.contact_id],
+        set_={c: statement.excluded[c] for c in ("due", "inputs", "decided_on", "run_id")},
+    )
+    return as_text(statement, dialect, mw_decided.c.keys())
+
+
+def record_decisions(conn: Connection, entries: Sequence[LedgerEntry], decided_on: date, run_id: str) -> None:
+    if entries:
+        day = decided_on.isoformat()
+        conn.execute(
+            _record_sql(conn.dialect.name),
+            [{"contact_id": c, "due": due, "inputs": digest, "decided_on": day, "run_id": run_id}
+             for c, due, digest in entries],
+        )
+
+
+def decision_entry(conn: Connection, contact_id: int) -> dict[str, object] | None:
+    """The contact's ledger entry (for ``explain`` and the console), or None."""
+    row = conn.execute(sa.select(mw_decided).where(mw_decided.c.contact_id == contact_id)).mappings().first()
+    return None if row is None else dict(row)

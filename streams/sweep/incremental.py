@@ -1,0 +1,141 @@
+"""Which contacts an incremental sweep decides: those whose decision can have changed since
+the last completed sweep, not the fifth of the agency the pre-filter finds in play.
+
+Since the last completed sweep (as of ``T0``), under the same basis (rules version,
+config, horizon, campaign types and instances), a contact's decision as of ``T`` can
+differ from its rows only if:
+
+- its day has come: the ledger's ``due <= T`` (``rules.decision_due``);
+- its inputs changed: a trigger marked it (``mw_changed``);
+- one of its occurrences entered the range: its ideal date lies in
+  ``(T0 + H, T + H]``, which is the pre-filter run over those days only (the
+  "slice": the same indexed month-day SQL, a day's worth of it), campaign targets
+  included; or the slice holds an AEP date or a campaign for all contacts, and then
+  everyone is decided, as the pre-filter would.
+
+Anything else (no previous sweep, another basis, a run that failed since, a day
+before ``T0``) decides as before: the whole pre-filter, with the ledger cleared and
+refilled by what it decides.  A contact the pre-filter leaves out is one whose
+decision changes nothing, and it stays so until its occurrence enters (the slice)
+or its inputs change (a mark).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from datetime import date, timedelta
+
+import orjson
+import sqlalchemy as sa
+from sqlalchemy import Connection
+
+from rules.campaign import CampaignBook
+from rules.config import Config
+from rules.decision_due import LEDGER_VERSION
+from rules.placement import Horizon
+from rules.prefilter import PrefilterPlan, prefilter_plan
+from streams.store.campaigns import campaign_candidate_ids
+from streams.store.ledger import due_contacts, marked_contacts
+from streams.store.tables import campaign_instances, campaign_types, scheduler_checkpoints
+from streams.sweep.prefilter import all_contact_ids, candidate_contact_ids
+from streams.sweep.summary import SweepOptions
+
+
+def run_basis(conn: Connection, config: Config, options: SweepOptions) -> str:
+    """What every ledger entry of a run is valid under: another basis decides everyone."""
+    digest = hashlib.sha256()
+    digest.update(orjson.dumps([LEDGER_VERSION, config.to_dict(), options.lookahead_days, options.lookback_days],
+                               option=orjson.OPT_SORT_KEYS, default=str))
+    for table in (campaign_types, campaign_instances):
+        for row in conn.execute(sa.select(table).order_by(*table.primary_key.columns)):
+            digest.update(repr(tuple(row)).encode())
+    return "sha256:" + digest.hexdigest()[:32]
+
+
+@dataclass(frozen=True)
+class PreviousRun:
+    as_of: date
+    basis: str
+
+
+def previous_run(conn: Connection, run_id: str) -> PreviousRun | None:
+    """The last completed sweep of the whole agency, when its ledger can be built on: it
+    recorded a basis, and no run other than this one failed or is unfinished since."""
+    cp = scheduler_checkpoints.c
+    rows = conn.execute(
+        sa.select(cp.id, cp.as_of, cp.summary).where(cp.status == "completed").order_by(cp.id.desc()).limit(50)
+    )
+    for checkpoint_id, as_of, raw in rows:
+        try:
+            summary = orjson.loads(raw) if raw else {}
+        except orjson.JSONDecodeError:
+            return None
+        if not isinstance(summary, dict) or summary.get("partial"):
+            continue  # a run for named contacts does not make a decision day
+        basis = summary.get("basis")
+        if not isinstance(basis, str) or not basis or as_of is None:
+            return None
+        later_unfinished = conn.execute(
+            sa.select(sa.func.count()).where(
+                cp.id > checkpoint_id, cp.status != "completed", cp.scheduler_run_id != run_id
+            )
+        ).scalar_one()
+        if later_unfinished:
+            return None
+        try:
+            return PreviousRun(date.fromisoformat(str(as_of)), basis)
+        except ValueError:
+            return None
+    return None
+
+
+@dataclass(frozen=True)
+class Selection:
+    ids: set[int]
+    why: str
+    everyone: bool = False
+
+
+def incremental_selection(
+    conn: Connection,
+    config: Config,
+    options: SweepOptions,
+    campaigns: CampaignBook,
+    previous: PreviousRun,
+    marks_upto: int,
+) -> Selection:
+    """The contacts whose decision can have changed since ``previous`` (module docstring)."""
+    t, h = options.as_of, options.lookahead_days
+    due = due_contacts(conn, t)
+    marked = marked_contacts(conn, marks_upto)
+    entered: set[int] = set()
+    if t > previous.as_of:
+        first, last = previous.as_of + timedelta(days=h + 1), t + timedelta(days=h)
+        window = Horizon(first, (last - first).days, 0)
+        plan = prefilter_plan(config, window)
+        everyone = why_everyone(plan, campaigns, first, last)
+        if everyone is not None:
+            return Selection(set(all_contact_ids(conn)), f"incremental, but {everyone}", everyone=True)
+        entered = set(candidate_contact_ids(conn, plan, first.isoformat(), last.isoformat()))
+        entered |= campaign_candidate_ids(conn, campaigns, first, last)
+    why = (
+        f"incremental since {previous.as_of}: {len(due)} due, {len(marked)} changed, "
+        f"{len(entered)} entering the range"
+    )
+    return Selection(due | marked | entered, why)
+
+
+def why_everyone(plan: PrefilterPlan, campaigns: CampaignBook, first: date, last: date) -> str | None:
+    """Why every contact is in play over ``[first, last]`` (an AEP date, a campaign for all
+    contacts starting), or None."""
+    if plan.every_contact:
+        return plan.why
+    starting = [
+        i for i in campaigns.targets_all
+        if i.active_start_date is not None and first <= i.active_start_date <= last
+    ]
+    if starting:
+        names = ", ".join(f"{i.id} ({i.instance_name})" for i in starting)
+        return f"every contact: campaign instance(s) {names} target all contacts and start in range"
+    return None
