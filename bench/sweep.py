@@ -77,6 +77,8 @@ def _one(db: str, as_of: str, full_scan: bool) -> None:
                 "peak_mb": round(peak_mb),
                 "worker_peak_mb": round(worker_peak_mb),
                 "per_type": s.per_type,
+                "phase_s": s.phase_s,
+                "prefilter": s.prefilter,
             }
         )
     )
@@ -173,6 +175,9 @@ def main() -> None:
                 f"{r['written']:,} | {r['unchanged']:,} | {r['moved_cap']:,} / {r['moved_smoothing']:,} | {r['peak_mb']} / {r.get('worker_peak_mb', '?')} |",
                 flush=True,
             )
+        for name, r in rows:
+            phases = ", ".join(f"{k} {v}" for k, v in dict(r.get("phase_s", {})).items())  # type: ignore[call-overload]
+            print(f"    ({n:,}, {name}: {phases}; {r.get('prefilter', '')})", file=sys.stderr)
     if per_type:
         print()
         print("| contacts | scenario | email type | pre-scheduled | skipped |")

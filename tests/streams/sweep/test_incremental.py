@@ -1,0 +1,141 @@
+"""The incremental sweep on real SQLite files: which writes mark a contact as changed, when
+a sweep builds on the last one's ledger and when it decides as the pre-filter says."""
+
+from __future__ import annotations
+
+import sqlite3
+from dataclasses import replace
+from datetime import date, timedelta
+from pathlib import Path
+
+import pytest
+
+from rules.config import DEFAULT_CONFIG
+from streams.store.engine import open_store
+from tests.legacy_db import add_contacts, dump, make_legacy_db
+from tests.sweeps import T, checksum, crafted, sweep
+
+
+def marked(db: Path) -> list[int]:
+    return sorted({int(r[0]) for r in dump(db, "SELECT contact_id FROM mw_changed") if r[0] is not None})
+
+
+def clear(db: Path) -> None:
+    con = sqlite3.connect(db)
+    con.execute("DELETE FROM mw_changed")
+    con.commit()
+    con.close()
+
+
+def run_sql(db: Path, sql: str, params: tuple[object, ...] = ()) -> None:
+    con = sqlite3.connect(db)
+    con.execute(sql, params)
+    con.commit()
+    con.close()
+
+
+@pytest.fixture
+def agency(tmp_path: Path) -> Path:
+    db = make_legacy_db(tmp_path / "agency.db")
+    crafted(db)
+    with open_store(str(db)) as store:
+        store.migrate()  # the triggers come with the migration
+    return db
+
+
+def test_the_sweep_s_own_writes_mark_nobody_and_a_completed_sweep_clears_the_marks(agency: Path) -> None:
+    assert marked(agency) == []  # contacts added before the migration: no marks (no triggers yet)
+    add_contacts(agency, [{"id": 8, "zip_code": "75201", "state": "TX", "birth_date": "1950-04-22"}])
+    assert marked(agency) == [8]
+    sweep(agency, T)
+    assert marked(agency) == []  # it saw contact 8's mark and decided it
+    assert dump(agency, "SELECT count(*) FROM email_schedules WHERE status = 'pre-scheduled'")[0][0] > 0
+    sweep(agency, T + timedelta(days=1))  # places, keeps, moves: all its own statuses
+    assert marked(agency) == []
+
+
+@pytest.mark.parametrize(
+    ("write", "contact"),
+    [
+        ("UPDATE contacts SET birth_date = '1950-06-01' WHERE id = 1", 1),
+        ("DELETE FROM contacts WHERE id = 7", 7),
+        ("INSERT INTO tracking_clicks (contact_id, tracking_id, clicked_at) VALUES (5, 't', '2026-04-01 10:00:00')", 5),
+        ("INSERT INTO contact_events (contact_id, event_type, created_at) VALUES (6, 'eligibility_answered', '2026-04-01')", 6),
+        ("INSERT INTO contact_campaigns (contact_id, campaign_instance_id, status) VALUES (3, 1, 'pending')", 3),
+        # the sending side: a status of its own, a real send time
+        ("UPDATE email_schedules SET status = 'sent', actual_send_datetime = '2026-04-06 08:31:00' WHERE contact_id = 1", 1),
+    ],
+)
+def test_each_input_the_rules_read_marks_its_contact(agency: Path, write: str, contact: int) -> None:
+    sweep(agency, T)
+    clear(agency)
+    run_sql(agency, write)
+    assert marked(agency) == [contact]
+
+
+def test_deleting_a_row_marks_only_when_the_row_was_the_sending_side_s(agency: Path) -> None:
+    sweep(agency, T)
+    run_sql(agency, "UPDATE email_schedules SET status = 'delivered' WHERE contact_id = 1")
+    clear(agency)
+    run_sql(agency, "DELETE FROM email_schedules WHERE contact_id = 2 AND status = 'skipped'")
+    assert marked(agency) == []
+    run_sql(agency, "DELETE FROM email_schedules WHERE contact_id = 1")
+    assert marked(agency) == [1]
+
+
+def test_a_click_without_a_contact_id_is_written_and_marks_nobody(agency: Path) -> None:
+    run_sql(agency, "INSERT INTO tracking_clicks (tracking_id, contact_id) VALUES ('t', NULL)")
+    assert dump(agency, "SELECT count(*) FROM tracking_clicks WHERE contact_id IS NULL")[0][0] == 1
+    assert marked(agency) == []  # the trigger never fails the agency's write
+
+
+def test_the_next_day_builds_on_the_ledger_and_gives_the_full_scan_s_rows(agency: Path, tmp_path: Path) -> None:
+    first = sweep(agency, T)
+    assert not first.incremental and first.basis
+    ledger = dict(dump(agency, "SELECT contact_id, due FROM mw_decided"))
+    assert len(ledger) == first.contacts_processed  # an entry per contact decided
+    assert all(date.fromisoformat(due) > T for due in ledger.values())
+    copy = tmp_path / "copy.db"
+    src, dst = sqlite3.connect(agency), sqlite3.connect(copy)
+    src.backup(dst)
+    src.close()
+    dst.close()
+    day = T + timedelta(days=1)
+    nxt = sweep(agency, day)
+    full = sweep(copy, day, full_scan=True)
+    assert nxt.incremental and not full.incremental
+    assert nxt.contacts_processed < full.contacts_processed
+    assert "incremental since 2026-04-01" in nxt.prefilter
+    assert checksum(agency) == checksum(copy)
+
+
+def test_another_config_a_failed_run_or_a_full_scan_decide_as_the_pre_filter_says(agency: Path) -> None:
+    sweep(agency, T)
+    other = replace(DEFAULT_CONFIG, aep_dates=((9, 15), (10, 1)))
+    s = sweep(agency, T + timedelta(days=1), other)
+    assert not s.incremental  # another basis: the ledger is cleared and refilled
+    assert sweep(agency, T + timedelta(days=2), other).incremental
+    assert not sweep(agency, T + timedelta(days=3), other, full_scan=True).incremental
+    run_sql(
+        agency,
+        "INSERT INTO scheduler_checkpoints (run_timestamp, scheduler_run_id, contacts_checksum, status, as_of) "
+        "VALUES ('2026-04-05 03:30:00', 'sweep-dead', '', 'failed', '2026-04-05')",
+    )
+    assert not sweep(agency, T + timedelta(days=4), other).incremental  # a run failed since the last
+    assert sweep(agency, T + timedelta(days=5), other).incremental
+
+
+def test_a_day_before_the_last_sweep_is_not_built_on_it(agency: Path) -> None:
+    sweep(agency, T)
+    assert not sweep(agency, T - timedelta(days=3)).incremental
+
+
+def test_explain_shows_the_ledger_entry(agency: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from streams.cli import main
+
+    sweep(agency, T)
+    due = dump(agency, "SELECT due FROM mw_decided WHERE contact_id = 1")[0][0]
+    assert main(["explain", "--db", str(agency), "--contact", "1", "--as-of", T.isoformat()]) == 0
+    out = capsys.readouterr().out
+    assert f"next due {due}" in out and "decided as of 2026-04-01" in out
+    assert date.fromisoformat(due) > T
