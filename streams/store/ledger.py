@@ -11,12 +11,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import date
-from functools import cache
 
 import sqlalchemy as sa
-from sqlalchemy import Connection, TextClause
+from sqlalchemy import Connection
 
-from streams.store.dialects import as_text, upsert
+from streams.store.schedules import placeholder
 from streams.store.tables import mw_changed, mw_decided
 
 # (contact id, due day ISO, inputs digest)
@@ -50,23 +49,25 @@ def forget_decisions(conn: Connection) -> None:
     conn.execute(sa.delete(mw_decided))
 
 
-@cache
-def _record_sql(dialect: str) -> TextClause:
-    statement = upsert(mw_decided, dialect)
-    statement = statement.on_conflict_do_update(
-        index_elements=[mw_decided.c.contact_id],
-        set_={c: statement.excluded[c] for c in ("due", "inputs", "decided_on", "run_id")},
+_LEDGER_COLUMNS = ("contact_id", "due", "inputs", "decided_on", "run_id")
+
+
+def _record_sql(ph: str) -> str:
+    updates = ", ".join(f"{c} = excluded.{c}" for c in _LEDGER_COLUMNS[1:])
+    return (
+        f"INSERT INTO {mw_decided.name} ({', '.join(_LEDGER_COLUMNS)}) "
+        f"VALUES ({', '.join(ph for _ in _LEDGER_COLUMNS)}) "
+        f"ON CONFLICT (contact_id) DO UPDATE SET {updates}"
     )
-    return as_text(statement, dialect, mw_decided.c.keys())
 
 
 def record_decisions(conn: Connection, entries: Sequence[LedgerEntry], decided_on: date, run_id: str) -> None:
+    """Each decided contact's entry, in one statement bound at the DBAPI level (a sweep of
+    the AEP season writes one per contact of the agency)."""
     if entries:
         day = decided_on.isoformat()
-        conn.execute(
-            _record_sql(conn.dialect.name),
-            [{"contact_id": c, "due": due, "inputs": digest, "decided_on": day, "run_id": run_id}
-             for c, due, digest in entries],
+        conn.exec_driver_sql(
+            _record_sql(placeholder(conn)), [(c, due, digest, day, run_id) for c, due, digest in entries]
         )
 
 
