@@ -82,6 +82,6 @@ def decision_due(
             if r.status == PRE_SCHEDULED or is_sent_like(r.status):
                 at(r.send_date, period, period + 1)
     if behaviour is not None:
-        for event in (*behaviour.clicks, *behaviour.answers):
-            at(event.at.date(), 1, INITIAL_LOOKBACK_DAYS + 2)
+        for moment in (*(c.at for c in behaviour.clicks), *(a.at for a in behaviour.answers)):
+            at(moment.date(), 1, INITIAL_LOOKBACK_DAYS + 2)
     return min((d for d in after if d > t), default=NEVER)
