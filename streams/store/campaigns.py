@@ -43,6 +43,7 @@ one row that holds them unusable, reported with its table and row id:
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
@@ -664,3 +665,13 @@ def type_contacts(conn: Connection, type_name: str) -> list[int]:
             {"t": type_name, "e": f"campaign_{type_name}"},
         )
     ]
+
+
+def campaign_tables_digest(conn: Connection) -> str:
+    """A digest of every campaign type and instance row as stored (a few dozen rows): what
+    changes when any writer, the campaign commands included, changes a campaign."""
+    digest = hashlib.sha256()
+    for table in (campaign_types, campaign_instances):
+        for row in conn.execute(sa.select(table).order_by(*table.primary_key.columns)):
+            digest.update(repr(tuple(row)).encode())
+    return "sha256:" + digest.hexdigest()[:32]

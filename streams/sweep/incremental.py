@@ -35,9 +35,9 @@ from rules.config import Config
 from rules.decision_due import LEDGER_VERSION
 from rules.placement import Horizon
 from rules.prefilter import PrefilterPlan, prefilter_plan
-from streams.store.campaigns import campaign_candidate_ids
+from streams.store.campaigns import campaign_candidate_ids, campaign_tables_digest
 from streams.store.ledger import due_contacts, marked_contacts
-from streams.store.tables import campaign_instances, campaign_types, scheduler_checkpoints
+from streams.store.tables import scheduler_checkpoints
 from streams.sweep.prefilter import all_contact_ids, candidate_contact_ids
 from streams.sweep.summary import SweepOptions
 
@@ -47,9 +47,7 @@ def run_basis(conn: Connection, config: Config, options: SweepOptions) -> str:
     digest = hashlib.sha256()
     digest.update(orjson.dumps([LEDGER_VERSION, config.to_dict(), options.lookahead_days, options.lookback_days],
                                option=orjson.OPT_SORT_KEYS, default=str))
-    for table in (campaign_types, campaign_instances):
-        for row in conn.execute(sa.select(table).order_by(*table.primary_key.columns)):
-            digest.update(repr(tuple(row)).encode())
+    digest.update(campaign_tables_digest(conn).encode())
     return "sha256:" + digest.hexdigest()[:32]
 
 

@@ -53,7 +53,7 @@ from streams.events.codec import parse_event
 from streams.events.model import Event
 from streams.events.records import RowState, deadletter_record, schedule_change_record
 from streams.events.schema import EventError
-from streams.store.campaigns import load_campaign_book
+from streams.store.campaigns import campaign_tables_digest, load_campaign_book
 from streams.store.engine import Store, run_with_retry
 from streams.store.epochs import NoDecisionDay, require_epoch
 from streams.store.parked_events import forget_parked_events, parked_events
@@ -116,11 +116,11 @@ class BatchProcessor:
         self.prefix = prefix  # of the deployment's topics: dead letters name the full topic
         self.lookahead_days = lookahead_days
         self.lookback_days = lookback_days
-        self.campaigns = self._load_book()
+        self.campaigns, self._campaigns_digest = self._load_book()
 
-    def _load_book(self) -> CampaignBook:
+    def _load_book(self) -> tuple[CampaignBook, str]:
         with self.store.engine.connect() as conn:
-            return load_campaign_book(conn, self.config).book
+            return load_campaign_book(conn, self.config).book, campaign_tables_digest(conn)
 
     def process(self, messages: Sequence[Message]) -> BatchResult:
         """The batch in one transaction; a batch where any event fails is done again, guarded.
@@ -176,7 +176,13 @@ class BatchProcessor:
         with self.store.engine.begin() as conn:
             epoch = require_epoch(conn)
             applying = way(conn, parsed)
-            batch = Applying(conn, self.campaigns, applying.known)
+            # Campaigns change through the campaigns topic and through the campaign
+            # commands, which write the tables directly: both are seen before deciding.
+            digest = campaign_tables_digest(conn)
+            book = self.campaigns
+            if digest != self._campaigns_digest:
+                book = load_campaign_book(conn, self.config).book
+            batch = Applying(conn, book, applying.known)
             for m, event in parsed:
                 try:
                     with applying.guard(conn):
@@ -192,11 +198,9 @@ class BatchProcessor:
                 except (IngestError, DBAPIError) as exc:
                     result.deadletters.append(self._dead(m, applying.refused(exc)))
             applying.flush(conn)
-            book = (
-                load_campaign_book(conn, self.config).book
-                if batch.campaigns_changed
-                else self.campaigns
-            )
+            if batch.campaigns_changed:
+                book = load_campaign_book(conn, self.config).book
+                digest = campaign_tables_digest(conn)
             decided = sync_contacts(
                 conn,
                 self.config,
@@ -211,7 +215,7 @@ class BatchProcessor:
                     (str(cid), self._announce(c, batch.touched[cid])) for c in decided[cid]
                 )
             result.engagement = engagement_values(conn, batch.engaged_on)
-        self.campaigns = book  # only once committed
+        self.campaigns, self._campaigns_digest = book, digest  # only once committed
         return result
 
     def _parsed(

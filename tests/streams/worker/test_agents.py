@@ -427,3 +427,26 @@ def test_dead_letters_name_the_topic_with_its_prefix(tmp_path: Path) -> None:
     assert [(d["source_topic"], d["partition"], d["offset"], d["event_id"]) for d in r.deadletters] == [
         ("org206.clicks", 1, 17, "org206.clicks:1:17")
     ]
+
+
+def test_a_campaign_changed_by_the_campaign_command_is_what_the_next_batch_decides_with(tmp_path: Path) -> None:
+    """The campaign commands write the campaign tables directly (no event): a running
+    worker must not go on deciding with the instance dates it loaded at start."""
+    from streams.admin.campaigns import START_FIELD, change_dates
+    from tests.sweeps import T, campaign_agency
+
+    db = make_legacy_db(tmp_path / "agency.db")
+    campaign_agency(db)
+    step = processor(db, T)  # loads the campaign book now
+    notice = "SELECT scheduled_send_date FROM email_schedules WHERE contact_id = 2 AND campaign_instance_id = 12"
+    def upsert_ny(offset: int, event_id: str, at: str, email: str) -> Message:
+        event = _upsert(2, event_id, at, "1950-12-20", None)
+        event["contact"] = {"email": email, "zip_code": "10001", "state": "NY", "birth_date": "1950-12-20",
+                            "effective_date": None}
+        return msg("contacts", offset, event, "2")
+
+    step.process([upsert_ny(0, "u1", "2026-04-01T10:00:00Z", "c2@example.com")])
+    assert dump(db, notice) == [("2026-04-01",)]  # the notice on its start date
+    change_dates(step.store, 12, {START_FIELD: date(2026, 4, 10)}, "ops")  # as `campaign dates` does
+    step.process([upsert_ny(1, "u2", "2026-04-01T11:00:00Z", "c2+new@example.com")])
+    assert dump(db, notice) == [("2026-04-10",)]
