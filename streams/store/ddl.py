@@ -66,13 +66,17 @@ def trigger_sql(trigger: StampTrigger, dialect: str = SQLITE) -> list[str]:
     return stamp_trigger_sql(trigger.name, trigger.table.name, trigger.column, trigger.key, dialect)
 
 
-def change_mark_sql(mark: ChangeMark, dialect: str = SQLITE) -> list[str]:
-    """The statements that create a change-mark trigger (``tables.CHANGE_MARKS``)."""
+def change_mark_sql(mark: ChangeMark, dialect: str = SQLITE, present: set[str] | None = None) -> list[str]:
+    """The statements that create a change-mark trigger (``tables.CHANGE_MARKS``);
+    ``present``: the table's columns, when it may lack some of ``mark.changed``."""
     ids = {"INSERT": ("NEW",), "DELETE": ("OLD",), "UPDATE": ("NEW", "OLD")}[mark.event]
     column = mark.contact_column
     values = ", ".join(f"({side}.{column})" for side in ids)
     of = f" OF {', '.join(mark.columns)}" if mark.columns else ""
     when = mark.when
+    changed = [c for c in mark.changed if present is None or c in present]
+    if changed:
+        when = " OR ".join(f"NEW.{c} IS NOT OLD.{c}" for c in changed)
     if dialect == POSTGRESQL:
         if when is not None:  # SQLite's null-safe 'IS NOT x' is PostgreSQL's 'IS DISTINCT FROM x'
             when = re.sub(r"IS NOT (OLD\.\w+)", r"IS DISTINCT FROM \1", when)

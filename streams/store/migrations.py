@@ -204,7 +204,8 @@ class _SqliteMigration:
         triggers = self._names("trigger")
         for mark in CHANGE_MARKS:
             if mark.name not in triggers:
-                self._exec(dry, *change_mark_sql(mark, self.dialect))
+                present = None if dry and mark.table.name not in tables else self._columns(mark.table.name)
+                self._exec(dry, *change_mark_sql(mark, self.dialect, present))
                 done.append(f"created trigger {mark.name} on {mark.table.name}")
         if mw_applied_counts.name not in tables and mw_applied_events.name in tables:
             # A database from before the counts: they start from the events it applied.

@@ -474,6 +474,8 @@ class ChangeMark:
     contact_column: str
     when: str | None = None
     columns: tuple[str, ...] = ()  # UPDATE OF these only
+    # UPDATE: only when one of these columns changed (those the table has; none: any update)
+    changed: tuple[str, ...] = ()
 
 
 _OWNED_LIST = "('pre-scheduled', 'skipped')"  # rules.statuses.OWNED_STATUSES, spelled for SQL
@@ -482,11 +484,22 @@ _OWNED_LIST = "('pre-scheduled', 'skipped')"  # rules.statuses.OWNED_STATUSES, s
 # side's writes (a status outside the scheduler's own, or a real send time); the
 # scheduler's own placements are its output, not its input.  Campaign types and
 # instances are few and change the run's basis instead (streams.sweep.basis).
+# The columns a decision reads (rules.contact.ContactRecord; streams.store.campaigns' targets).
+_CONTACT_READ = ("id", "email", "zip_code", "state", "birth_date", "effective_date", "phone_number")
+_TARGET_READ = ("contact_id", "campaign_instance_id", "trigger_date", "status", "metadata")
+
 CHANGE_MARKS: tuple[ChangeMark, ...] = (
-    *(ChangeMark(f"mw_mark_contacts_{e.lower()}", contacts, e, "id") for e in ("INSERT", "UPDATE", "DELETE")),
+    ChangeMark("mw_mark_contacts_insert", contacts, "INSERT", "id"),
+    # An agency's nightly re-import rewrites every contact with the same values: only a
+    # change of what the rules read marks one.
+    ChangeMark("mw_mark_contacts_update", contacts, "UPDATE", "id", changed=_CONTACT_READ),
+    ChangeMark("mw_mark_contacts_delete", contacts, "DELETE", "id"),
+    ChangeMark("mw_mark_contact_campaigns_insert", contact_campaigns, "INSERT", "contact_id"),
+    ChangeMark("mw_mark_contact_campaigns_update", contact_campaigns, "UPDATE", "contact_id", changed=_TARGET_READ),
+    ChangeMark("mw_mark_contact_campaigns_delete", contact_campaigns, "DELETE", "contact_id"),
     *(
         ChangeMark(f"mw_mark_{t.name}_{e.lower()}", t, e, "contact_id")
-        for t in (contact_campaigns, tracking_clicks, contact_events)
+        for t in (tracking_clicks, contact_events)
         for e in ("INSERT", "UPDATE", "DELETE")
     ),
     ChangeMark(

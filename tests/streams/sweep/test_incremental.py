@@ -139,3 +139,26 @@ def test_explain_shows_the_ledger_entry(agency: Path, capsys: pytest.CaptureFixt
     out = capsys.readouterr().out
     assert f"next due {due}" in out and "decided as of 2026-04-01" in out
     assert date.fromisoformat(due) > T
+
+
+def test_a_re_import_with_the_same_values_or_a_field_the_rules_do_not_read_marks_nobody(agency: Path) -> None:
+    sweep(agency, T)
+    clear(agency)
+    # A nightly full re-sync from a CRM: every contact rewritten as it was.
+    run_sql(agency, "UPDATE contacts SET email = email, birth_date = birth_date, state = state, zip_code = zip_code")
+    run_sql(agency, "UPDATE contacts SET first_name = 'Renamed', last_name = 'Person'")
+    assert marked(agency) == []
+    run_sql(agency, "UPDATE contacts SET zip_code = '90210' WHERE id = 1")
+    assert marked(agency) == [1]
+
+
+def test_a_target_table_without_some_columns_still_gets_its_triggers(tmp_path: Path) -> None:
+    db = make_legacy_db(tmp_path / "agency.db")
+    run_sql(db, "ALTER TABLE contact_campaigns DROP COLUMN metadata")  # an older agency schema
+    with open_store(str(db)) as store:
+        assert "created trigger mw_mark_contact_campaigns_update on contact_campaigns" in store.migrate()
+    add_contacts(db, [{"id": 1, "zip_code": "75201", "state": "TX", "birth_date": "1950-04-22"}])
+    run_sql(db, "INSERT INTO contact_campaigns (contact_id, campaign_instance_id, status) VALUES (1, 1, 'pending')")
+    clear(db)
+    run_sql(db, "UPDATE contact_campaigns SET status = 'cancelled'")
+    assert marked(db) == [1]
