@@ -16,10 +16,11 @@ Choices written down here:
   smoothing, the daily cap), counted on the day they were moved to.
 - Skip reasons are grouped without their window dates (``CA birthday window``,
   ``NY year-round``, ``frequency limit``, ...): a window's dates differ per contact.
-- Invalid contacts are the last completed sweep's: their count and the sample of at
-  most ``streams.sweep.summary.EXAMPLES_KEPT`` contacts with their reasons that its
-  summary keeps.  An incremental sweep sees only the contacts it decides, so its
-  count is of those (the run is named).
+- Invalid contacts: the agency's count as of the last completed sweep (contacts
+  scanned minus valid contacts, both counted by every sweep over the whole agency),
+  and the sample of at most ``streams.sweep.summary.EXAMPLES_KEPT`` contacts with
+  their reasons that a summary keeps, from the newest of the last sweeps that
+  decided invalid contacts (an incremental sweep decides few: it may have none).
 """
 
 from __future__ import annotations
@@ -87,26 +88,43 @@ def skipped_by_reason(rows: list[queries.DayMix]) -> list[dict[str, Any]]:
     return [{"reason": k, "count": n} for k, n in sorted(counts.items(), key=lambda x: (-x[1], x[0]))]
 
 
-def invalid_contacts(last: dict[str, Any] | None) -> dict[str, Any] | None:
-    if last is None:
-        return None
-    examples = last["summary"].get("invalid_examples")
-    shown = [
+def _examples(checkpoint: dict[str, Any]) -> list[dict[str, Any]]:
+    examples = checkpoint["summary"].get("invalid_examples")
+    return [
         {"contact_id": e.get("contact_id"), "reasons": [str(x) for x in e.get("reasons", [])]}
         for e in (examples if isinstance(examples, list) else [])
         if isinstance(e, dict)
     ]
+
+
+def invalid_contacts(last: dict[str, Any] | None, recent: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """The agency's invalid contacts as of ``last``, with examples from the newest completed
+    sweep among ``recent`` that decided some (an incremental sweep decides few contacts)."""
+    if last is None:
+        return None
+    summary = last["summary"]
+    scanned, valid = summary.get("contacts_scanned"), summary.get("valid_contacts")
+    agency_wide = isinstance(scanned, int) and isinstance(valid, int) and scanned >= valid > 0
+    sample = next(
+        (cp for cp in [last, *recent] if cp["status"] == "completed" and _examples(cp)), last
+    )
     return {
         "run_id": last["scheduler_run_id"],
         "as_of": last["as_of"],
-        "count": last["contacts_invalid"] or 0,
-        "examples": shown,
+        # Every sweep counts the agency's valid contacts (the daily cap's base, the same
+        # test as the rules': a usable email and a state): the rest are invalid, whichever
+        # contacts this sweep decided.
+        "count": scanned - valid if agency_wide else last["contacts_invalid"] or 0,
+        "examples": _examples(sample),
+        "examples_run_id": sample["scheduler_run_id"],
+        "examples_decided_invalid": sample["contacts_invalid"] or 0,
     }
 
 
 def dashboard_data(conn: Connection, today: date) -> dict[str, Any]:
     rows = queries.day_mix(conn, today, today + timedelta(days=DAYS - 1))
     last = queries.last_completed_checkpoint(conn)
+    recent = queries.checkpoints(conn, RECENT_SWEEPS)
     days = days_of(rows, today)
     types = sorted({t for d in days for t in d["by_type"]})
     return {
@@ -115,6 +133,6 @@ def dashboard_data(conn: Connection, today: date) -> dict[str, Any]:
         "email_types": types,
         "daily_cap": sweep_view(last)["daily_cap"] if last is not None else None,
         "skipped_by_reason": skipped_by_reason(rows),
-        "sweeps": [sweep_view(cp) for cp in queries.checkpoints(conn, RECENT_SWEEPS)],
-        "invalid_contacts": invalid_contacts(last),
+        "sweeps": [sweep_view(cp) for cp in recent],
+        "invalid_contacts": invalid_contacts(last, recent),
     }

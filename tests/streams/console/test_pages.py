@@ -323,3 +323,24 @@ def test_static_files_are_served_from_the_package(legacy_db: Path) -> None:
         page = client.get("/").text
     assert css.status_code == 200 and "svg" in css.text
     assert 'href="/static/console.css"' in page and "http" not in re.sub(r'xmlns="http[^"]*"', "", page.split("<main>")[0])
+
+
+def test_the_invalid_count_is_the_agency_s_even_after_an_incremental_sweep(generated: Path) -> None:
+    from rules.contact import ContactRecord, InvalidContact, validate_contact
+
+    records = dump(generated, "SELECT id, email, zip_code, state, birth_date, effective_date, phone_number FROM contacts")
+    invalid = sum(isinstance(validate_contact(ContactRecord(*r)), InvalidContact) for r in records)
+    assert invalid > 0
+    nxt = sweep(generated, GEN_DAY + timedelta(days=1))  # decides only what can have changed
+    assert nxt.incremental and nxt.contacts_invalid < invalid
+    with console(generated, GEN_DAY + timedelta(days=1)) as client:
+        data = client.get("/api/dashboard").json()["invalid_contacts"]
+        page = client.get("/").text
+    assert data["run_id"] == nxt.run_id
+    assert data["count"] == invalid
+    # Examples from the newest sweep that decided invalid contacts, named.
+    examples_from = data["examples_run_id"]
+    assert data["examples"] and (examples_from == nxt.run_id) == (nxt.contacts_invalid > 0)
+    assert f"{invalid} invalid contact(s) in the agency" in page and examples_from in page
+    shown = {e["contact_id"] for e in data["examples"]}
+    assert shown <= {r[0] for r in records if isinstance(validate_contact(ContactRecord(*r)), InvalidContact)}
