@@ -24,7 +24,10 @@ def add_parser(sub: Subparsers) -> None:
         "--lookback", type=at_most(MAX_LOOKBACK_DAYS, "catch-ups reach back at most a year"), default=7,
         help=f"days of catch-up (default 7, at most {MAX_LOOKBACK_DAYS})",
     )
-    s.add_argument("--full-scan", action="store_true", help="process every contact (no pre-filter)")
+    s.add_argument(
+        "--full-scan", action="store_true",
+        help="decide every contact (no ledger, no pre-filter; the same rows), refilling the ledger",
+    )
     s.add_argument(
         "--take-over", action="store_true",
         help="mark every unfinished sweep failed and run (an operator's override: make sure none runs)",
