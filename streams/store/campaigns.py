@@ -67,13 +67,14 @@ from rules.config import CampaignType, Config
 from streams.store.dialects import follow_chosen_ids, now_sql, stored_now, upsert
 from streams.store.schedules import contact_id_of, placeholder, select_list
 from streams.store.tables import (
+    TARGET_FIELDS,
     campaign_change_log,
     campaign_instances,
     campaign_types,
     contact_campaigns,
 )
 
-_TARGET_COLUMNS = ("id", "contact_id", "campaign_instance_id", "trigger_date", "status", "metadata")
+_TARGET_COLUMNS = ("id", *TARGET_FIELDS)
 # campaign_types columns after ``name``, in ``CampaignType`` field order.
 TYPE_COLUMNS: tuple[str, ...] = (
     "respect_exclusion_windows",

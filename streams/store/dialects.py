@@ -94,11 +94,11 @@ def month_day_sql(column: str, dialect: str = SQLITE) -> str:
 
 
 def upsert(table: sa.Table, dialect: str = SQLITE) -> sqlite.Insert | postgresql.Insert:
+    """An INSERT that can take ON CONFLICT: both dialects have it, each in a construct of its own."""
     # PostgreSQL's constructs are imported when first asked for: loading that dialect costs
     # an SQLite-only command (explain, checksum) 30-40 ms of its start.
     from sqlalchemy.dialects import postgresql
 
-    """An INSERT that can take ON CONFLICT: both dialects have it, each in a construct of its own."""
     return postgresql.insert(table) if dialect == POSTGRESQL else sqlite.insert(table)
 
 

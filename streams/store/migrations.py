@@ -35,6 +35,7 @@ from streams.store.ddl import (
 )
 from streams.store.dialects import POSTGRESQL, SQLITE
 from streams.store.engine import StoreError, error_line, is_disk_full, run_with_retry
+from streams.store.schedules import CONTACT_FIELDS
 from streams.store.tables import (
     AGENCY_TABLES,
     CHANGE_MARKS,
@@ -52,9 +53,7 @@ if TYPE_CHECKING:
     from streams.store.engine import Store
 
 # The contact fields the rules read (SPEC section 2); the rest may vary.
-CONTACT_COLUMNS = frozenset(
-    {"id", "email", "zip_code", "state", "birth_date", "effective_date", "phone_number"}
-)
+CONTACT_COLUMNS = frozenset(CONTACT_FIELDS)
 
 # Any constant: the key of the advisory lock that serializes PostgreSQL migrations.
 _PG_MIGRATION_LOCK = 0x6D77_6D69

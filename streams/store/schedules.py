@@ -39,7 +39,7 @@ Choices written down here (the SPEC is silent on them):
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import UTC, date, datetime, time
 from functools import lru_cache
 from typing import NamedTuple, TypeVar
@@ -99,9 +99,11 @@ class ScheduleRow(NamedTuple):
 
 DECISION_COLUMNS: tuple[str, ...] = ScheduleRow._fields
 
-_OWNED_SQL = "('" + "', '".join(sorted(OWNED_STATUSES)) + "')"  # constants, not user values
+OWNED_SQL = "('" + "', '".join(sorted(OWNED_STATUSES)) + "')"  # constants, not user values
 
-CONTACT_COLUMNS = "id, email, zip_code, state, birth_date, effective_date, phone_number"
+# The contact fields the rules read (SPEC section 2), in ``ContactRecord``'s order.
+CONTACT_FIELDS: tuple[str, ...] = tuple(f.name for f in fields(ContactRecord))
+CONTACT_COLUMNS = ", ".join(CONTACT_FIELDS)
 
 
 @dataclass(frozen=True)
@@ -449,7 +451,7 @@ def _insert_sql(ph: str, upsert: bool = True) -> str:
     return (
         f"{insert} ON CONFLICT (occurrence_key) DO UPDATE SET {updates}, "
         f"scheduler_run_id = excluded.scheduler_run_id "
-        f"WHERE email_schedules.status IN {_OWNED_SQL}"
+        f"WHERE email_schedules.status IN {OWNED_SQL}"
     )
 
 
@@ -457,7 +459,7 @@ def _update_sql(ph: str) -> str:
     sets = ", ".join(f"{c} = {ph}" for c in DECISION_COLUMNS)
     return (
         f"UPDATE email_schedules SET {sets}, scheduler_run_id = {ph} "
-        f"WHERE id = {ph} AND status IN {_OWNED_SQL}"
+        f"WHERE id = {ph} AND status IN {OWNED_SQL}"
     )
 
 
@@ -488,7 +490,7 @@ def write_batches(conn: Connection, batches: Sequence[tuple[WriteBatch, str]]) -
         conn.exec_driver_sql(_update_sql(ph), updates)
     if deletes:
         conn.exec_driver_sql(
-            f"DELETE FROM email_schedules WHERE id = {ph} AND status IN {_OWNED_SQL}", deletes
+            f"DELETE FROM email_schedules WHERE id = {ph} AND status IN {OWNED_SQL}", deletes
         )
 
 

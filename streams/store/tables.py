@@ -37,6 +37,7 @@ from streams.store.dialects import (
     flag_default,
     now_default,
 )
+from streams.store.schedules import CONTACT_FIELDS, OWNED_SQL
 
 METADATA = MetaData()
 
@@ -478,24 +479,21 @@ class ChangeMark:
     changed: tuple[str, ...] = ()
 
 
-_OWNED_LIST = "('pre-scheduled', 'skipped')"  # rules.statuses.OWNED_STATUSES, spelled for SQL
-
 # The inputs a contact's decision reads, by table.  email_schedules: only the sending
 # side's writes (a status outside the scheduler's own, or a real send time); the
 # scheduler's own placements are its output, not its input.  Campaign types and
-# instances are few and change the run's basis instead (streams.sweep.basis).
-# The columns a decision reads (rules.contact.ContactRecord; streams.store.campaigns' targets).
-_CONTACT_READ = ("id", "email", "zip_code", "state", "birth_date", "effective_date", "phone_number")
-_TARGET_READ = ("contact_id", "campaign_instance_id", "trigger_date", "status", "metadata")
+# instances are few and change the run's basis instead (streams.sweep.incremental).
+# contact_campaigns: the target columns streams.store.campaigns reads.
+TARGET_FIELDS: tuple[str, ...] = ("contact_id", "campaign_instance_id", "trigger_date", "status", "metadata")
 
 CHANGE_MARKS: tuple[ChangeMark, ...] = (
     ChangeMark("mw_mark_contacts_insert", contacts, "INSERT", "id"),
     # An agency's nightly re-import rewrites every contact with the same values: only a
     # change of what the rules read marks one.
-    ChangeMark("mw_mark_contacts_update", contacts, "UPDATE", "id", changed=_CONTACT_READ),
+    ChangeMark("mw_mark_contacts_update", contacts, "UPDATE", "id", changed=CONTACT_FIELDS),
     ChangeMark("mw_mark_contacts_delete", contacts, "DELETE", "id"),
     ChangeMark("mw_mark_contact_campaigns_insert", contact_campaigns, "INSERT", "contact_id"),
-    ChangeMark("mw_mark_contact_campaigns_update", contact_campaigns, "UPDATE", "contact_id", changed=_TARGET_READ),
+    ChangeMark("mw_mark_contact_campaigns_update", contact_campaigns, "UPDATE", "contact_id", changed=TARGET_FIELDS),
     ChangeMark("mw_mark_contact_campaigns_delete", contact_campaigns, "DELETE", "contact_id"),
     *(
         ChangeMark(f"mw_mark_{t.name}_{e.lower()}", t, e, "contact_id")
@@ -504,17 +502,17 @@ CHANGE_MARKS: tuple[ChangeMark, ...] = (
     ),
     ChangeMark(
         "mw_mark_email_schedules_insert", email_schedules, "INSERT", "contact_id",
-        f"NEW.status NOT IN {_OWNED_LIST} OR NEW.actual_send_datetime IS NOT NULL",
+        f"NEW.status NOT IN {OWNED_SQL} OR NEW.actual_send_datetime IS NOT NULL",
     ),
     ChangeMark(
         "mw_mark_email_schedules_update", email_schedules, "UPDATE", "contact_id",
-        f"NEW.status NOT IN {_OWNED_LIST} OR OLD.status NOT IN {_OWNED_LIST}"
+        f"NEW.status NOT IN {OWNED_SQL} OR OLD.status NOT IN {OWNED_SQL}"
         " OR NEW.actual_send_datetime IS NOT OLD.actual_send_datetime OR NEW.contact_id IS NOT OLD.contact_id",
         ("status", "actual_send_datetime", "contact_id"),
     ),
     ChangeMark(
         "mw_mark_email_schedules_delete", email_schedules, "DELETE", "contact_id",
-        f"OLD.status NOT IN {_OWNED_LIST}",
+        f"OLD.status NOT IN {OWNED_SQL}",
     ),
 )
 
