@@ -59,6 +59,17 @@ def add_schedule_rows(path: Path, rows: Iterable[dict[str, Any]]) -> None:
     con.close()
 
 
+def copy_database(src: Path, dst: Path) -> None:
+    """A consistent copy of an SQLite file, what its WAL holds included (SQLite's backup API)."""
+    dst.unlink(missing_ok=True)
+    source, target = sqlite3.connect(src), sqlite3.connect(dst)
+    try:
+        source.backup(target)
+    finally:
+        source.close()
+        target.close()
+
+
 def dump(path: Path, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
     con = sqlite3.connect(path)
     try:

@@ -45,12 +45,12 @@ from hypothesis import strategies as st
 
 from rules.config import DEFAULT_CONFIG
 from streams.store.campaigns import load_campaign_book
-from streams.store.engine import Store, open_store
+from streams.store.engine import Store, new_agency_database, open_store
 from streams.store.ledger import last_mark
 from streams.sweep.incremental import PreviousRun, incremental_selection, previous_run, run_basis
 from streams.sweep.run import run_sweep
 from streams.sweep.summary import SweepOptions
-from tests.legacy_db import add_contacts, add_schedule_rows, dump, make_legacy_db
+from tests.legacy_db import add_contacts, add_schedule_rows, copy_database, dump
 
 CONFIG = DEFAULT_CONFIG
 LOOKAHEAD = 30
@@ -244,22 +244,7 @@ def scenarios(draw: st.DrawFn) -> Scenario:
 @pytest.fixture(scope="module")
 def migrated_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """An empty legacy database the scheduler has migrated once (copied by every example)."""
-    path = make_legacy_db(tmp_path_factory.mktemp("due") / "template.db")
-    store = open_store(str(path))
-    try:
-        store.migrate()
-    finally:
-        store.close()
-    return path
-
-
-def copy_database(src: Path, dst: Path) -> None:
-    source, target = sqlite3.connect(src), sqlite3.connect(dst)
-    try:
-        source.backup(target)
-    finally:
-        source.close()
-        target.close()
+    return new_agency_database(tmp_path_factory.mktemp("due") / "template.db")
 
 
 def sweep(store: Store, day: date) -> PreviousRun:

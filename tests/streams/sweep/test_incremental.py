@@ -12,7 +12,7 @@ import pytest
 
 from rules.config import DEFAULT_CONFIG
 from streams.store.engine import open_store
-from tests.legacy_db import add_contacts, dump, make_legacy_db
+from tests.legacy_db import add_contacts, copy_database, dump, make_legacy_db
 from tests.sweeps import T, checksum, crafted, sweep
 
 
@@ -96,10 +96,7 @@ def test_the_next_day_builds_on_the_ledger_and_gives_the_full_scan_s_rows(agency
     assert len(ledger) == first.contacts_processed  # an entry per contact decided
     assert all(date.fromisoformat(due) > T for due in ledger.values())
     copy = tmp_path / "copy.db"
-    src, dst = sqlite3.connect(agency), sqlite3.connect(copy)
-    src.backup(dst)
-    src.close()
-    dst.close()
+    copy_database(agency, copy)
     day = T + timedelta(days=1)
     nxt = sweep(agency, day)
     full = sweep(copy, day, full_scan=True)

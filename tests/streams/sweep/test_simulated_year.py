@@ -66,7 +66,7 @@ from streams.sweep.run import run_sweep
 from streams.sweep.summary import SweepOptions
 from streams.worker.batch import BatchProcessor, Message
 from synthetic.generate import generate_database
-from tests.legacy_db import add_contacts
+from tests.legacy_db import add_contacts, copy_database
 
 # The year's random changes.  One seed keeps the test near 100 s on a 2-core machine (a
 # full-scan sweep every day is most of it); each seed added costs as much again (915
@@ -125,17 +125,6 @@ def days(first: date, last: date) -> Iterator[date]:
 
 
 # -- the check ----------------------------------------------------------------------
-
-
-def copy_database(src: Path, dst: Path) -> None:
-    """A consistent copy, what the WAL holds included (SQLite's backup API)."""
-    dst.unlink(missing_ok=True)
-    source, target = sqlite3.connect(src), sqlite3.connect(dst)
-    try:
-        source.backup(target)
-    finally:
-        source.close()
-        target.close()
 
 
 def owned_rows(db: Path) -> dict[str, tuple[object, ...]]:
