@@ -63,6 +63,25 @@ def month_day_ranges(first: date, last: date) -> tuple[MonthDayRange, ...]:
     return tuple(out)
 
 
+def _months_starting_in(lo: date, hi: date) -> tuple[MonthDayRange, ...]:
+    """The base dates whose anchor, the first of their month, lies in ``[lo, hi]``: whole
+    months, and none when no month starts there (a day's slice mostly: Nevada's window
+    once took a month of contacts every day)."""
+    ranges: list[MonthDayRange] = []
+    month = lo if lo.day == 1 else _next_month(lo)
+    for _ in range(12):  # twelve months hold every month-day
+        if month > hi:
+            break
+        nxt = _next_month(month)
+        ranges.extend(month_day_ranges(month, nxt - timedelta(days=1)))
+        month = nxt
+    return tuple(ranges)
+
+
+def _next_month(day: date) -> date:
+    return (day.replace(day=1) + timedelta(days=32)).replace(day=1)
+
+
 def _window_span(days_before: int, pre_window: int, days_after: int, month_start: bool) -> int:
     return days_before + pre_window + days_after + (31 if month_start else 0)
 
@@ -101,9 +120,10 @@ def prefilter_plan(config: Config, horizon: Horizon) -> PrefilterPlan:
         lo = first - timedelta(days=days_after + 1)
         hi = last - timedelta(days=days_after + 1)
         if month_start:
-            # the anchor is the first of the base date's month: take whole months
-            lo = lo.replace(day=1)
-            hi = (hi.replace(day=1) + timedelta(days=31)).replace(day=1) - timedelta(days=1)
+            ranges = _months_starting_in(lo, hi)
+            if ranges:
+                state_filters.append(StateFilter(frozenset(states), kind, ranges))
+            continue
         state_filters.append(StateFilter(frozenset(states), kind, month_day_ranges(lo, hi)))
     return PrefilterPlan(
         every_contact=False,

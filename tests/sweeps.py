@@ -5,8 +5,12 @@ instances and targets)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import date
 from pathlib import Path
+from typing import TypeVar
+
+from sqlalchemy import Connection
 
 from rules.config import DEFAULT_CONFIG, Config
 from streams.store.engine import open_store
@@ -14,6 +18,7 @@ from streams.sweep.run import run_sweep
 from streams.sweep.summary import SweepOptions, SweepSummary
 from tests.legacy_db import add_contacts, dump
 
+R = TypeVar("R")
 OWNED = "('pre-scheduled', 'skipped')"
 DECISION_COLS = (
     "occurrence_key, contact_id, email_type, scheduled_send_date, scheduled_send_time, status, "
@@ -37,15 +42,20 @@ def decisions(db: Path) -> list[tuple[object, ...]]:
     )
 
 
-def checksum(db: Path) -> str:
-    from streams.store.checksum import schedule_checksum
-
+def read(db: Path, what: Callable[[Connection], R]) -> R:
+    """``what`` of the database at ``db``, over a connection of its own."""
     store = open_store(str(db))
     try:
         with store.engine.connect() as conn:
-            return schedule_checksum(conn)
+            return what(conn)
     finally:
         store.close()
+
+
+def checksum(db: Path) -> str:
+    from streams.store.checksum import schedule_checksum
+
+    return read(db, schedule_checksum)
 
 
 # -- a crafted agency ---------------------------------------------------------

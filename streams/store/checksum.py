@@ -8,6 +8,8 @@ whatever their row ids, run ids, timestamps, metadata or insertion order.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterator
+from typing import Any
 
 import orjson
 import sqlalchemy as sa
@@ -25,6 +27,7 @@ CHECKSUM_COLUMNS: tuple[str, ...] = tuple(c for c in DECISION_COLUMNS if c not i
 
 # Rows fetched per round trip: the digest never holds the table in memory.
 FETCH_ROWS = 5_000
+KEY_INDEX = "mw_email_schedules_key"  # unique on occurrence_key (streams.store.tables)
 
 
 def schedule_checksum(conn: Connection) -> str:
@@ -36,21 +39,63 @@ def schedule_checksum(conn: Connection) -> str:
     not change the checksum.
     """
     present = {c["name"] for c in sa.inspect(conn).get_columns("email_schedules")}
-    schedules = sa.table(
-        "email_schedules", *(sa.column(name) for name in CHECKSUM_COLUMNS if name in present)
-    )
-    selected = [
-        schedules.c[name] if name in present else sa.null().label(name) for name in CHECKSUM_COLUMNS
-    ]
-    query = (
-        sa.select(*selected)
-        .where(schedules.c.status.in_(sorted(OWNED_STATUSES)))  # exact case, like rules.statuses
-        # A missing column is the same NULL on every row: nothing to sort by.
-        .order_by(*(schedules.c[n].asc().nulls_first() for n in CHECKSUM_COLUMNS if n in present))
-    )
     digest = hashlib.sha256()
-    result = conn.execution_options(yield_per=FETCH_ROWS).execute(query)
-    for partition in result.partitions():
-        for row in partition:
-            digest.update(orjson.dumps(list(row)))
+    # One update per row: joining orjson's bytes first measured ten times slower.
+    update, dumps = digest.update, orjson.dumps
+    for sql, params in _ordered_reads(conn, present):
+        for rows in _driver_batches(conn, sql, params):
+            for row in rows:
+                update(dumps(row))
     return f"sha256:{digest.hexdigest()}"
+
+
+def _ordered_reads(conn: Connection, present: set[str]) -> list[tuple[str, tuple[object, ...]]]:
+    """The owned rows in checksum order, as one or two reads.
+
+    Keys are unique, so rows with a key are in checksum order when in key order,
+    which the key index gives without a sort (a sort of the whole schedule took
+    half the time); rows without one (legacy rows) sort first, by every column.
+    """
+    ph = "?" if conn.dialect.paramstyle == "qmark" else "%s"
+    owned = tuple(sorted(OWNED_STATUSES))  # exact case, like rules.statuses
+    owned_sql = f"status IN ({', '.join(ph for _ in owned)})"
+    columns = ", ".join(name if name in present else f"NULL AS {name}" for name in CHECKSUM_COLUMNS)
+    # A missing column is the same NULL on every row: nothing to sort by.
+    every_column = ", ".join(f"{n} ASC NULLS FIRST" for n in CHECKSUM_COLUMNS if n in present)
+    if "occurrence_key" not in present:
+        return [(f"SELECT {columns} FROM email_schedules WHERE {owned_sql} ORDER BY {every_column}", owned)]
+    hint = ""
+    if conn.dialect.name == "sqlite" and _has_index(conn, KEY_INDEX):
+        hint = f" INDEXED BY {KEY_INDEX}"  # the planner prefers the status index and a sort
+    return [
+        (
+            f"SELECT {columns} FROM email_schedules WHERE occurrence_key IS NULL AND {owned_sql} "
+            f"ORDER BY {every_column}",
+            owned,
+        ),
+        (
+            f"SELECT {columns} FROM email_schedules{hint} WHERE occurrence_key IS NOT NULL "
+            f"AND {owned_sql} ORDER BY occurrence_key",
+            owned,
+        ),
+    ]
+
+
+def _driver_batches(conn: Connection, sql: str, params: tuple[object, ...]) -> Iterator[list[Any]]:
+    """The driver's rows as they come, ``FETCH_ROWS`` at a time, in ``conn``'s transaction:
+    the digest reads a million of them, and SQLAlchemy's rows cost more than the digest.
+    PostgreSQL's are read from a server-side cursor, so they are never all in memory."""
+    conn.exec_driver_sql("SELECT 1")  # the transaction begun (SQLite's BEGIN is SQLAlchemy's)
+    raw = conn.connection.driver_connection
+    assert raw is not None
+    cursor = raw.cursor(name="mw_checksum") if conn.dialect.name == "postgresql" else raw.cursor()
+    try:
+        cursor.execute(sql, params)
+        while rows := cursor.fetchmany(FETCH_ROWS):
+            yield rows
+    finally:
+        cursor.close()
+
+
+def _has_index(conn: Connection, name: str) -> bool:
+    return any(i.get("name") == name for i in sa.inspect(conn).get_indexes("email_schedules"))

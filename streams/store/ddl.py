@@ -76,7 +76,11 @@ def change_mark_sql(mark: ChangeMark, dialect: str = SQLITE, present: set[str] |
     when = mark.when
     changed = [c for c in mark.changed if present is None or c in present]
     if changed:
-        when = " OR ".join(f"NEW.{c} IS NOT OLD.{c}" for c in changed)
+        unless = dict(mark.unless)
+        when = " OR ".join(
+            f"(NEW.{c} IS NOT OLD.{c} AND NOT ({unless[c]}))" if c in unless else f"NEW.{c} IS NOT OLD.{c}"
+            for c in changed
+        )
     if dialect == POSTGRESQL:
         if when is not None:  # SQLite's null-safe 'IS NOT x' is PostgreSQL's 'IS DISTINCT FROM x'
             when = re.sub(r"IS NOT (OLD\.\w+)", r"IS DISTINCT FROM \1", when)
@@ -93,6 +97,13 @@ def change_mark_sql(mark: ChangeMark, dialect: str = SQLITE, present: set[str] |
         + (f" WHEN {when}" if when else "")
         + f"\nBEGIN\n    INSERT INTO mw_changed (contact_id) VALUES {values};\nEND"
     ]
+
+
+def drop_mark_sql(name: str, table: str, dialect: str = SQLITE) -> list[str]:
+    """The statements that drop a change-mark trigger (and its function on PostgreSQL)."""
+    if dialect == POSTGRESQL:
+        return [f"DROP TRIGGER IF EXISTS {name} ON {table}", f"DROP FUNCTION IF EXISTS {name}_fn()"]
+    return [f"DROP TRIGGER IF EXISTS {name}"]
 
 
 def triggers_of(table: Table) -> tuple[StampTrigger, ...]:

@@ -214,8 +214,8 @@ class Store:
         """What ``open_store`` takes to open this database again with connections of
         its own (e.g. in another process); None for an in-memory SQLite database,
         which no other engine can see.  It may hold a password: never print it."""
-        if self.is_sqlite and self.path is None:
-            return None
+        if self.is_sqlite and (self.path is None or str(self.path) == ":memory:"):
+            return None  # (":memory:" given as a path is no file either)
         return self.url.render_as_string(hide_password=False)
 
     def migrate(self) -> list[str]:

@@ -15,6 +15,7 @@ from datetime import date
 import sqlalchemy as sa
 from sqlalchemy import Connection
 
+from streams.store.bulk import insert_rows
 from streams.store.schedules import placeholder
 from streams.store.tables import mw_changed, mw_decided
 
@@ -52,12 +53,11 @@ def forget_decisions(conn: Connection) -> None:
 _LEDGER_COLUMNS = ("contact_id", "due", "inputs", "decided_on", "run_id")
 
 
-def _record_sql(ph: str) -> str:
+def _record_sql() -> tuple[str, str]:
     updates = ", ".join(f"{c} = excluded.{c}" for c in _LEDGER_COLUMNS[1:])
     return (
-        f"INSERT INTO {mw_decided.name} ({', '.join(_LEDGER_COLUMNS)}) "
-        f"VALUES ({', '.join(ph for _ in _LEDGER_COLUMNS)}) "
-        f"ON CONFLICT (contact_id) DO UPDATE SET {updates}"
+        f"INSERT INTO {mw_decided.name} ({', '.join(_LEDGER_COLUMNS)})",
+        f" ON CONFLICT (contact_id) DO UPDATE SET {updates}",
     )
 
 
@@ -66,9 +66,9 @@ def record_decisions(conn: Connection, entries: Sequence[LedgerEntry], decided_o
     the AEP season writes one per contact of the agency)."""
     if entries:
         day = decided_on.isoformat()
-        conn.exec_driver_sql(
-            _record_sql(placeholder(conn)), [(c, due, digest, day, run_id) for c, due, digest in entries]
-        )
+        head, tail = _record_sql()
+        # A chunk decides each contact once: its entries may share a statement.
+        insert_rows(conn, head, [(c, due, digest, day, run_id) for c, due, digest in entries], placeholder(conn), tail)
 
 
 def decision_entry(conn: Connection, contact_id: int) -> dict[str, object] | None:

@@ -29,6 +29,7 @@ from streams.store.ddl import (
     column_type_sql,
     create_index_sql,
     create_table_sql,
+    drop_mark_sql,
     legacy_indexes_of,
     trigger_sql,
     triggers_of,
@@ -42,6 +43,7 @@ from streams.store.tables import (
     LEGACY_UNIQUE_INDEX,
     OWN_INDEXES,
     OWN_TABLES,
+    RETIRED_MARKS,
     added_columns,
     is_legacy,
     mw_applied_counts,
@@ -201,6 +203,10 @@ class _SqliteMigration:
                 self._exec(dry, create_table_sql(table, self.dialect))
                 done.append(f"created table {table.name}")
         triggers = self._names("trigger")
+        for name, table_name in RETIRED_MARKS:
+            if name in triggers:
+                self._exec(dry, *drop_mark_sql(name, table_name, self.dialect))
+                done.append(f"dropped trigger {name} on {table_name} (replaced)")
         for mark in CHANGE_MARKS:
             if mark.name not in triggers:
                 present = None if dry and mark.table.name not in tables else self._columns(mark.table.name)

@@ -62,6 +62,7 @@ from rules.bounds import (
 from rules.contact import ContactRecord
 from rules.contact_schedule import Decision, ExistingRow, catchup_note
 from rules.statuses import OWNED_STATUSES
+from streams.store.bulk import insert_rows, journals_in_memory
 
 
 class ScheduleRow(NamedTuple):
@@ -440,16 +441,14 @@ class WriteBatch:
         return len(self.inserts) + len(self.updates) + len(self.deletes)
 
 
-def _insert_sql(ph: str, upsert: bool = True) -> str:
-    updates = ", ".join(f"{c} = excluded.{c}" for c in DECISION_COLUMNS if c != "occurrence_key")
-    insert = (
-        f"INSERT INTO email_schedules ({', '.join(DECISION_COLUMNS)}, scheduler_run_id) "
-        f"VALUES ({', '.join(ph for _ in range(len(DECISION_COLUMNS) + 1))})"
-    )
+def _insert_head(upsert: bool) -> tuple[str, str]:
+    """The insert's head and its upsert tail (``streams.store.bulk.insert_rows``)."""
+    head = f"INSERT INTO email_schedules ({', '.join(DECISION_COLUMNS)}, scheduler_run_id)"
     if not upsert:
-        return insert
-    return (
-        f"{insert} ON CONFLICT (occurrence_key) DO UPDATE SET {updates}, "
+        return head, ""
+    updates = ", ".join(f"{c} = excluded.{c}" for c in DECISION_COLUMNS if c != "occurrence_key")
+    return head, (
+        f" ON CONFLICT (occurrence_key) DO UPDATE SET {updates}, "
         f"scheduler_run_id = excluded.scheduler_run_id "
         f"WHERE email_schedules.status IN {OWNED_SQL}"
     )
@@ -478,20 +477,25 @@ def write_batches(conn: Connection, batches: Sequence[tuple[WriteBatch, str]]) -
     inserts = [(*v, run_id) for batch, run_id in batches for v in batch.inserts]
     updates = [(*v, run_id, row_id) for batch, run_id in batches for row_id, v in batch.updates]
     deletes = [(i,) for batch, _ in batches for i in batch.deletes]
-    if inserts:
-        try:
-            # Plain inserts cost half an upsert; the keys were free when read.
-            with conn.begin_nested():
-                conn.exec_driver_sql(_insert_sql(ph, upsert=False), inserts)
-        except IntegrityError:
-            # Another writer (a stream agent) created some of these keys meanwhile.
-            conn.exec_driver_sql(_insert_sql(ph), inserts)
-    if updates:
-        conn.exec_driver_sql(_update_sql(ph), updates)
-    if deletes:
-        conn.exec_driver_sql(
-            f"DELETE FROM email_schedules WHERE id = {ph} AND status IN {OWNED_SQL}", deletes
-        )
+    with journals_in_memory(conn):
+        if inserts:
+            try:
+                # Plain inserts cost half an upsert; the keys were free when read.
+                with conn.begin_nested():
+                    insert_rows(conn, _insert_head(upsert=False)[0], inserts, ph)
+            except IntegrityError:
+                # Another writer (a stream agent) created some of these keys meanwhile,
+                # or batches of several writers hold one key: a statement per row, so
+                # the later row updates the earlier.
+                head, tail = _insert_head(upsert=True)
+                marks = ", ".join(ph for _ in range(len(DECISION_COLUMNS) + 1))
+                conn.exec_driver_sql(f"{head} VALUES ({marks}){tail}", inserts)
+        if updates:
+            conn.exec_driver_sql(_update_sql(ph), updates)
+        if deletes:
+            conn.exec_driver_sql(
+                f"DELETE FROM email_schedules WHERE id = {ph} AND status IN {OWNED_SQL}", deletes
+            )
 
 
 def stage_write(batch: WriteBatch, values: ScheduleRow, existing: StoredRow | None) -> str:

@@ -455,6 +455,15 @@ mw_changed = Table(
     Column("contact_id", WHOLE),
 )
 
+# The contacts (usable ids) without a usable email or a state, as the last completed
+# sweep of the whole agency found them (streams.sweep.valid_contacts): the next one
+# counts the valid contacts, the daily cap's base, from these and the marked contacts.
+mw_invalid_contacts = Table(
+    "mw_invalid_contacts",
+    METADATA,
+    _key("contact_id", WHOLE),
+)
+
 # ZIP code -> state (rules.zip_state), for the sweep's SQL; filled by the migration.
 mw_zip_states = Table(
     "mw_zip_states",
@@ -477,6 +486,9 @@ class ChangeMark:
     columns: tuple[str, ...] = ()  # UPDATE OF these only
     # UPDATE: only when one of these columns changed (those the table has; none: any update)
     changed: tuple[str, ...] = ()
+    # UPDATE: (column, condition on NEW/OLD): a change of that column alone does not mark
+    # when the condition holds
+    unless: tuple[tuple[str, str], ...] = ()
 
 
 # The inputs a contact's decision reads, by table.  email_schedules: only the sending
@@ -493,7 +505,17 @@ CHANGE_MARKS: tuple[ChangeMark, ...] = (
     ChangeMark("mw_mark_contacts_update", contacts, "UPDATE", "id", changed=CONTACT_FIELDS),
     ChangeMark("mw_mark_contacts_delete", contacts, "DELETE", "id"),
     ChangeMark("mw_mark_contact_campaigns_insert", contact_campaigns, "INSERT", "contact_id"),
-    ChangeMark("mw_mark_contact_campaigns_update", contact_campaigns, "UPDATE", "contact_id", changed=TARGET_FIELDS),
+    # The sweep's and the agents' write-back of a target's status (SPEC section 8) changes
+    # nothing the rules read (of a status, only whether it is a cancellation): it marks
+    # nobody, or every campaign's targets were decided again the next day.
+    ChangeMark(
+        "mw_mark_contact_campaigns_change", contact_campaigns, "UPDATE", "contact_id", changed=TARGET_FIELDS,
+        unless=((
+            "status",
+            "NEW.status IN ('scheduled', 'skipped') AND "
+            "(OLD.status IS NULL OR lower(trim(OLD.status)) IN ('pending', 'scheduled', 'skipped', ''))",
+        ),),
+    ),
     ChangeMark("mw_mark_contact_campaigns_delete", contact_campaigns, "DELETE", "contact_id"),
     *(
         ChangeMark(f"mw_mark_{t.name}_{e.lower()}", t, e, "contact_id")
@@ -516,6 +538,11 @@ CHANGE_MARKS: tuple[ChangeMark, ...] = (
     ),
 )
 
+# (trigger, table) an earlier version created and a later one replaced: the migration drops them.
+RETIRED_MARKS: tuple[tuple[str, str], ...] = (
+    ("mw_mark_contact_campaigns_update", "contact_campaigns"),  # marked on the status write-back
+)
+
 # In creation order; mw_zip_states comes last, after the indexes, with its rows.
 OWN_TABLES: tuple[Table, ...] = (
     mw_applied_events,
@@ -529,6 +556,7 @@ OWN_TABLES: tuple[Table, ...] = (
     mw_baselines,
     mw_decided,
     mw_changed,
+    mw_invalid_contacts,
 )
 
 # The indexes the sweep's and the agents' queries need, in creation order.

@@ -41,11 +41,17 @@ from streams.store.tables import scheduler_checkpoints
 from streams.sweep.prefilter import all_contact_ids, candidate_contact_ids
 from streams.sweep.summary import SweepOptions
 
+# What a completed run keeps for the next beside the ledger; bumped when that changes, so
+# the next run does not build on a run that kept less.  2: the invalid contacts
+# (streams.sweep.valid_contacts).
+KEPT_VERSION = 2
+
 
 def run_basis(conn: Connection, config: Config, options: SweepOptions) -> str:
     """What every ledger entry of a run is valid under: another basis decides everyone."""
     digest = hashlib.sha256()
-    digest.update(orjson.dumps([LEDGER_VERSION, config.to_dict(), options.lookahead_days, options.lookback_days],
+    kept = [LEDGER_VERSION, KEPT_VERSION]
+    digest.update(orjson.dumps([kept, config.to_dict(), options.lookahead_days, options.lookback_days],
                                option=orjson.OPT_SORT_KEYS, default=str))
     digest.update(campaign_tables_digest(conn).encode())
     return "sha256:" + digest.hexdigest()[:32]
@@ -92,6 +98,7 @@ def previous_run(conn: Connection, run_id: str) -> PreviousRun | None:
 class Selection:
     ids: set[int]
     why: str
+    marked: set[int]  # the contacts whose inputs changed
     everyone: bool = False
 
 
@@ -114,14 +121,14 @@ def incremental_selection(
         plan = prefilter_plan(config, window)
         everyone = why_everyone(plan, campaigns, first, last)
         if everyone is not None:
-            return Selection(set(all_contact_ids(conn)), f"incremental, but {everyone}", everyone=True)
+            return Selection(set(all_contact_ids(conn)), f"incremental, but {everyone}", marked, everyone=True)
         entered = set(candidate_contact_ids(conn, plan, first.isoformat(), last.isoformat()))
         entered |= campaign_candidate_ids(conn, campaigns, first, last)
     why = (
         f"incremental since {previous.as_of}: {len(due)} due, {len(marked)} changed, "
         f"{len(entered)} entering the range"
     )
-    return Selection(due | marked | entered, why)
+    return Selection(due | marked | entered, why, marked)
 
 
 def why_everyone(plan: PrefilterPlan, campaigns: CampaignBook, first: date, last: date) -> str | None:

@@ -4,30 +4,36 @@ the contacts to decide (the pre-filter, ``rules.prefilter``)."""
 from __future__ import annotations
 
 from array import array
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
 
 from sqlalchemy import Connection, text
 
 from rules.campaign import CampaignBook, instance_problems
 from rules.config import Config
-from rules.load_balancing import daily_cap
 from rules.prefilter import PrefilterPlan, prefilter_plan
 from streams.store.campaigns import campaign_candidate_ids, load_campaign_book
-from streams.store.checksum import schedule_checksum
 from streams.store.engine import Store
 from streams.store.ledger import last_mark
 from streams.sweep.balance import day_volumes
 from streams.sweep.checkpoint import unfinished_runs
-from streams.sweep.incremental import incremental_selection, previous_run, run_basis, why_everyone
+from streams.sweep.incremental import (
+    Selection,
+    incremental_selection,
+    previous_run,
+    run_basis,
+    why_everyone,
+)
 from streams.sweep.prefilter import (
     all_contact_ids,
     candidate_contact_ids,
-    count_valid_contacts,
     followup_candidate_ids,
     unusable_contacts,
+    usable_contact_count,
 )
+from streams.sweep.side_reads import SideReads
 from streams.sweep.summary import SweepOptions, SweepSummary
+from streams.sweep.valid_contacts import InvalidContacts, incremental_invalid
 
 
 @dataclass(frozen=True)
@@ -38,33 +44,51 @@ class Prepared:
     campaigns: CampaignBook
     volume: dict[int, int]  # day ordinal -> emails counting toward the daily cap
     ed_volume: dict[int, int]  # the same for effective-date emails
+    usable_contacts: int  # contacts with a usable id: the valid ones are these less the invalid
+    # The invalid contacts when this run builds on the last one (how many, and what its
+    # completion keeps); otherwise the side process finds them (streams.sweep.valid_contacts).
+    invalid: tuple[int, InvalidContacts] | None
     marks_upto: int = 0  # the change marks this run has seen (cleared when it completes)
     forget_ledger: bool = False  # the ledger's entries were made under another basis
+    side: SideReads | None = None  # the checksum before (and the invalid contacts), being read
 
 
 def prepare(
     store: Store, config: Config, options: SweepOptions, run_id: str, summary: SweepSummary
 ) -> Prepared:
-    """Read what deciding needs; the figures it starts from go into ``summary``."""
+    """Read what deciding needs; the figures it starts from go into ``summary``, but for the
+    checksum before (and the invalid contacts), which ``Prepared.side`` reads meanwhile."""
+    prepared = _prepare(store, config, options, run_id, summary)
+    # Started once the reads above are done (no connection crosses its fork), before
+    # the run's first write; after the marks were read (streams.sweep.valid_contacts).
+    side = SideReads.start(store, prepared.invalid is None, summary.contacts_scanned)
+    return replace(prepared, side=side)
+
+
+def _prepare(store: Store, config: Config, options: SweepOptions, run_id: str, summary: SweepSummary) -> Prepared:
+    # One transaction: one snapshot of everything read here.
     with store.engine.connect() as conn:
         failed_runs = unfinished_runs(conn) - {run_id}
-        summary.schedules_before_checksum = schedule_checksum(conn)
-        summary.valid_contacts = count_valid_contacts(conn)
-        summary.daily_cap = daily_cap(summary.valid_contacts, config.load_balancing)
         volume, ed_volume = day_volumes(conn, options.as_of)
         summary.contacts_scanned = int(conn.execute(text("SELECT count(*) FROM contacts")).scalar_one())
+        usable = usable_contact_count(conn)
         if options.contact_ids is None:  # ids the rules cannot key on: never decided, reported (issue 11)
             for shown, reason in unusable_contacts(conn):
                 summary.add_invalid(1, [(shown, (reason,))])
         campaigns = _campaign_book(conn, config, summary)
         marks_upto = last_mark(conn)
-        incremental = None
+        selection = None
         if options.contact_ids is None:
             summary.basis = run_basis(conn, config, options)
-            incremental = _incremental(conn, config, options, campaigns, summary, run_id, marks_upto)
-        ids = incremental if incremental is not None else _contacts_to_decide(conn, config, options, campaigns, summary)
-    forget = options.contact_ids is None and incremental is None
-    return Prepared(ids, failed_runs, campaigns, volume, ed_volume, marks_upto, forget)
+            selection = _incremental(conn, config, options, campaigns, summary, run_id, marks_upto)
+        if selection is None:
+            ids, invalid = _contacts_to_decide(conn, config, options, campaigns, summary), None
+        else:
+            ids = array("q")
+            ids.extend(sorted(selection.ids))
+            invalid = incremental_invalid(conn, selection.marked)
+    forget = options.contact_ids is None and selection is None
+    return Prepared(ids, failed_runs, campaigns, volume, ed_volume, usable, invalid, marks_upto, forget)
 
 
 def _incremental(
@@ -75,7 +99,7 @@ def _incremental(
     summary: SweepSummary,
     run_id: str,
     marks_upto: int,
-) -> array | None:
+) -> Selection | None:
     """The contacts whose decision can have changed (``streams.sweep.incremental``), or None
     when this run cannot build on the last one and decides as the pre-filter says."""
     if options.full_scan:
@@ -86,9 +110,7 @@ def _incremental(
     selection = incremental_selection(conn, config, options, campaigns, previous, marks_upto)
     summary.incremental = True
     summary.prefilter = selection.why
-    ids = array("q")
-    ids.extend(sorted(selection.ids))
-    return ids
+    return selection
 
 
 def _campaign_book(conn: Connection, config: Config, summary: SweepSummary) -> CampaignBook:

@@ -11,6 +11,10 @@ Phases, each bounded in memory:
    limit to the few contacts where it can bind (``balance``);
 3. write the newly placed emails in batches (``writes``).
 
+Beside them, from a snapshot taken before the first write, a side process reads the
+schedule's checksum before the run and (unless the run builds on the last one) the
+invalid contacts, which the balancing needs (``side_reads``, ``valid_contacts``).
+
 Around them: the run's checkpoint says it started, that it is alive and how it
 ended (``checkpoint``, ``liveness``); every write transaction takes the write
 lock first (``transactions``); what a run is asked and what it reports, and the
@@ -28,6 +32,7 @@ from sqlalchemy import Connection
 from sqlalchemy.exc import OperationalError
 
 from rules.config import Config
+from rules.load_balancing import daily_cap
 from streams.events.kinds import SWEEP_RUNS
 from streams.events.times import format_datetime
 from streams.store import outbox
@@ -42,6 +47,7 @@ from streams.sweep.decided import Decided
 from streams.sweep.liveness import checkpoint_time
 from streams.sweep.pool import decided_chunks
 from streams.sweep.prepare import Prepared, prepare
+from streams.sweep.side_reads import SideReads
 from streams.sweep.summary import (
     SweepOptions,
     SweepSummary,
@@ -49,6 +55,7 @@ from streams.sweep.summary import (
     failure_reason,
     one_line_error,
 )
+from streams.sweep.valid_contacts import InvalidContacts, keep_invalid
 from streams.sweep.writes import RunWrites
 
 
@@ -112,6 +119,7 @@ class _Sweep:
         # The input offsets applied before this sweep (streams.worker.ingest.applied_offsets).
         self.offsets: dict[str, dict[str, int]] = {}
         self.marks_upto = 0  # the change marks it saw when it started
+        self.invalid_found: InvalidContacts | None = None  # kept when it completes
 
     def run(self) -> SweepSummary:
         laps = _Laps(self.summary.phase_s, self.checkpoint.heartbeat_if_due)
@@ -134,12 +142,30 @@ class _Sweep:
     def _phases(self, laps: _Laps) -> None:
         s, config = self.summary, self.config
         prepared = prepare(self.store, config, self.options, self.run_id, s)
+        assert prepared.side is not None
+        try:
+            self._decide_and_write(prepared, prepared.side, laps)
+        finally:
+            prepared.side.close()
+
+    def _decide_and_write(self, prepared: Prepared, side_reads: SideReads, laps: _Laps) -> None:
+        s, config = self.summary, self.config
         self.marks_upto = prepared.marks_upto
         if prepared.forget_ledger:
             self.writes.forget_ledger()
         laps.lap("prepare")
         decided = self._decide(prepared)
         laps.lap("decide")
+        side = side_reads.figures()
+        s.schedules_before_checksum = side.schedules_before_checksum
+        if prepared.invalid is not None:
+            invalid, self.invalid_found = prepared.invalid
+        else:
+            assert side.invalid_contacts is not None
+            invalid, self.invalid_found = len(side.invalid_contacts), InvalidContacts(None, side.invalid_contacts)
+        s.valid_contacts = prepared.usable_contacts - invalid
+        s.daily_cap = daily_cap(s.valid_contacts, config.load_balancing)
+        laps.lap("side reads")  # the wait for them, when deciding took less time
         balance(decided.movables, decided.volume, decided.ed_volume, config, self.options.as_of, s)
         skipped = frequency_skipped(decided.movables, decided.frequency_watch.values(), config, s)
         laps.lap("balance")
@@ -179,6 +205,8 @@ class _Sweep:
         # Every contact marked before this run started was decided by it (or is one the
         # pre-filter found nothing in play for): those marks are done with.
         clear_marks(conn, self.marks_upto)
+        if self.invalid_found is not None:
+            keep_invalid(conn, self.invalid_found)
         start_epoch(conn, self.options.as_of, "sweep", self.run_id)
         record = sweep_run_record(self.summary, self.config, self.offsets, datetime.now(UTC))
         outbox.put(conn, SWEEP_RUNS, self.run_id, record)

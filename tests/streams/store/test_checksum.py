@@ -231,3 +231,31 @@ def test_unmigrated_database_has_the_checksum_it_will_have_migrated(tmp_path: Pa
         store.migrate()
         assert checksum(store) == before
         assert before != f"sha256:{hashlib.sha256().hexdigest()}"
+
+
+@pytest.mark.parametrize("key_index", [True, False])
+def test_key_order_read_equals_a_sort_of_every_column(new_store: Any, key_index: bool) -> None:
+    """The digest walks the key index (or sorts without it): the same bytes as sorting every
+    column, NULL keys first, whatever the insertion order and the keys' case and digits."""
+    import random
+
+    import orjson
+
+    rng = random.Random(7)
+    rows: list[tuple[Any, ...]] = []
+    for i in range(400):
+        key = None if i % 37 == 0 else rng.choice(["", "a", "A", "b", "Z", "10", "9", "ä"]) + f"|{i}"
+        rows.append(
+            (key, rng.randint(1, 50), rng.choice(["birthday", "BIRTHDAY", "aep"]), f"2026-0{rng.randint(1, 9)}-1{rng.randint(0, 9)}",
+             "08:30:00", rng.choice(["pre-scheduled", "skipped"]), rng.choice([None, "window"]), rng.randint(1, 10),
+             None, None, None, rng.choice([None, 2026]), None, None)
+        )  # fmt: skip
+    rng.shuffle(rows)
+    store = new_store("many")
+    insert(store, rows + NOT_OWNED, "run-1", "2026-03-10 03:30:00")
+    if not key_index:
+        execute(store, f"DROP INDEX {checksum_module.KEY_INDEX}")
+    expected = hashlib.sha256()
+    for row in sorted(rows, key=lambda row: tuple((v is not None, v or 0) for v in row)):
+        expected.update(orjson.dumps(list(row)))
+    assert checksum(store) == f"sha256:{expected.hexdigest()}"

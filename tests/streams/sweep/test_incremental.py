@@ -153,9 +153,60 @@ def test_a_target_table_without_some_columns_still_gets_its_triggers(tmp_path: P
     db = make_legacy_db(tmp_path / "agency.db")
     run_sql(db, "ALTER TABLE contact_campaigns DROP COLUMN metadata")  # an older agency schema
     with open_store(str(db)) as store:
-        assert "created trigger mw_mark_contact_campaigns_update on contact_campaigns" in store.migrate()
+        assert "created trigger mw_mark_contact_campaigns_change on contact_campaigns" in store.migrate()
     add_contacts(db, [{"id": 1, "zip_code": "75201", "state": "TX", "birth_date": "1950-04-22"}])
     run_sql(db, "INSERT INTO contact_campaigns (contact_id, campaign_instance_id, status) VALUES (1, 1, 'pending')")
     clear(db)
     run_sql(db, "UPDATE contact_campaigns SET status = 'cancelled'")
     assert marked(db) == [1]
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "marks"),
+    [
+        # the write-back of what was written (SPEC section 8): nothing the rules read
+        ("pending", "scheduled", False),
+        (None, "skipped", False),
+        (" Pending ", "scheduled", False),
+        ("scheduled", "skipped", False),
+        # a cancellation, and its undoing, change the decision
+        ("scheduled", "cancelled", True),
+        ("cancelled", "scheduled", True),
+        ("\tcanceled", "skipped", True),  # (SQL's trim leaves the tab: counted as a change)
+        # the sending side's own statuses
+        ("scheduled", "sent", True),
+        ("sent", "scheduled", True),
+    ],
+)
+def test_a_target_s_status_write_back_marks_nobody_but_a_cancellation_does(
+    agency: Path, old: str | None, new: str, marks: bool
+) -> None:
+    run_sql(agency, "INSERT INTO contact_campaigns (contact_id, campaign_instance_id, status) VALUES (3, 1, ?)", (old,))
+    clear(agency)
+    run_sql(agency, "UPDATE contact_campaigns SET status = ? WHERE contact_id = 3", (new,))
+    assert marked(agency) == ([3] if marks else [])
+
+
+def test_a_database_migrated_before_gets_the_new_target_trigger(tmp_path: Path) -> None:
+    """The earlier trigger marked the write-back too: the migration replaces it."""
+    from streams.store.ddl import change_mark_sql
+    from streams.store.tables import ChangeMark, contact_campaigns
+
+    db = make_legacy_db(tmp_path / "agency.db")
+    with open_store(str(db)) as store:
+        store.migrate()
+    old = ChangeMark("mw_mark_contact_campaigns_update", contact_campaigns, "UPDATE", "contact_id",
+                     changed=("contact_id", "campaign_instance_id", "trigger_date", "status", "metadata"))
+    run_sql(db, "DROP TRIGGER mw_mark_contact_campaigns_change")
+    run_sql(db, change_mark_sql(old)[0])  # as the earlier version left it
+    with open_store(str(db)) as store:
+        done = store.migrate()
+    assert "dropped trigger mw_mark_contact_campaigns_update on contact_campaigns (replaced)" in done
+    assert "created trigger mw_mark_contact_campaigns_change on contact_campaigns" in done
+    triggers = {r[0] for r in dump(db, "SELECT name FROM sqlite_master WHERE type = 'trigger'")}
+    assert "mw_mark_contact_campaigns_update" not in triggers
+    add_contacts(db, [{"id": 1, "zip_code": "75201", "state": "TX", "birth_date": "1950-04-22"}])
+    run_sql(db, "INSERT INTO contact_campaigns (contact_id, campaign_instance_id, status) VALUES (1, 1, 'pending')")
+    clear(db)
+    run_sql(db, "UPDATE contact_campaigns SET status = 'scheduled'")
+    assert marked(db) == []

@@ -1,0 +1,40 @@
+"""Many rows in few statements (``streams.store.bulk``): every row written once, in order,
+whatever the count against the rows per statement."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from streams.store import bulk
+from streams.store.engine import open_store
+
+
+@pytest.mark.parametrize("count", [0, 1, bulk.ROWS_PER_STATEMENT, bulk.ROWS_PER_STATEMENT + 1, 3 * bulk.ROWS_PER_STATEMENT + 7])
+def test_every_row_is_inserted_once_in_order(tmp_path: Path, count: int) -> None:
+    with open_store(str(tmp_path / "t.db"), create=True) as store, store.engine.begin() as conn:
+        conn.exec_driver_sql("CREATE TABLE t (seq INTEGER PRIMARY KEY AUTOINCREMENT, k INTEGER UNIQUE, v TEXT)")
+        rows = [(i, f"v{i}") for i in range(count)]
+        bulk.insert_rows(conn, "INSERT INTO t (k, v)", rows, "?")
+        assert conn.exec_driver_sql("SELECT k, v FROM t ORDER BY seq").all() == rows
+
+
+def test_an_upsert_tail_updates_rows_already_there(tmp_path: Path) -> None:
+    with open_store(str(tmp_path / "t.db"), create=True) as store, store.engine.begin() as conn:
+        conn.exec_driver_sql("CREATE TABLE t (k INTEGER PRIMARY KEY, v TEXT)")
+        bulk.insert_rows(conn, "INSERT INTO t (k, v)", [(i, "old") for i in range(60)], "?")
+        bulk.insert_rows(
+            conn, "INSERT INTO t (k, v)", [(i, "new") for i in range(30, 90)], "?",
+            " ON CONFLICT (k) DO UPDATE SET v = excluded.v",
+        )
+        got = dict(conn.exec_driver_sql("SELECT k, v FROM t").all())
+        assert len(got) == 90 and {got[i] for i in range(30)} == {"old"} and {got[i] for i in range(30, 90)} == {"new"}
+
+
+def test_journals_in_memory_only_inside_the_block(tmp_path: Path) -> None:
+    with open_store(str(tmp_path / "t.db"), create=True) as store, store.engine.begin() as conn:
+        default = conn.exec_driver_sql("PRAGMA temp_store").scalar_one()
+        with bulk.journals_in_memory(conn):
+            assert conn.exec_driver_sql("PRAGMA temp_store").scalar_one() == 2  # MEMORY
+        assert conn.exec_driver_sql("PRAGMA temp_store").scalar_one() == default
