@@ -43,6 +43,7 @@ from streams.store.tables import (
     LEGACY_UNIQUE_INDEX,
     OWN_INDEXES,
     OWN_TABLES,
+    RETIRED_INDEXES,
     RETIRED_MARKS,
     added_columns,
     is_legacy,
@@ -225,6 +226,10 @@ class _SqliteMigration:
                 f"dropped legacy unique index {LEGACY_UNIQUE_INDEX}"
                 " (contact_id, email_type, event_year): replaced by mw_email_schedules_key"
             )
+        for name in RETIRED_INDEXES:
+            if name in indexes:
+                self._exec(dry, f"DROP INDEX IF EXISTS {name}")
+                done.append(f"dropped index {name} (no longer needed)")
         for index in OWN_INDEXES:
             if index.name not in indexes:
                 self._exec(dry, create_index_sql(index, self.dialect))

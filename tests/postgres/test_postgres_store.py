@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import orjson
+import pytest
 import sqlalchemy as sa
 
 from rules.config import DEFAULT_CONFIG
@@ -18,6 +19,7 @@ from streams.store.checksum import schedule_checksum
 from streams.store.engine import Store, open_store
 from streams.store.epochs import current_epoch, start_epoch
 from streams.store.tables import AGENCY_TABLES
+from streams.sweep import side_reads
 from streams.sweep.run import run_sweep
 from streams.sweep.summary import SweepOptions, SweepSummary
 from streams.worker.batch import BatchProcessor, Message
@@ -100,7 +102,14 @@ def summary_counts(s: SweepSummary) -> dict[str, object]:
     return {k: v for k, v in s.to_dict().items() if k not in skip}
 
 
-def test_a_sweep_gives_the_same_schedule_as_on_sqlite(pg_url: str, tmp_path: Path) -> None:
+@pytest.mark.parametrize("side_process", [False, True])
+def test_a_sweep_gives_the_same_schedule_as_on_sqlite(
+    pg_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, side_process: bool
+) -> None:
+    """Also with the checksum before and the invalid contacts read in a side process (as
+    for agencies of 20,000 contacts and more), from PostgreSQL's repeatable-read snapshot."""
+    if side_process:
+        monkeypatch.setattr(side_reads, "SIDE_PROCESS_FROM", 0)
     source = tmp_path / "agency.db"
     generate_database(str(source), 2500, seed=7, as_of=AS_OF, campaign_instances=2, followup_initials=50)
     with open_store(pg_url) as pg, open_store(str(source)) as lite:
@@ -120,6 +129,8 @@ def test_a_sweep_gives_the_same_schedule_as_on_sqlite(pg_url: str, tmp_path: Pat
     assert summary_counts(pg_first) == summary_counts(lite_first)
     assert summary_counts(pg_second) == summary_counts(lite_second)
     assert pg_second.schedules_after_checksum == pg_sum == lite_sum
+    assert pg_second.schedules_before_checksum == pg_first.schedules_after_checksum
+    assert 0 < pg_second.valid_contacts == lite_second.valid_contacts < pg_second.contacts_scanned
 
 
 def schema(store: Store) -> dict[str, object]:

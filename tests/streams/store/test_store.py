@@ -19,7 +19,7 @@ from rules.anniversary import parse_iso_date
 from rules.zip_state import BLANKS, zip_states
 from streams.store.dialects import month_day_sql
 from streams.store.engine import Store, StoreError, is_disk_full, open_store, run_with_retry
-from streams.store.tables import LEGACY_UNIQUE_INDEX, OWN_INDEXES, OWN_TABLES
+from streams.store.tables import LEGACY_UNIQUE_INDEX, OWN_INDEXES, OWN_TABLES, RETIRED_INDEXES
 from tests.schema_facts import sqlite_schema
 
 LEGACY_DDL = resources.files("streams").joinpath("sql/legacy_schema.sql").read_text("utf-8")
@@ -172,6 +172,23 @@ def test_migrate_twice_changes_nothing_the_second_time(legacy_path: Path) -> Non
     assert "added column email_schedules.occurrence_key TEXT" in first
     assert schema(legacy_path) == schema_once
     assert dump(legacy_path) == rows_once
+
+
+def test_migrate_drops_the_indexes_an_earlier_version_made_and_no_other(legacy_path: Path) -> None:
+    with open_store(str(legacy_path)) as store:
+        store.migrate()
+    con = sqlite3.connect(legacy_path)
+    # As an earlier version left a database (its date index), beside one of the agency's own.
+    con.execute("CREATE INDEX mw_email_schedules_date ON email_schedules (scheduled_send_date, status)")
+    con.execute("CREATE INDEX agency_own_date ON email_schedules (scheduled_send_date)")
+    con.commit()
+    con.close()
+    with open_store(str(legacy_path)) as store:
+        assert store.migrate() == ["dropped index mw_email_schedules_date (no longer needed)"]
+        assert store.migrate() == []
+    indexes = {r[0] for r in sqlite3.connect(legacy_path).execute("SELECT name FROM sqlite_master WHERE type='index'")}
+    assert "mw_email_schedules_date" not in indexes and "agency_own_date" in indexes
+    assert set(RETIRED_INDEXES).isdisjoint(indexes)
 
 
 def test_migrate_adds_columns_and_indexes(store: Store, legacy_path: Path) -> None:
