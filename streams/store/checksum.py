@@ -16,7 +16,8 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from rules.statuses import OWNED_STATUSES
-from streams.store.schedules import DECISION_COLUMNS
+from streams.store.schedules import DECISION_COLUMNS, placeholder
+from streams.store.tables import KEY_INDEX
 
 # What a checksum leaves out of a row: how it came to be placed (its catch-up
 # note, ideal date and placing run) and its metadata.
@@ -27,7 +28,6 @@ CHECKSUM_COLUMNS: tuple[str, ...] = tuple(c for c in DECISION_COLUMNS if c not i
 
 # Rows fetched per round trip: the digest never holds the table in memory.
 FETCH_ROWS = 5_000
-KEY_INDEX = "mw_email_schedules_key"  # unique on occurrence_key (streams.store.tables)
 
 
 def schedule_checksum(conn: Connection) -> str:
@@ -56,7 +56,7 @@ def _ordered_reads(conn: Connection, present: set[str]) -> list[tuple[str, tuple
     which the key index gives without a sort (a sort of the whole schedule took
     half the time); rows without one (legacy rows) sort first, by every column.
     """
-    ph = "?" if conn.dialect.paramstyle == "qmark" else "%s"
+    ph = placeholder(conn)
     owned = tuple(sorted(OWNED_STATUSES))  # exact case, like rules.statuses
     owned_sql = f"status IN ({', '.join(ph for _ in owned)})"
     columns = ", ".join(name if name in present else f"NULL AS {name}" for name in CHECKSUM_COLUMNS)

@@ -566,9 +566,12 @@ OWN_TABLES: tuple[Table, ...] = (
     mw_invalid_contacts,
 )
 
+# Unique on occurrence_key: an owned row per key, and the checksum's order (streams.store.checksum).
+KEY_INDEX = "mw_email_schedules_key"
+
 # The indexes the sweep's and the agents' queries need, in creation order.
 OWN_INDEXES: tuple[Index, ...] = (
-    Index("mw_email_schedules_key", email_schedules.c.occurrence_key, unique=True),
+    Index(KEY_INDEX, email_schedules.c.occurrence_key, unique=True),
     Index("mw_email_schedules_contact", email_schedules.c.contact_id, email_schedules.c.scheduled_send_date),
     # zip_code, state and the date itself ride along so the pre-filter reads the
     # index alone (SQLite 3.40 needs every column in it to call it covering; a

@@ -4,7 +4,7 @@ the contacts to decide (the pre-filter, ``rules.prefilter``)."""
 from __future__ import annotations
 
 from array import array
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import date
 
 from sqlalchemy import Connection, text
@@ -31,7 +31,6 @@ from streams.sweep.prefilter import (
     unusable_contacts,
     usable_contact_count,
 )
-from streams.sweep.side_reads import SideReads
 from streams.sweep.summary import SweepOptions, SweepSummary
 from streams.sweep.valid_contacts import InvalidContacts, incremental_invalid
 
@@ -50,28 +49,19 @@ class Prepared:
     invalid: tuple[int, InvalidContacts] | None
     marks_upto: int = 0  # the change marks this run has seen (cleared when it completes)
     forget_ledger: bool = False  # the ledger's entries were made under another basis
-    side: SideReads | None = None  # the checksum before (and the invalid contacts), being read
 
 
 def prepare(
     store: Store, config: Config, options: SweepOptions, run_id: str, summary: SweepSummary
 ) -> Prepared:
-    """Read what deciding needs; the figures it starts from go into ``summary``, but for the
-    checksum before (and the invalid contacts), which ``Prepared.side`` reads meanwhile."""
-    prepared = _prepare(store, config, options, run_id, summary)
-    # Started once the reads above are done (no connection crosses its fork), before
-    # the run's first write; after the marks were read (streams.sweep.valid_contacts).
-    side = SideReads.start(store, prepared.invalid is None, summary.contacts_scanned)
-    return replace(prepared, side=side)
-
-
-def _prepare(store: Store, config: Config, options: SweepOptions, run_id: str, summary: SweepSummary) -> Prepared:
-    # One transaction: one snapshot of everything read here.
+    """Read what deciding needs, in one transaction (one snapshot); the figures it starts
+    from go into ``summary``, but for the checksum before and, unless the run builds on
+    the last one, the invalid contacts: ``streams.sweep.side_reads`` reads those."""
     with store.engine.connect() as conn:
         failed_runs = unfinished_runs(conn) - {run_id}
         volume, ed_volume = day_volumes(conn, options.as_of)
         summary.contacts_scanned = int(conn.execute(text("SELECT count(*) FROM contacts")).scalar_one())
-        usable = usable_contact_count(conn)
+        usable = usable_contact_count(conn, summary.contacts_scanned)
         if options.contact_ids is None:  # ids the rules cannot key on: never decided, reported (issue 11)
             for shown, reason in unusable_contacts(conn):
                 summary.add_invalid(1, [(shown, (reason,))])

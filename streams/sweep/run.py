@@ -142,11 +142,13 @@ class _Sweep:
     def _phases(self, laps: _Laps) -> None:
         s, config = self.summary, self.config
         prepared = prepare(self.store, config, self.options, self.run_id, s)
-        assert prepared.side is not None
+        # Started once prepare's reads are done (no connection crosses its fork) and after
+        # it read the marks (streams.sweep.valid_contacts), before the run's first write.
+        side = SideReads.start(self.store, prepared.invalid is None, s.contacts_scanned)
         try:
-            self._decide_and_write(prepared, prepared.side, laps)
+            self._decide_and_write(prepared, side, laps)
         finally:
-            prepared.side.close()
+            side.close()
 
     def _decide_and_write(self, prepared: Prepared, side_reads: SideReads, laps: _Laps) -> None:
         s, config = self.summary, self.config
