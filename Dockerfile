@@ -21,4 +21,7 @@ RUN useradd --system --create-home --home-dir /var/lib/mailwindow mailwindow
 USER mailwindow
 WORKDIR /var/lib/mailwindow
 
-CMD ["mailwindow", "worker", "--broker", "kafka:9092", "--db", "postgresql+psycopg://mailwindow:mailwindow@postgres/mailwindow"]
+# GET /health/live and /health/ready (mailwindow worker --health-port; docker-compose.yml).
+EXPOSE 8081
+CMD ["mailwindow", "worker", "--broker", "kafka:9092", "--db", "postgresql+psycopg://mailwindow:mailwindow@postgres/mailwindow", \
+     "--health-port", "8081", "--health-host", "0.0.0.0"]

@@ -13,6 +13,15 @@
    it as cause (p50, p99, max).
 Peak memory of the worker (VmHWM) is printed too.  Not part of the tests.
 
+    .venv/bin/python bench/stream.py --workers 2           # N workers, one PostgreSQL database
+
+With ``--workers N`` (issue 16) the throughput run starts N ``mailwindow worker``
+processes in one consumer group on a PostgreSQL database (a throwaway server from
+``scripts/pg-local``; ``--postgres`` for one worker on it too), and the events are
+spread over ``--partitions`` (default 4) partitions.  On this 2-core machine the
+broker, PostgreSQL, the workers and their database processes share the two cores:
+the figure says what one machine does, not how N machines scale.
+
 Each figure is printed beside a baseline taken in the same run on the same broker:
 a process of aiokafka alone (``--echo``) that reads the same records, parses each
 value's JSON and produces one record per input record (what any Kafka application
@@ -44,7 +53,7 @@ sys.path.insert(0, str(ROOT))
 from streams.worker.topics import ensure_topics, topic_name  # noqa: E402
 from synthetic.sample_events import mixed_events  # noqa: E402
 
-PARTITIONS = 2
+PARTITIONS = 2  # set from --partitions in main()
 
 
 def free_port() -> int:
@@ -66,17 +75,18 @@ def fresh_db(path: Path) -> None:
     new_agency_database(path)
 
 
-def start_worker(broker: str, prefix: str, db: Path, tmp: Path) -> subprocess.Popen[bytes]:
-    log = (tmp / f"{prefix}worker.log").open("wb")
+def start_worker(broker: str, prefix: str, db: Path | str, tmp: Path, n: int = 0) -> subprocess.Popen[bytes]:
+    log_path = tmp / f"{prefix}worker{n}.log"
+    log = log_path.open("wb")
     proc = subprocess.Popen(
         [sys.executable, "-m", "streams.cli", "worker", "--broker", broker, "--db", str(db),
          "--prefix", prefix, "--partitions", str(PARTITIONS), "--app-id", f"{prefix}app",
-         "--datadir", str(tmp / "faust"), "--today", "2026-03-10"],
+         "--datadir", str(tmp / f"faust{n}"), "--today", "2026-03-10", "--sweep-cron", "off"],
         cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
     )
-    while b"ready" not in (tmp / f"{prefix}worker.log").read_bytes():
+    while b"ready" not in log_path.read_bytes():
         if proc.poll() is not None:
-            raise SystemExit((tmp / f"{prefix}worker.log").read_text()[-2000:])
+            raise SystemExit(log_path.read_text()[-2000:])
         time.sleep(0.1)
     return proc
 
@@ -92,13 +102,48 @@ def peak_mb(pid: int) -> float:
     return total
 
 
-def applied(db: Path) -> int:
+_APPLIED = "SELECT coalesce(sum(applied), 0) FROM mw_applied_counts"
+
+
+def applied(db: Path | str) -> int:
+    # the per-topic counts the worker keeps: polling them costs it nothing (counting events would)
+    if isinstance(db, str):
+        import sqlalchemy as sa
+
+        engine = _engines.get(db) or _engines.setdefault(db, sa.create_engine(db, poolclass=sa.pool.NullPool))
+        with engine.connect() as conn:
+            return int(conn.exec_driver_sql(_APPLIED).scalar_one())
     con = sqlite3.connect(db)
     try:
-        # the per-topic counts the worker keeps: polling them costs it nothing (counting events would)
-        return int(con.execute("SELECT coalesce(sum(applied), 0) FROM mw_applied_counts").fetchone()[0])
+        return int(con.execute(_APPLIED).fetchone()[0])
     finally:
         con.close()
+
+
+_engines: dict[str, object] = {}
+
+
+def start_postgres(state: Path) -> tuple[str, dict[str, str]]:
+    """A throwaway PostgreSQL server (scripts/pg-local); its URL without a database."""
+    port = free_port()
+    env = {**os.environ, "PG_STATE": str(state), "PG_PORT": str(port)}
+    subprocess.run([str(ROOT / "scripts" / "pg-local"), "start"], env=env, check=True, capture_output=True)
+    return f"postgresql+psycopg://postgres@127.0.0.1:{port}", env
+
+
+def fresh_pg_db(server: str, name: str) -> str:
+    import sqlalchemy as sa
+
+    from streams.store.engine import open_store
+
+    admin = sa.create_engine(f"{server}/postgres", isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.exec_driver_sql(f"CREATE DATABASE {name}")  # our own name
+    admin.dispose()
+    url = f"{server}/{name}"
+    with open_store(url) as store:
+        store.migrate()
+    return url
 
 
 async def produce_all(broker: str, prefix: str, count: int) -> None:
@@ -176,13 +221,24 @@ def baseline_throughput(broker: str, count: int) -> float:
     return rate
 
 
-def throughput(broker: str, tmp: Path, count: int) -> None:
+def throughput(broker: str, tmp: Path, count: int, workers: int = 1, pg: str | None = None) -> None:
     prefix = f"bt{int(time.time())}."
     asyncio.run(ensure_topics(broker, prefix, PARTITIONS))
-    asyncio.run(produce_all(broker, prefix, count))
-    db = tmp / "throughput.db"
-    fresh_db(db)
-    proc = start_worker(broker, prefix, db, tmp)
+    db: Path | str
+    if pg is None:
+        db = tmp / "throughput.db"
+        fresh_db(db)
+    else:
+        db = fresh_pg_db(pg, prefix.rstrip(".").replace(".", "_"))
+    if pg is None:  # one worker on its file: the backlog produced first, then the worker started
+        asyncio.run(produce_all(broker, prefix, count))
+        procs = [start_worker(broker, prefix, db, tmp)]
+    else:
+        # Every worker joined and the group settled before the first event exists: a
+        # rebalance is start-up, not work.  The producer outruns the workers many times.
+        procs = [start_worker(broker, prefix, db, tmp, n) for n in range(workers)]
+        time.sleep(10)
+        asyncio.run(produce_all(broker, prefix, count))
     try:
         while applied(db) == 0:
             time.sleep(0.01)
@@ -190,11 +246,16 @@ def throughput(broker: str, tmp: Path, count: int) -> None:
         while applied(db) < count:
             time.sleep(0.05)
         elapsed = time.perf_counter() - started
-        print(f"throughput: {count:,} events in {elapsed:.1f} s = {count / elapsed:,.0f} events/s "
-              f"(worker + database process peak RSS {peak_mb(proc.pid):.0f} MB)")
+        where = "PostgreSQL" if pg else "SQLite"
+        rss = sum(peak_mb(p.pid) for p in procs)
+        print(f"throughput, {workers} worker(s) on {where}, {PARTITIONS} partitions: {count:,} events in "
+              f"{elapsed:.1f} s = {count / elapsed:,.0f} events/s (workers + database processes peak RSS "
+              f"{rss:.0f} MB)")
     finally:
-        proc.terminate()
-        proc.wait(60)
+        for p in procs:
+            p.terminate()
+        for p in procs:
+            p.wait(60)
     base = baseline_throughput(broker, count)
     print(f"throughput ratio worker / baseline: {count / elapsed / base:.2f}")
 
@@ -300,6 +361,9 @@ def main() -> None:
     ap.add_argument("--rate", type=int, default=1000)
     ap.add_argument("--seconds", type=int, default=10)
     ap.add_argument("--latency-only", action="store_true", help="skip the throughput run")
+    ap.add_argument("--workers", type=int, default=1, help="workers in the throughput run (>1: PostgreSQL)")
+    ap.add_argument("--postgres", action="store_true", help="the throughput run on PostgreSQL")
+    ap.add_argument("--partitions", type=int, default=0, help="of the input topics (default 2; 4 with --workers/--postgres)")
     ap.add_argument("--echo", action="store_true", help=argparse.SUPPRESS)  # the baseline's process
     ap.add_argument("--prefix", help=argparse.SUPPRESS)
     ap.add_argument("--until", type=int, default=0, help=argparse.SUPPRESS)
@@ -308,18 +372,29 @@ def main() -> None:
     if args.echo:
         asyncio.run(echo(args.broker, args.prefix, args.until, args.linger_ms))
         return
+    global PARTITIONS
+    use_pg = args.postgres or args.workers > 1
+    PARTITIONS = args.partitions or (4 if use_pg else 2)
     print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}")
     with tempfile.TemporaryDirectory() as tmpdir:
         tmp = Path(tmpdir)
         env = None
+        pg_env = None
         broker = args.broker
         if broker is None:
             broker, env = start_broker(tmp / "kafka")
         try:
+            pg = None
+            if use_pg:
+                pg_state = Path(tempfile.mkdtemp(prefix="mailwindow-bench-pg-"))  # reachable by postgres
+                pg, pg_env = start_postgres(pg_state)
             if not args.latency_only:
-                throughput(broker, tmp, args.events)
-            latency(broker, tmp, args.rate, args.seconds)
+                throughput(broker, tmp, args.events, args.workers, pg)
+            if not use_pg:
+                latency(broker, tmp, args.rate, args.seconds)
         finally:
+            if pg_env is not None:
+                subprocess.run([str(ROOT / "scripts" / "pg-local"), "stop"], env=pg_env, check=False)
             if env is not None:
                 subprocess.run([str(ROOT / "scripts" / "kafka-local"), "stop"], env=env, check=False)
 

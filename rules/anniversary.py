@@ -48,5 +48,11 @@ def next_anniversary(d: date, as_of: date) -> date:
     return candidate
 
 
+def age_on(birth: date, d: date) -> int:
+    """The age reached on ``d``: one more on each anniversary of ``birth`` (February 29
+    births on February 28 off leap years, as ``anniversary`` places the birthday)."""
+    return d.year - birth.year - (1 if d < anniversary(birth, d.year) else 0)
+
+
 def first_of_month(d: date) -> date:
     return d.replace(day=1)

@@ -78,11 +78,14 @@ Choices written down here (SPEC section 11 is silent on them):
 
 from __future__ import annotations
 
+import hashlib
+import itertools
+import json
 import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
-from datetime import date
+from datetime import date, datetime
 from types import MappingProxyType
 from typing import Any
 
@@ -159,6 +162,84 @@ class WindowRule:
     pre_window_days: int
     use_month_start: bool = False
     source: str = field(default="", compare=False)
+    # A dated version (issue 15, SPEC section 4): in force on the window anchors from
+    # ``effective_from`` to ``effective_until`` (inclusive; None: unbounded), and only
+    # for contacts whose age on the anchor lies in ``min_age..max_age`` (inclusive).
+    effective_from: date | None = None
+    effective_until: date | None = None
+    min_age: int | None = None
+    max_age: int | None = None
+    note: str = field(default="", compare=False)  # e.g. "awaits the agency's confirmation"
+
+    @property
+    def dated(self) -> bool:
+        """Whether this is one version among possibly several: dates or an age band."""
+        return (
+            self.effective_from is not None
+            or self.effective_until is not None
+            or self.min_age is not None
+            or self.max_age is not None
+        )
+
+    def in_force_on(self, d: date) -> bool:
+        return in_period(d, self.effective_from, self.effective_until)
+
+    def covers_age(self, age: int | None) -> bool:
+        """Whether an age on the anchor is in the band; an unknown age is (the safer reading), and
+        a band without ``min_age`` has no lower bound (an age below 0 is a birth date typed
+        in the future: bad data, not a reason to drop a window)."""
+        if age is None:
+            return True
+        return (self.min_age is None or self.min_age <= age) and (self.max_age is None or age <= self.max_age)
+
+    @property
+    def version(self) -> str:
+        """The version's dates and age band as a reason names them, "" for an undated rule."""
+        return version_text(self.effective_from, self.effective_until, self.min_age, self.max_age)
+
+
+@dataclass(frozen=True)
+class YearRoundRule:
+    """A state where every date is excluded, from ``effective_from`` to ``effective_until``
+    (inclusive; None: unbounded)."""
+
+    state: str
+    effective_from: date | None = None
+    effective_until: date | None = None
+    source: str = field(default="", compare=False)
+    note: str = field(default="", compare=False)
+
+    @property
+    def dated(self) -> bool:
+        return self.effective_from is not None or self.effective_until is not None
+
+    def in_force_on(self, d: date) -> bool:
+        return in_period(d, self.effective_from, self.effective_until)
+
+    @property
+    def version(self) -> str:
+        return version_text(self.effective_from, self.effective_until, None, None)
+
+
+def in_period(d: date, first: date | None, last: date | None) -> bool:
+    return (first is None or first <= d) and (last is None or d <= last)
+
+
+def version_text(
+    first: date | None, last: date | None, min_age: int | None, max_age: int | None
+) -> str:
+    """``rule from 2025-07-01``, ``rule 2024-01-01..2025-06-30, ages 65-75``; "" when undated."""
+    parts = []
+    if first is not None and last is not None:
+        parts.append(f"rule {first}..{last}")
+    elif first is not None:
+        parts.append(f"rule from {first}")
+    elif last is not None:
+        parts.append(f"rule until {last}")
+    if min_age is not None or max_age is not None:
+        band = f"ages {min_age if min_age is not None else 0}-{max_age}" if max_age is not None else f"ages {min_age} and over"
+        parts.append(band if parts else f"rule for {band}")
+    return ", ".join(parts)
 
 
 @dataclass(frozen=True)
@@ -270,18 +351,21 @@ DEFAULT_YEAR_ROUND: frozenset[str] = frozenset({"CT", "MA", "NY", "WA"})
 # Year-round states: continuous guaranteed issue in CT, MA and NY is described by
 # medicareresources.org and medigapwindow.com, and continuous open enrollment in WA by a
 # broker FAQ (heymoellc.freshdesk.com), none with a statute or regulation number.
-DEFAULT_YEAR_ROUND_SOURCES: Mapping[str, str] = MappingProxyType(
-    {state: UNCONFIRMED_SOURCE for state in sorted(DEFAULT_YEAR_ROUND)}
+DEFAULT_YEAR_ROUND_RULES: tuple[YearRoundRule, ...] = tuple(
+    YearRoundRule(state, source=UNCONFIRMED_SOURCE) for state in sorted(DEFAULT_YEAR_ROUND)
 )
 
 
 def year_round_source(state: str) -> str:
-    """The source of a year-round state's rule: the default's, "" for a state the defaults lack.
+    """The source of a year-round state in the defaults, "" for a state the defaults lack.
 
-    ``state_rules.year_round_exclusion`` is a list of codes (the legacy shape), so a config
-    cannot name a source for it; the citation of a state's law does not depend on the config.
+    A config that lists a year-round state by its code alone (the legacy shape) keeps this
+    citation: the citation of a state's law does not depend on the config.
     """
-    return DEFAULT_YEAR_ROUND_SOURCES.get(state, "")
+    for rule in DEFAULT_YEAR_ROUND_RULES:
+        if rule.state == state:
+            return rule.source
+    return ""
 
 DEFAULT_EMAIL_TEMPLATES: Mapping[str, str] = MappingProxyType(
     {
@@ -318,8 +402,8 @@ class Config:
     aep_dates: tuple[tuple[int, int], ...] = ((9, 15),)
     load_balancing: LoadBalancing = LoadBalancing()
     priorities: Priorities = Priorities()
-    year_round_states: frozenset[str] = DEFAULT_YEAR_ROUND
-    window_rules: tuple[WindowRule, ...] = DEFAULT_WINDOW_RULES
+    year_round_rules: tuple[YearRoundRule, ...] = DEFAULT_YEAR_ROUND_RULES
+    window_rules: tuple[WindowRule, ...] = DEFAULT_WINDOW_RULES  # every version of every rule
     campaign_types: Mapping[str, CampaignType] = field(
         default_factory=lambda: MappingProxyType({})
     )
@@ -332,6 +416,19 @@ class Config:
             return ()
         by_state = _rules_by_state(self.window_rules)
         return by_state.get(state, ())
+
+    def year_round_for(self, state: str | None) -> tuple[YearRoundRule, ...]:
+        """The year-round rules of a state (several when dated), earliest first."""
+        return tuple(r for r in self.year_round_rules if r.state == state)
+
+    def always_year_round(self, state: str | None) -> bool:
+        """Whether every date of every year is excluded in ``state`` (an undated year-round rule)."""
+        return any(not r.dated for r in self.year_round_for(state))
+
+    @property
+    def year_round_codes(self) -> frozenset[str]:
+        """The states with a year-round rule in force on some date."""
+        return frozenset(r.state for r in self.year_round_rules)
 
     def to_dict(self) -> dict[str, Any]:
         """The whole config in the YAML file's shape: ``config_from_mapping`` reads it back
@@ -352,7 +449,7 @@ class Config:
             "load_balancing": _dataclass_dict(self.load_balancing),
             "priorities": _dataclass_dict(self.priorities),
             "state_rules": {
-                "year_round_exclusion": sorted(self.year_round_states),
+                "year_round_exclusion": [_year_round_entry(r) for r in self.year_round_rules],
                 "birthday_windows": _windows_dict(self.window_rules, BIRTHDAY),
                 "effective_date_windows": _windows_dict(self.window_rules, EFFECTIVE_DATE),
             },
@@ -374,6 +471,17 @@ class Config:
         }
 
 
+def config_digest(config: Config) -> str:
+    """``sha256:<hex>`` of the whole config (its ``to_dict``): which rules a sweep ran under.
+
+    Recorded in every sweep's checkpoint summary, so an audit can match a run to the rule
+    file (``mailwindow rules --config F`` prints the same digest).  Sources and notes are
+    part of it: a citation is part of what the run applied.
+    """
+    text = json.dumps(config.to_dict(), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return "sha256:" + hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
 _RULE_CACHE: dict[int, tuple[tuple[WindowRule, ...], dict[str, tuple[WindowRule, ...]]]] = {}
 
 
@@ -384,33 +492,71 @@ def _rules_by_state(rules: tuple[WindowRule, ...]) -> dict[str, tuple[WindowRule
     grouped: dict[str, list[WindowRule]] = {}
     for rule in rules:
         grouped.setdefault(rule.state, []).append(rule)
-    result = {
-        s: tuple(sorted(rs, key=lambda r: WINDOW_KINDS.index(r.kind))) for s, rs in grouped.items()
-    }
+    result = {s: tuple(sorted(rs, key=rule_order)) for s, rs in grouped.items()}
     _RULE_CACHE[id(rules)] = (rules, result)
     return result
+
+
+def rule_order(rule: WindowRule) -> tuple[int, str, date]:
+    """Birthday rules first (the report order), then by state, each state's versions by date:
+    the order in which a contact's windows are asked, so the window a skip names never
+    depends on the order of the config file."""
+    return (WINDOW_KINDS.index(rule.kind), rule.state, rule.effective_from or date.min)
 
 
 def _dataclass_dict(obj: Any) -> dict[str, Any]:
     return {f.name: getattr(obj, f.name) for f in fields(obj)}
 
 
-def _windows_dict(rules: tuple[WindowRule, ...], kind: str) -> dict[str, dict[str, Any]]:
-    out: dict[str, dict[str, Any]] = {}
-    for r in sorted(rules, key=lambda r: r.state):
-        if r.kind != kind:
-            continue
-        entry: dict[str, Any] = {
-            "window_before_days": r.days_before,
-            "window_after_days": r.days_after,
-            "pre_window_extension_days": r.pre_window_days,
-        }
-        if r.use_month_start:
-            entry["use_month_start"] = True
-        if r.source:
-            entry["source"] = r.source
-        out[r.state] = entry
+def _windows_dict(rules: tuple[WindowRule, ...], kind: str) -> dict[str, Any]:
+    """A state with one undated rule as a mapping (the legacy shape), else its list of versions."""
+    by_state: dict[str, list[WindowRule]] = {}
+    for r in rules:
+        if r.kind == kind:
+            by_state.setdefault(r.state, []).append(r)
+    out: dict[str, Any] = {}
+    for state, versions in sorted(by_state.items()):
+        entries = [_window_entry(r) for r in sorted(versions, key=_version_order)]
+        out[state] = entries[0] if len(entries) == 1 and not versions[0].dated else entries
     return out
+
+
+def _window_entry(r: WindowRule) -> dict[str, Any]:
+    entry: dict[str, Any] = {
+        "window_before_days": r.days_before,
+        "window_after_days": r.days_after,
+        "pre_window_extension_days": r.pre_window_days,
+    }
+    if r.use_month_start:
+        entry["use_month_start"] = True
+    entry.update(_dated_entry(r.effective_from, r.effective_until, r.source, r.note))
+    for name in ("min_age", "max_age"):
+        if getattr(r, name) is not None:
+            entry[name] = getattr(r, name)
+    return entry
+
+
+def _year_round_entry(r: YearRoundRule) -> str | dict[str, Any]:
+    if not r.dated and r.source == year_round_source(r.state) and not r.note:
+        return r.state
+    return {"state": r.state, **_dated_entry(r.effective_from, r.effective_until, r.source, r.note)}
+
+
+def _dated_entry(first: date | None, last: date | None, source: str, note: str) -> dict[str, Any]:
+    entry: dict[str, Any] = {}
+    if first is not None:
+        entry["effective_from"] = first.isoformat()
+    if last is not None:
+        entry["effective_until"] = last.isoformat()
+    if source:
+        entry["source"] = source
+    if note:
+        entry["note"] = note
+    return entry
+
+
+def _version_order(r: WindowRule | YearRoundRule) -> tuple[date, str]:
+    return (r.effective_from or date.min, r.state)
 
 
 DEFAULT_CONFIG = Config()
@@ -608,67 +754,206 @@ def _priorities(r: _Reader | None) -> Priorities:
     )
 
 
+_WINDOW_KEYS = frozenset(
+    {
+        "window_before_days",
+        "window_after_days",
+        "pre_window_extension_days",
+        "use_month_start",
+        "source",
+        "note",
+        "effective_from",
+        "effective_until",
+        "min_age",
+        "max_age",
+    }
+)
+_YEAR_ROUND_KEYS = frozenset({"state", "source", "note", "effective_from", "effective_until"})
+MAX_AGE = 130
+_WINDOW_SECTIONS = (("birthday_windows", BIRTHDAY), ("effective_date_windows", EFFECTIVE_DATE))
+
+
 def _state_rules(
     r: _Reader | None, default_pre_window: int
-) -> tuple[frozenset[str], tuple[WindowRule, ...]]:
-    """Window rules; a rule without pre_window_extension_days takes timing's default."""
+) -> tuple[tuple[YearRoundRule, ...], tuple[WindowRule, ...]]:
+    """Year-round and window rules; a rule without pre_window_extension_days takes timing's default."""
     if r is None:
-        return DEFAULT_YEAR_ROUND, tuple(
+        return DEFAULT_YEAR_ROUND_RULES, tuple(
             replace(rule, pre_window_days=default_pre_window) for rule in DEFAULT_WINDOW_RULES
         )
-    r.reject_unknown({"year_round_exclusion", "birthday_windows", "effective_date_windows"})
-    year_round = DEFAULT_YEAR_ROUND
+    r.reject_unknown({"year_round_exclusion", "birthday_windows", "effective_date_windows", "profile"})
+    year_round, rules = _rules_of(r, default_pre_window, defaults=True)
+    if "profile" in r.data:
+        year_round, rules = _with_profile(r, default_pre_window, year_round, rules)
+    return year_round, rules
+
+
+def _rules_of(
+    r: _Reader, default_pre_window: int, *, defaults: bool
+) -> tuple[tuple[YearRoundRule, ...], tuple[WindowRule, ...]]:
+    """The rules a ``state_rules`` mapping gives; a section it lacks keeps the defaults
+    (``defaults``) or gives none (a profile names only what it changes)."""
+    year_round = DEFAULT_YEAR_ROUND_RULES if defaults else ()
     if "year_round_exclusion" in r.data:
-        raw = r.data["year_round_exclusion"] or []
-        if not isinstance(raw, list):
-            raise r.fail("year_round_exclusion", "must be a list of state codes")
-        year_round = frozenset(
-            _state_code(r, f"year_round_exclusion[{i}]", v) for i, v in enumerate(raw)
-        )
+        year_round = _year_round(r)
     rules: list[WindowRule] = []
-    for section, kind in (("birthday_windows", BIRTHDAY), ("effective_date_windows", EFFECTIVE_DATE)):
+    for section, kind in _WINDOW_SECTIONS:
         if section not in r.data:
-            rules.extend(
-                replace(rule, pre_window_days=default_pre_window)
-                for rule in DEFAULT_WINDOW_RULES
-                if rule.kind == kind
-            )
+            if defaults:
+                rules.extend(
+                    replace(rule, pre_window_days=default_pre_window)
+                    for rule in DEFAULT_WINDOW_RULES
+                    if rule.kind == kind
+                )
             continue
         sub = r.sub(section)
-        if sub is None:
+        if sub is not None:
+            rules.extend(_window_section(sub, kind, default_pre_window))
+    return year_round, tuple(rules)
+
+
+def _year_round(r: _Reader) -> tuple[YearRoundRule, ...]:
+    raw = r.data["year_round_exclusion"] or []
+    if not isinstance(raw, list):
+        raise r.fail("year_round_exclusion", "must be a list of state codes or {state, effective_from, ...}")
+    found: list[tuple[str, YearRoundRule]] = []
+    for i, item in enumerate(raw):
+        name = f"year_round_exclusion[{i}]"
+        if not isinstance(item, Mapping):
+            state = _state_code(r, name, item)
+            found.append((r.key(name), YearRoundRule(state, source=year_round_source(state))))
             continue
-        given: dict[str, object] = {}
-        for state_name in sub.data:
-            state = _state_code(sub, state_name, state_name)
-            if state in given:  # 'CA' and 'ca': two keys to YAML, one state to the rules
-                also = quoted(given[state])
-                raise sub.fail(state_name, f"state {state} is given twice (also as {also})")
-            given[state] = state_name
+        e = _Reader(item, r.key(name), r.source)
+        e.reject_unknown(set(_YEAR_ROUND_KEYS))
+        if "state" not in e.data:
+            raise r.fail(name, "an entry with dates needs its state")
+        state = _state_code(e, "state", e.data["state"])
+        first, last = _period(e)
+        source = _one_line(e, "source") or (year_round_source(state) if first is last is None else "")
+        found.append((e.path, YearRoundRule(state, first, last, source, _one_line(e, "note"))))
+    _refuse_overlaps(r, [(key, rule.state, "year-round", rule) for key, rule in found])
+    return tuple(rule for _, rule in found)
+
+
+def _window_section(sub: _Reader, kind: str, default_pre_window: int) -> list[WindowRule]:
+    given: dict[str, object] = {}
+    rules: list[WindowRule] = []
+    for state_name in sub.data:
+        state = _state_code(sub, state_name, state_name)
+        if state in given:  # 'CA' and 'ca': two keys to YAML, one state to the rules
+            also = quoted(given[state])
+            raise sub.fail(state_name, f"state {state} is given twice (also as {also})")
+        given[state] = state_name
+        value = sub.data[state_name]
+        if isinstance(value, list):
+            if not value:
+                raise sub.fail(state_name, "a list of versions needs at least one version")
+            readers = [
+                _Reader(item, f"{sub.key(state_name)}[{i}]", sub.source) for i, item in enumerate(value)
+            ]
+        else:
             w = sub.sub(str(state_name))
             if w is None:
-                raise sub.fail(state_name, "must be a mapping of window settings")
-            w.reject_unknown(
-                {
-                    "window_before_days",
-                    "window_after_days",
-                    "pre_window_extension_days",
-                    "use_month_start",
-                    "source",
-                }
-            )
-            rule = WindowRule(
-                state=state,
-                kind=kind,
-                days_before=w.integer("window_before_days", 0, maximum=MAX_DAYS),
-                days_after=w.integer("window_after_days", 0, maximum=MAX_DAYS),
-                pre_window_days=w.integer(
-                    "pre_window_extension_days", default_pre_window, maximum=MAX_DAYS
-                ),
-                use_month_start=w.boolean("use_month_start", False),
-                source=_source(w),
-            )
-            rules.append(rule if rule.source else _with_default_source(rule))
-    return year_round, tuple(rules)
+                raise sub.fail(state_name, "must be a mapping of window settings or a list of versions")
+            readers = [w]
+        versions = [(w.path, _window_version(w, state, kind, default_pre_window)) for w in readers]
+        _refuse_overlaps(sub, [(key, state, kind, rule) for key, rule in versions])
+        rules.extend(rule for _, rule in versions)
+    return rules
+
+
+def _window_version(w: _Reader, state: str, kind: str, default_pre_window: int) -> WindowRule:
+    w.reject_unknown(set(_WINDOW_KEYS))
+    first, last = _period(w)
+    min_age = w.integer("min_age", -1, maximum=MAX_AGE)
+    max_age = w.integer("max_age", -1, maximum=MAX_AGE)
+    if min_age >= 0 and max_age >= 0 and min_age > max_age:
+        raise w.fail("max_age", f"must be at least min_age ({min_age}), got {max_age}")
+    rule = WindowRule(
+        state=state,
+        kind=kind,
+        days_before=w.integer("window_before_days", 0, maximum=MAX_DAYS),
+        days_after=w.integer("window_after_days", 0, maximum=MAX_DAYS),
+        pre_window_days=w.integer("pre_window_extension_days", default_pre_window, maximum=MAX_DAYS),
+        use_month_start=w.boolean("use_month_start", False),
+        source=_one_line(w, "source"),
+        effective_from=first,
+        effective_until=last,
+        min_age=min_age if min_age >= 0 else None,
+        max_age=max_age if max_age >= 0 else None,
+        note=_one_line(w, "note"),
+    )
+    return rule if rule.source else _with_default_source(rule)
+
+
+def _period(r: _Reader) -> tuple[date | None, date | None]:
+    first, last = _date(r, "effective_from"), _date(r, "effective_until")
+    if first is not None and last is not None and last < first:
+        raise r.fail("effective_until", f"{last} is before effective_from ({first})")
+    return first, last
+
+
+def _date(r: _Reader, name: str) -> date | None:
+    """A date written as YAML's ``2025-07-01`` (read as a date) or as that text."""
+    if name not in r.data or r.data[name] is None:
+        return None
+    value = r.data[name]
+    if isinstance(value, date) and not isinstance(value, datetime):
+        return value
+    if isinstance(value, str) and re.fullmatch(r"\d{4}-\d{2}-\d{2}", value):
+        try:
+            return date.fromisoformat(value)
+        except ValueError:
+            pass
+    raise r.fail(name, f"must be a date YYYY-MM-DD, got {quoted(value)}")
+
+
+def _refuse_overlaps(r: _Reader, versions: list[tuple[str, str, str, WindowRule | YearRoundRule]]) -> None:
+    """Versions of one state and kind must not be in force on one day (SPEC section 4)."""
+    by_rule: dict[tuple[str, str], list[tuple[str, WindowRule | YearRoundRule]]] = {}
+    for key, state, kind, rule in versions:
+        by_rule.setdefault((state, kind), []).append((key, rule))
+    for group in by_rule.values():
+        ordered = sorted(group, key=lambda kr: kr[1].effective_from or date.min)
+        for (key_a, a), (key_b, b) in itertools.pairwise(ordered):
+            if a.effective_until is None or b.effective_from is None or a.effective_until >= b.effective_from:
+                problem = (
+                    f"in force {_span(b)}, overlaps {key_a} (in force {_span(a)}): "
+                    "versions of one state and kind must not overlap"
+                )
+                raise ConfigError(f"{r.source}: {key_b}: {problem}", key=key_b, problem=problem)
+
+
+def _span(rule: WindowRule | YearRoundRule) -> str:
+    first, last = rule.effective_from, rule.effective_until
+    if first is None and last is None:
+        return "always"
+    if first is None:
+        return f"until {last}"
+    return f"from {first}" if last is None else f"{first}..{last}"
+
+
+def _with_profile(
+    r: _Reader,
+    default_pre_window: int,
+    year_round: tuple[YearRoundRule, ...],
+    rules: tuple[WindowRule, ...],
+) -> tuple[tuple[YearRoundRule, ...], tuple[WindowRule, ...]]:
+    """The config's rules with a packaged profile's: each state and kind the profile names
+    takes the profile's versions instead of the config's (``rules.profiles``)."""
+    from rules.profiles import PROFILE_NAMES, profile_state_rules
+
+    name = r.data["profile"]
+    if name not in PROFILE_NAMES:
+        raise r.fail("profile", f"unknown profile {quoted(name)} (known: {', '.join(PROFILE_NAMES)})")
+    data, where = profile_state_rules(str(name))
+    p_year_round, p_rules = _rules_of(_Reader(data, "state_rules", where), default_pre_window, defaults=False)
+    replaced = {(x.state, x.kind) for x in p_rules}
+    replaced_year_round = {x.state for x in p_year_round}
+    return (
+        tuple(x for x in year_round if x.state not in replaced_year_round) + p_year_round,
+        tuple(x for x in rules if (x.state, x.kind) not in replaced) + p_rules,
+    )
 
 
 def _with_default_source(rule: WindowRule) -> WindowRule:
@@ -682,21 +967,23 @@ def _with_default_source(rule: WindowRule) -> WindowRule:
             and default.days_before == rule.days_before
             and default.days_after == rule.days_after
             and default.use_month_start == rule.use_month_start
+            and not rule.dated
         )
         if same:
             return replace(rule, source=default.source)
     return rule
 
 
-def _source(r: _Reader) -> str:
-    """A window's ``source``: one line of text (explain shows it in one line), "" when absent."""
-    if "source" not in r.data:
+def _one_line(r: _Reader, name: str) -> str:
+    """A ``source`` or ``note``: one line of text (explain shows it in one line), "" when absent."""
+    if name not in r.data:
         return ""
-    value = r.data["source"]
+    value = r.data[name]
     if not isinstance(value, str):
-        raise r.fail("source", f"must be text (a statute or bulletin citation), got {quoted(value)}")
+        what = "a statute or bulletin citation" if name == "source" else "one line"
+        raise r.fail(name, f"must be text ({what}), got {quoted(value)}")
     if not value.isprintable():
-        raise r.fail("source", f"must be one line of printable text, got {quoted(value)}")
+        raise r.fail(name, f"must be one line of printable text, got {quoted(value)}")
     return value
 
 
@@ -777,8 +1064,8 @@ def config_from_mapping(data: Mapping[str, Any] | None, source: str = "config") 
         aep_dates=_aep_dates(top.sub("aep_config")),
         load_balancing=_load_balancing(top.sub("load_balancing")),
         priorities=_priorities(top.sub("priorities")),
-        year_round_states=year_round,
-        window_rules=window_rules,
+        year_round_rules=tuple(sorted(year_round, key=_version_order)),
+        window_rules=tuple(sorted(window_rules, key=rule_order)),
         campaign_types=_campaign_types(top.sub("campaign_types")),
         email_templates=email_templates,
         sms_templates=sms_templates,

@@ -13,9 +13,24 @@ A date ``d`` is excluded when it lies in the window of ``year(d) - 1``,
 year-round.  Windows exist for every year, also before the base date's first
 anniversary: they protect the contact, they are not emails.
 
-Each window carries its rule's ``source`` (the statute it comes from) for
-``explain`` and the golden snapshots; the skip reason (``label``) never names
-it: skip reasons are stored in rows and part of the schedules checksum.
+Dated rules (issue 15): a state's rule of one kind may have several versions, each in
+force from ``effective_from`` to ``effective_until`` and perhaps only for an age band.
+The window of year ``Y`` is the one of the version in force on its anchor (each version
+is tested against its own anchor, which differs only with ``use_month_start``: when two
+versions at a change disagree on the anchor, a contact may have both windows that year,
+the safer reading; and when neither is in force on its own anchor, the version in force
+on the base date's anniversary itself gives the year's window, so a change of anchor
+rule never leaves a year without one), and only when the contact's age on the anchor
+(``rules.anniversary.age_on``) is in the band; an unknown age (no birth date, for an
+effective-date rule with a band) counts as in the band, again the safer reading.  A
+dated year-round rule excludes every date from its ``effective_from`` to its
+``effective_until``.
+
+Each window carries its rule's ``source`` (the statute it comes from) for ``explain``
+and the golden snapshots.  The skip reason (``label``) of an undated rule never names
+it: skip reasons are stored in rows and part of the schedules checksum, so an agency
+whose config has no dated rule keeps every stored reason.  A dated version's label
+names the version and its source: a regulator asks which rule was in force.
 """
 
 from __future__ import annotations
@@ -24,8 +39,8 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from functools import lru_cache
 
-from rules.anniversary import anniversary, first_of_month
-from rules.config import BIRTHDAY, Config, WindowRule, year_round_source
+from rules.anniversary import age_on, anniversary, first_of_month
+from rules.config import BIRTHDAY, Config, WindowRule, YearRoundRule
 
 _KIND_LABEL = {BIRTHDAY: "birthday", "effective_date": "effective date"}
 NO_SOURCE = "none given by the config"
@@ -40,11 +55,19 @@ class Window:
     anchor: date
     start: date
     end: date
-    source: str = ""  # the rule's citation; not part of the label (the skip reason)
+    source: str = ""  # the rule's citation; in the label only for a dated version
+    version: str = ""  # the rule version's dates and age band ("" for an undated rule)
 
     @property
     def label(self) -> str:
-        """The skip reason, e.g. ``CA birthday window 2025-01-31..2025-06-30``."""
+        """The skip reason, e.g. ``CA birthday window 2025-01-31..2025-06-30``, or for a dated
+        version ``VA birthday window 2025-07-05..2025-09-02 (rule from 2025-07-01; source: ...)``."""
+        base = self.dates_label
+        return f"{base} ({provenance(self.version, self.source)})" if self.version else base
+
+    @property
+    def dates_label(self) -> str:
+        """``VA birthday window 2025-07-05..2025-09-02``: the label without the rule's provenance."""
         return f"{self.state} {_KIND_LABEL[self.kind]} window {self.start}..{self.end}"
 
     @property
@@ -64,10 +87,25 @@ class Exclusion:
     window: Window | None
 
 
-def window_of_year(rule: WindowRule, base: date, year: int) -> Window:
+def provenance(version: str, source: str) -> str:
+    """``rule from 2025-07-01; source: ...``: which version of a rule applied, and its citation."""
+    return f"{version}; source: {source}" if source else version
+
+
+def window_of_year(
+    rule: WindowRule, base: date, year: int, birth_date: date | None = None, *, on_anniversary: bool = False
+) -> Window | None:
+    """The window of ``year``, or None when the rule's version is not in force on its anchor
+    (``on_anniversary``: on the base date's anniversary instead, the gap-filling choice of the
+    module docstring) or the contact's age on the anchor lies outside its band."""
     anchor = anniversary(base, year)
+    picked_on = anchor
     if rule.use_month_start:
         anchor = first_of_month(anchor)
+    if not rule.in_force_on(picked_on if on_anniversary else anchor):
+        return None
+    if not rule.covers_age(None if birth_date is None else age_on(birth_date, anchor)):
+        return None
     return Window(
         state=rule.state,
         kind=rule.kind,
@@ -76,6 +114,7 @@ def window_of_year(rule: WindowRule, base: date, year: int) -> Window:
         start=anchor - timedelta(days=rule.days_before + rule.pre_window_days),
         end=anchor + timedelta(days=rule.days_after),
         source=rule.source,
+        version=rule.version,
     )
 
 
@@ -84,37 +123,81 @@ class ContactWindows:
     """The exclusion calendar of one contact: its state's rules on its dates."""
 
     state: str
-    year_round: bool
-    rules: tuple[tuple[WindowRule, date], ...]  # each rule with its base date
+    year_round_rules: tuple[YearRoundRule, ...]  # the state's, dated or not
+    rules: tuple[tuple[WindowRule, date], ...]  # each rule version with its base date
+    birth_date: date | None = None  # for the age bands
 
     @property
-    def year_round_cited(self) -> str:
-        """The source of the state's year-round rule as people read it (only when year-round)."""
-        return year_round_source(self.state) or NO_YEAR_ROUND_SOURCE
+    def always_year_round(self) -> bool:
+        """Every date of every year is excluded: no window matters, no post-window email."""
+        return any(not r.dated for r in self.year_round_rules)
 
-    def window(self, rule_index: int, year: int) -> Window:
+    def year_round_on(self, d: date) -> YearRoundRule | None:
+        for rule in self.year_round_rules:
+            if rule.in_force_on(d):
+                return rule
+        return None
+
+    @staticmethod
+    def cited(rule: YearRoundRule) -> str:
+        """A year-round rule's source as people read it."""
+        return rule.source or NO_YEAR_ROUND_SOURCE
+
+    def window(self, rule_index: int, year: int) -> Window | None:
         rule, base = self.rules[rule_index]
-        return _cached_window(rule, rule.source, base, year)
+        birth = self.birth_date if _banded(rule) else None
+        found = _cached_window(rule, rule.source, base, year, birth)
+        if found is None and rule.dated and self._no_version_on_its_anchor(rule, year):
+            found = _cached_window(rule, rule.source, base, year, birth, True)
+        return found
+
+    def _no_version_on_its_anchor(self, rule: WindowRule, year: int) -> bool:
+        """Whether no version of ``rule``'s kind is in force on its own anchor in ``year`` while
+        the versions disagree on the anchor (a change of ``use_month_start``)."""
+        versions = [(r, b) for r, b in self.rules if r.kind == rule.kind]
+        if len({r.use_month_start for r, _ in versions}) < 2:
+            return False
+        for other, base in versions:
+            anchor = anniversary(base, year)
+            if other.in_force_on(first_of_month(anchor) if other.use_month_start else anchor):
+                return False
+        return True
 
     def windows_of_years(self, years: range) -> list[Window]:
-        return [self.window(i, y) for i in range(len(self.rules)) for y in years]
+        return [
+            w for i in range(len(self.rules)) for y in years if (w := self.window(i, y)) is not None
+        ]
 
     def exclusion_on(self, d: date) -> Exclusion | None:
-        if self.year_round:
-            return Exclusion(f"{self.state} year-round", None)
-        for rule, base in self.rules:
+        for year_round in self.year_round_rules:
+            if year_round.in_force_on(d):
+                return Exclusion(year_round_reason(year_round), None)
+        for i in range(len(self.rules)):
             for year in (d.year - 1, d.year, d.year + 1):
-                w = _cached_window(rule, rule.source, base, year)
-                if w.start <= d <= w.end:
+                w = self.window(i, year)
+                if w is not None and w.start <= d <= w.end:
                     return Exclusion(w.label, w)
         return None
 
 
+def year_round_reason(rule: YearRoundRule) -> str:
+    """``NY year-round``; a dated rule names its version and source."""
+    base = f"{rule.state} year-round"
+    return f"{base} ({provenance(rule.version, rule.source)})" if rule.dated else base
+
+
+def _banded(rule: WindowRule) -> bool:
+    return rule.min_age is not None or rule.max_age is not None
+
+
 @lru_cache(maxsize=65536)
-def _cached_window(rule: WindowRule, source: str, base: date, year: int) -> Window:
+def _cached_window(
+    rule: WindowRule, source: str, base: date, year: int, birth_date: date | None, on_anniversary: bool = False
+) -> Window | None:
     """``window_of_year``, cached.  ``source`` is part of the key: rules that differ only in
-    their source compare equal, but their windows name different sources."""
-    return window_of_year(rule, base, year)
+    their source compare equal, but their windows name different sources.  ``birth_date``
+    is None for a rule without an age band (so contacts share the entries)."""
+    return window_of_year(rule, base, year, birth_date, on_anniversary=on_anniversary)
 
 
 def contact_windows(
@@ -138,4 +221,4 @@ def _contact_windows(
         for rule in config.rules_for_state(state)
         if (base := bases[rule.kind]) is not None
     )
-    return ContactWindows(state, state in config.year_round_states, rules)
+    return ContactWindows(state, config.year_round_for(state), rules, birth_date)

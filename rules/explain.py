@@ -92,16 +92,19 @@ def _window_lines(
     windows = plan.windows
     assert windows is not None
     out = ["", "Exclusion windows:"]
-    if windows.year_round:
+    for year_round in windows.year_round_rules:
+        when = f"from {year_round.effective_from or 'always'} until {year_round.effective_until or 'further notice'}"
         out.append(
-            f"  {contact.state} is a year-round state: every date is excluded "
-            f"(source: {windows.year_round_cited})."
+            f"  {contact.state} is a year-round state"
+            + (f" ({year_round.version}): every date {when} is excluded" if year_round.dated else ": every date is excluded")
+            + f" (source: {windows.cited(year_round)})."
         )
-    elif not windows.rules:
+    if not windows.year_round_rules and not windows.rules:
         out.append(f"  {contact.state} has no window rule (or the contact lacks its date): none.")
     for w in windows.windows_of_years(range(t.year - 1, t.year + 2)):
         blocking = blocked_by(w, contact, config, campaign_occs)
-        line = f"  {w.label} (anchor {w.anchor}; source: {w.cited})"
+        version = f"{w.version}; " if w.version else ""
+        line = f"  {w.dates_label} (anchor {w.anchor}; {version}source: {w.cited})"
         if blocking:
             pw = post_window_date(w, windows)
             what = ", ".join(f"{kind} {d}" for kind, d in blocking)

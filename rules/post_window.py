@@ -74,7 +74,7 @@ def post_window_occurrence(
     campaign_dates: Sequence[date] = (),
 ) -> Occurrence | None:
     """The post-window email of a window, or None when it does not block or has no date."""
-    if windows.year_round or not blocks(window, contact, config, campaign_dates):
+    if windows.always_year_round or not blocks(window, contact, config, campaign_dates):
         return None
     found = post_window_date(window, windows)
     if found.send_date is None:
@@ -140,7 +140,7 @@ def post_windows_around(
     range count; otherwise up to five hops of the longest window reach back.
     """
     out: list[Occurrence] = []
-    if windows.year_round or not windows.rules:
+    if windows.always_year_round or not windows.rules:
         return out
     first, last = horizon.lookback_start, horizon.range_end
     spans = [r.days_before + r.pre_window_days + r.days_after + 31 for r, _ in windows.rules]

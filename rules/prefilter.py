@@ -86,6 +86,24 @@ def _window_span(days_before: int, pre_window: int, days_after: int, month_start
     return days_before + pre_window + days_after + (31 if month_start else 0)
 
 
+def _may_hop(versions: list[WindowRule]) -> bool:
+    """Whether a post-window date of the state may be pushed by another of its windows.
+
+    Versions of one kind are never in force on one anchor (bar a change of anchor rule),
+    so one year's window meets only the next year's, of whatever version: they cannot
+    overlap when the longest reach after an anchor plus the longest reach before one
+    stays well inside a year (the bound a single rule has always had).  Two kinds may
+    always push.  A dated year-round rule never pushes: a post-window date it excludes
+    has no email at all.
+    """
+    if len({r.kind for r in versions}) > 1:
+        return True
+    after = max(r.days_after for r in versions)
+    before = max(r.days_before + r.pre_window_days for r in versions)
+    month_start = any(r.use_month_start for r in versions)
+    return _window_span(before, 0, after, month_start) >= 300
+
+
 def prefilter_plan(config: Config, horizon: Horizon) -> PrefilterPlan:
     t, first, last = horizon.as_of, horizon.lookback_start, horizon.range_end
     for month, day in config.aep_dates:
@@ -99,19 +117,16 @@ def prefilter_plan(config: Config, horizon: Horizon) -> PrefilterPlan:
     state_filters: list[StateFilter] = []
     by_state: dict[str, list[WindowRule]] = {}
     for rule in config.window_rules:
-        if rule.state not in config.year_round_states:
+        if not config.always_year_round(rule.state):
             by_state.setdefault(rule.state, []).append(rule)
     shapes: dict[tuple[str, int, bool], set[str]] = {}
     hopping: set[str] = set()  # states whose post-window dates may hop: take every contact
     for state, rules in by_state.items():
-        rule = rules[0]
-        simple = len(rules) == 1 and _window_span(
-            rule.days_before, rule.pre_window_days, rule.days_after, rule.use_month_start
-        ) < 300
-        if simple:
-            shapes.setdefault((rule.kind, rule.days_after, rule.use_month_start), set()).add(state)
-        else:
+        if _may_hop(rules):
             hopping.add(state)
+            continue
+        for rule in rules:  # each version's post-window dates (a version may not apply: more, never fewer)
+            shapes.setdefault((rule.kind, rule.days_after, rule.use_month_start), set()).add(state)
     if hopping:
         state_filters.append(StateFilter(frozenset(hopping), BIRTHDAY, (), every_contact=True))
     for shape, states in sorted(shapes.items(), key=lambda kv: sorted(kv[1])):

@@ -1,15 +1,17 @@
 """Sweep helpers shared by the tests of the sweep, the store, the CLI, the worker and the
-Kafka runs: a sweep on a database file, its decisions and checksum, and two crafted agencies
-(``crafted``: windows, catch-ups, an invalid contact; ``campaign_agency``: campaign types,
-instances and targets)."""
+Kafka runs: a sweep on a database file, its decisions and checksum, a summary without its
+run id and timings, the changes from one owned schedule to another (what a dry run must
+list), and two crafted agencies (``crafted``: windows, catch-ups, an invalid contact;
+``campaign_agency``: campaign types, instances and targets)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import date
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
+import sqlalchemy as sa
 from sqlalchemy import Connection
 
 from rules.config import DEFAULT_CONFIG, Config
@@ -56,6 +58,86 @@ def checksum(db: Path) -> str:
     from streams.store.checksum import schedule_checksum
 
     return read(db, schedule_checksum)
+
+
+def changed_rules() -> dict[str, Any]:
+    """A rule change to preview (issue 15), as a config mapping: CA's birthday window longer
+    after the birthday (90 days) but with no days before and no pre-window extension (so some
+    CA emails are no longer blocked), a birthday window for TX (many contacts), and
+    effective-date emails 25 days ahead instead of 30 (their ideal dates move).  On a
+    generated agency swept the day before it makes every kind of change."""
+    d = DEFAULT_CONFIG.to_dict()
+    windows = d["state_rules"]["birthday_windows"]
+    windows["CA"].update(window_before_days=0, window_after_days=90, pre_window_extension_days=0)
+    del windows["CA"]["source"]
+    windows["TX"] = {"window_before_days": 0, "window_after_days": 30}
+    d["timing_constants"]["effective_date_days_before"] = 25
+    return d
+
+
+def summary_counts(s: SweepSummary) -> dict[str, object]:
+    """What a sweep decided, without its run id, times and timings."""
+    skip = {"run_id", "elapsed_s", "phase_s", "contacts_checksum"}
+    return {k: v for k, v in s.to_dict().items() if k not in skip}
+
+
+# -- what changes from one schedule to another (the dry run's list, computed simply) --------
+
+_OWNED_COLS = ("id", "contact_id", "occurrence_key", "email_type", "scheduled_send_date", "status", "skip_reason")
+Change = tuple[object, object, str, object, object]  # contact, key, kind, (from), (to)
+
+
+def owned_rows(conn: Connection) -> list[dict[str, object]]:
+    """The owned schedule rows (columns an unmigrated database lacks read as NULL)."""
+    have = {c["name"] for c in sa.inspect(conn).get_columns("email_schedules")}
+    cols = ", ".join(c if c in have else f"NULL AS {c}" for c in _OWNED_COLS)
+    rows = conn.execute(sa.text(f"SELECT {cols} FROM email_schedules WHERE status IN {OWNED}"))
+    return [dict(r._mapping) for r in rows]
+
+
+def schedule_changes(before: list[dict[str, object]], after: list[dict[str, object]]) -> set[Change]:
+    """The changes from ``before`` to ``after`` as issue 15 names them, computed here on their
+    own: rows matched by (contact, key), keyless rows by id; created, deleted, skipped
+    (also a skip whose reason changed), unskipped, moved (same status, another date)."""
+    def key(r: dict[str, object]) -> tuple[object, ...]:
+        return ("key", r["contact_id"], r["occurrence_key"]) if r["occurrence_key"] else ("id", r["id"])
+
+    def side(r: dict[str, object]) -> tuple[object, object, object]:
+        return (r["scheduled_send_date"], r["status"], r["skip_reason"])
+
+    old = {key(r): r for r in before}
+    keyless_ids = {r["id"] for r in before if not r["occurrence_key"]}
+    new: dict[tuple[object, ...], dict[str, object]] = {}
+    for r in after:  # a keyless row the sweep gave a key (adopted) is still matched by its id
+        new[("id", r["id"]) if r["id"] in keyless_ids else key(r)] = r
+    changes: set[Change] = set()
+    for k in old.keys() | new.keys():
+        b, a = old.get(k), new.get(k)
+        shown = a if a is not None else b
+        assert shown is not None
+        if b is None or a is None:
+            kind = "created" if b is None else "deleted"
+        elif a["status"] == "skipped" and (b["status"] != "skipped" or a["skip_reason"] != b["skip_reason"]):
+            kind = "skipped"
+        elif b["status"] == "skipped" and a["status"] != "skipped":
+            kind = "unskipped"
+        elif a["scheduled_send_date"] != b["scheduled_send_date"]:
+            kind = "moved"
+        else:
+            continue
+        changes.add((
+            shown["contact_id"], shown["occurrence_key"], kind,
+            None if b is None else side(b), None if a is None else side(a),
+        ))
+    return changes
+
+
+def listed_changes(changes: list[dict[str, Any]]) -> set[Change]:
+    """A dry run's listed changes in ``schedule_changes``' terms."""
+    def side(s: dict[str, object] | None) -> tuple[object, object, object] | None:
+        return None if s is None else (s["date"], s["status"], s["reason"])
+
+    return {(c["contact_id"], c["occurrence_key"], c["change"], side(c["from"]), side(c["to"])) for c in changes}
 
 
 # -- a crafted agency ---------------------------------------------------------

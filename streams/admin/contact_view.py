@@ -170,7 +170,7 @@ def build_timeline(facts: ContactFacts, first: date, last: date) -> Timeline:
         w for w in windows.windows_of_years(range(first.year, last.year + 1)) if w.end >= first and w.start <= last
     ]
     return Timeline(
-        year_round=f"{contact.state} year-round ({windows.year_round_cited})" if windows.year_round else None,
+        year_round=_year_round_shown(windows, first, last),
         windows=sorted(shown_windows, key=lambda w: (w.start, w.kind)),
         stored=in_span,
         planned=_planned(facts, contact, windows, first, last),
@@ -210,3 +210,12 @@ def _planned(
         exclusion = windows.exclusion_on(occ.ideal_send_date) if occ.respects_windows else None
         out.append(PlannedEmail(occ.email_type, occ.ideal_send_date, None if exclusion is None else exclusion.reason))
     return out
+
+
+def _year_round_shown(windows: ContactWindows, first: date, last: date) -> str | None:
+    """The state's year-round rule in force during the timeline, as the chart labels it."""
+    for rule in windows.year_round_rules:
+        if (rule.effective_from or first) <= last and (rule.effective_until or last) >= first:
+            version = f"{rule.version}; " if rule.dated else ""
+            return f"{windows.state} year-round ({version}{windows.cited(rule)})"
+    return None

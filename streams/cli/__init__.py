@@ -2,8 +2,8 @@
 
 One module per command, its flags beside its handler (``add_parser(sub)``
 declares them and sets ``handler``): ``sweep``, ``explain``, ``gen``,
-``checksum``, ``campaign``, ``worker``, ``baseline`` (``publish``),
-``replay``, ``send-test-events``, ``serve``.  ``main`` turns every error a user can
+``rules``, ``checksum``, ``copy``, ``campaign``, ``worker``, ``baseline``
+(``publish``), ``replay``, ``send-test-events``, ``serve``.  ``main`` turns every error a user can
 cause into one line on stderr and exit code 2.
 """
 
@@ -18,9 +18,11 @@ from streams.cli import (
     baseline,
     campaign,
     checksum,
+    copy,
     explain,
     gen,
     replay,
+    rules,
     send_test_events,
     serve,
     sweep,
@@ -28,7 +30,7 @@ from streams.cli import (
 )
 from streams.cli.common import Parser, UsageError
 
-COMMANDS = (sweep, explain, gen, checksum, campaign, worker, baseline, replay, send_test_events, serve)
+COMMANDS = (sweep, explain, rules, gen, checksum, copy, campaign, worker, baseline, replay, send_test_events, serve)
 
 
 def parser() -> Parser:

@@ -7,6 +7,7 @@ import argparse
 import os
 import re
 import sys
+from pathlib import Path
 
 from streams.cli.common import Subparsers, UsageError, at_most, date_flag
 
@@ -28,6 +29,11 @@ def add_parser(sub: Subparsers) -> None:
         "unset: the webhook refuses every request)",
     )
     s.add_argument("--today", help="the console's today, YYYY-MM-DD (demos and tests; default: today, Central)")
+    s.add_argument(
+        "--scratch", metavar="DIR",
+        help="where the /preview page copies the database for a dry run (needs room for a copy; "
+        "default: the system's temporary directory)",
+    )
     s.set_defaults(handler=run)
 
 
@@ -69,6 +75,7 @@ def run(args: argparse.Namespace) -> int:
             app_id=args.app_id,
             webhook_secret=secret.encode() if secret else None,
             webhook_secret_env=args.webhook_secret_env,
+            scratch=Path(args.scratch) if args.scratch else None,
         )
         app = make_app(store, config, options, webhook_store=webhook_store)
         if not secret:

@@ -8,6 +8,8 @@ from pathlib import Path
 from streams.cli.common import (
     Subparsers,
     UsageError,
+    at_most,
+    between,
     date_flag,
     default_state_dir,
     kafka_errors,
@@ -43,6 +45,19 @@ def add_parser(sub: Subparsers) -> None:
         "(default: a folder beside an SQLite database, else in --datadir)",
     )
     w.add_argument(
+        "--health-port", type=at_most(65535, "a TCP port"),
+        help="serve GET /health/live and /health/ready on this port (0: any free port, printed); "
+        "default: not served",
+    )
+    w.add_argument(
+        "--health-host", default="127.0.0.1",
+        help="address of the health endpoints (default 127.0.0.1; 0.0.0.0 in a container)",
+    )
+    w.add_argument(
+        "--stop-timeout", type=between(1.0, 3600.0, " seconds"), default=30.0,
+        help="a stop (SIGTERM) taking longer ends the process with exit code 1 (default 30 s)",
+    )
+    w.add_argument(
         "--log-level", default="warning", choices=("debug", "info", "warning", "error"),
         help="of the worker's log on stderr (info: Faust's rebalances, recoveries and commits)",
     )
@@ -57,7 +72,8 @@ def run(args: argparse.Namespace) -> int:
 
     from streams.config_file import load_config_file
     from streams.store.engine import open_store
-    from streams.worker.app import WorkerSettings, run_worker
+    from streams.worker.app import HealthEndpoint, WorkerSettings, run_worker
+    from streams.worker.health import HealthPortError
 
     logging.basicConfig(
         level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
@@ -85,7 +101,11 @@ def run(args: argparse.Namespace) -> int:
             snapshot_dir=snapshot_dir(args.snapshot_dir, args.db, datadir),
             extra={"datadir": str(datadir)},
         )
-        run_worker(settings, args.sweep_interval)
+        health = None if args.health_port is None else HealthEndpoint(args.health_port, args.health_host)
+        try:
+            run_worker(settings, args.sweep_interval, health=health, stop_timeout_s=args.stop_timeout)
+        except HealthPortError as exc:
+            raise UsageError(str(exc)) from None
     finally:
         store.close()
     return 0

@@ -15,6 +15,7 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import date
+from pathlib import Path
 
 from jinja2 import Environment, PackageLoader, StrictUndefined
 from starlette.applications import Starlette
@@ -42,6 +43,7 @@ class ConsoleOptions:
     app_id: str = "mailwindow"  # the worker's consumer group, for its lag
     webhook_secret: bytes | None = None  # None: the webhook refuses every request (503)
     webhook_secret_env: str = "MAILWINDOW_WEBHOOK_SECRET"  # named in that refusal
+    scratch: Path | None = None  # where /preview copies the database (None: tempfile's directory)
 
 
 def templates() -> Environment:
@@ -74,6 +76,8 @@ ROUTES = [
     Route("/runs", views.runs),
     Route("/api/runs", views.api_runs),
     Route("/deadletters", views.deadletters),
+    Route("/preview", views.preview),
+    Route("/api/preview", views.api_preview),
     Route("/api/deadletters", views.api_deadletters),
     Route("/metrics", views.metrics),
 ]
@@ -108,6 +112,7 @@ def make_app(
         webhook=webhook,
         broker=options.broker,
         broker_view=BrokerView(options.broker, options.prefix, options.app_id) if options.broker else None,
+        scratch=options.scratch,
     )
 
     @asynccontextmanager

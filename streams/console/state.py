@@ -3,9 +3,11 @@ the templates, the dashboard's count, the broker's view, the metrics and the web
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
+from pathlib import Path
 
 from jinja2 import Environment
 
@@ -28,3 +30,5 @@ class ConsoleState:
     webhook: Webhook
     broker: str | None = None
     broker_view: BrokerView | None = None
+    scratch: Path | None = None  # where /preview copies the database (None: tempfile's directory)
+    preview_lock: threading.Lock = field(default_factory=threading.Lock)  # one dry run at a time

@@ -24,6 +24,7 @@ from streams.console import queries
 from streams.console.campaigns import campaigns_data
 from streams.console.charts import daily_chart
 from streams.console.contact_page import contact_chart, contact_data
+from streams.console.preview import MAX_PATH, as_of_param, preview_data
 from streams.console.runs import runs_data
 from streams.console.state import ConsoleState
 
@@ -192,6 +193,36 @@ async def deadletters(request: Request) -> Response:
 
 async def api_deadletters(request: Request) -> Response:
     return JSON(await _deadletters(request.app.state.console))
+
+
+# --- a sweep's dry run (issue 15) -------------------------------------------------------------
+
+
+async def _preview(request: Request) -> tuple[dict[str, Any], int]:
+    """The form's values and, when a config path is given, the dry run's result (or error)."""
+    state: ConsoleState = request.app.state.console
+    config = request.query_params.get("config", "").strip()[:MAX_PATH]
+    raw_as_of = request.query_params.get("as_of")
+    as_of = as_of_param(raw_as_of, state.today())
+    data: dict[str, Any] = {"config": config, "as_of": (raw_as_of or "").strip()[:40], "error": None, "result": None}
+    if isinstance(as_of, str):
+        return {**data, "error": as_of}, 400
+    data["as_of"] = as_of.isoformat()
+    if not config:
+        return data, 200
+    found = await run_in_threadpool(preview_data, state.store, config, as_of, state.scratch, state.preview_lock)
+    return found, (400 if found["error"] else 200)
+
+
+async def preview(request: Request) -> Response:
+    state: ConsoleState = request.app.state.console
+    data, status = await _preview(request)
+    return _page(state, request, "preview.html", data, status=status)
+
+
+async def api_preview(request: Request) -> Response:
+    data, status = await _preview(request)
+    return JSON(data, status_code=status)
 
 
 # --- /metrics ----------------------------------------------------------------------------------

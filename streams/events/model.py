@@ -188,11 +188,10 @@ class TargetsEvent:
 class SweepRun:
     """One sweep, as replay needs it.
 
-    ``config`` is the mapping the sweep recorded (``Config.to_dict()``).  Note:
-    ``rules.config.config_from_mapping`` cannot read that shape back today
-    (``to_dict`` writes ``birthday_days_before`` where the reader expects
-    ``birthday_email_days_before``, and templates flat where it expects
-    sections), so replay needs a reader of ``to_dict``'s shape.
+    ``config`` is the mapping the sweep recorded (``Config.to_dict()``, the config
+    file's own shape, dated rule versions and their sources included):
+    ``rules.config.config_from_mapping`` reads it back to an equal config, which is
+    how replay runs the sweep again under the rules it used.
     """
 
     TOPIC: ClassVar[str] = SWEEP_RUNS

@@ -12,7 +12,8 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from itertools import chain
+from itertools import chain, count
+from typing import Any
 
 from sqlalchemy import Connection
 from sqlalchemy.exc import OperationalError
@@ -69,3 +70,26 @@ def journals_in_memory(conn: Connection) -> Iterator[None]:
             # Refused for the same reason: the connection keeps them in memory until
             # its next write batch sets the default again (only slower or larger).
             pass
+
+
+_cursor_names = count()
+
+
+def driver_pages(conn: Connection, sql: str, params: Sequence[object], page_rows: int) -> Iterator[list[Any]]:
+    """The driver's rows of ``sql`` as they come, ``page_rows`` at a time, in ``conn``'s
+    transaction: SQLAlchemy's rows cost more than what the checksum and the copy do with
+    them.  PostgreSQL's are read from a server-side cursor (named, so a transaction may
+    hold several), so a table is never all in memory."""
+    conn.exec_driver_sql("SELECT 1")  # the transaction begun (SQLite's BEGIN is SQLAlchemy's)
+    raw = conn.connection.driver_connection
+    assert raw is not None
+    if conn.dialect.name == "postgresql":
+        cursor = raw.cursor(name=f"mw_pages_{next(_cursor_names)}")
+    else:
+        cursor = raw.cursor()
+    try:
+        cursor.execute(sql, tuple(params))
+        while rows := cursor.fetchmany(page_rows):
+            yield rows
+    finally:
+        cursor.close()

@@ -8,14 +8,13 @@ whatever their row ids, run ids, timestamps, metadata or insertion order.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator
-from typing import Any
 
 import orjson
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from rules.statuses import OWNED_STATUSES
+from streams.store.bulk import driver_pages
 from streams.store.schedules import DECISION_COLUMNS, placeholder
 from streams.store.tables import KEY_INDEX
 
@@ -43,7 +42,7 @@ def schedule_checksum(conn: Connection) -> str:
     # One update per row: joining orjson's bytes first measured ten times slower.
     update, dumps = digest.update, orjson.dumps
     for sql, params in _ordered_reads(conn, present):
-        for rows in _driver_batches(conn, sql, params):
+        for rows in driver_pages(conn, sql, params, FETCH_ROWS):
             for row in rows:
                 update(dumps(row))
     return f"sha256:{digest.hexdigest()}"
@@ -79,22 +78,6 @@ def _ordered_reads(conn: Connection, present: set[str]) -> list[tuple[str, tuple
             owned,
         ),
     ]
-
-
-def _driver_batches(conn: Connection, sql: str, params: tuple[object, ...]) -> Iterator[list[Any]]:
-    """The driver's rows as they come, ``FETCH_ROWS`` at a time, in ``conn``'s transaction:
-    the digest reads a million of them, and SQLAlchemy's rows cost more than the digest.
-    PostgreSQL's are read from a server-side cursor, so they are never all in memory."""
-    conn.exec_driver_sql("SELECT 1")  # the transaction begun (SQLite's BEGIN is SQLAlchemy's)
-    raw = conn.connection.driver_connection
-    assert raw is not None
-    cursor = raw.cursor(name="mw_checksum") if conn.dialect.name == "postgresql" else raw.cursor()
-    try:
-        cursor.execute(sql, params)
-        while rows := cursor.fetchmany(FETCH_ROWS):
-            yield rows
-    finally:
-        cursor.close()
 
 
 def _has_index(conn: Connection, name: str) -> bool:

@@ -11,45 +11,38 @@ same schedule checksum (the checksum is the same on both dialects).
 from __future__ import annotations
 
 import hashlib
-import sqlite3
 from pathlib import Path
 
-from sqlalchemy import Connection, inspect, text
-
-from streams.store.engine import Store, StoreError, new_agency_database
-from streams.store.tables import mw_changed
-
-_PAGE = 5000
+from streams.store.copy import copy_whole
+from streams.store.engine import Store, StoreError, new_agency_database, open_store
 
 
 def snapshot_to_sqlite(store: Store, path: Path) -> None:
-    """Write the database behind ``store`` to the new SQLite file ``path``."""
+    """Write the database behind ``store`` to the new SQLite file ``path``; ``store`` may be
+    opened read-only (``open_store(..., read_only=True)``): nothing is written to it."""
     if path.exists():
         raise StoreError(f"{path} exists: a snapshot is written to a new file")
     path.parent.mkdir(parents=True, exist_ok=True)
     if store.is_sqlite:
         raw = store.engine.raw_connection()  # VACUUM runs outside any transaction
+        driver = raw.driver_connection
+        assert driver is not None
         try:
-            raw.driver_connection.execute("VACUUM INTO ?", (str(path),))  # type: ignore[union-attr]
+            if store.read_only:
+                # query_only refuses VACUUM INTO (it writes, if only to the new file); the
+                # store's file stays opened mode=ro, so SQLite still cannot write to it.
+                driver.execute("PRAGMA query_only=OFF")
+            try:
+                driver.execute("VACUUM INTO ?", (str(path),))
+            finally:
+                if store.read_only:
+                    driver.execute("PRAGMA query_only=ON")
         finally:
             raw.close()
         return
-    _new_agency_file(path)
-    target = sqlite3.connect(path)
-    try:
-        with store.engine.connect() as conn:
-            conn.exec_driver_sql("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
-            tables = _tables(conn)
-            for table in tables:
-                if table != mw_changed.name:
-                    _copy_table(conn, target, table)
-            # The copy's inserts fired the change-mark triggers: its marks are the source's.
-            target.execute(f"DELETE FROM {mw_changed.name}")
-            if mw_changed.name in tables:
-                _copy_table(conn, target, mw_changed.name)
-        target.commit()
-    finally:
-        target.close()
+    new_agency_database(path)
+    with open_store(str(path)) as target:
+        copy_whole(store, target)
 
 
 def file_sha256(path: Path) -> str:
@@ -58,31 +51,3 @@ def file_sha256(path: Path) -> str:
         for block in iter(lambda: f.read(1 << 20), b""):
             digest.update(block)
     return f"sha256:{digest.hexdigest()}"
-
-
-def _new_agency_file(path: Path) -> None:
-    new_agency_database(path)
-    con = sqlite3.connect(path)
-    try:  # the copy brings its own rows, the ZIP table included
-        for (name,) in con.execute("SELECT name FROM sqlite_master WHERE type = 'table'").fetchall():
-            if not str(name).startswith("sqlite_"):
-                con.execute(f'DELETE FROM "{name}"')
-        con.commit()
-    finally:
-        con.close()
-
-
-def _tables(conn: Connection) -> list[str]:
-    return sorted(inspect(conn).get_table_names())
-
-
-def _copy_table(conn: Connection, target: sqlite3.Connection, table: str) -> None:
-    have = {r[1] for r in target.execute(f'PRAGMA table_info("{table}")')}
-    if not have:
-        return  # a table of the agency's own that the scheduler never reads
-    columns = [c["name"] for c in inspect(conn).get_columns(table) if c["name"] in have]
-    names = ", ".join(f'"{c}"' for c in columns)
-    result = conn.execution_options(yield_per=_PAGE).execute(text(f'SELECT {names} FROM "{table}"'))
-    insert = f'INSERT INTO "{table}" ({names}) VALUES ({", ".join("?" for _ in columns)})'
-    for part in result.partitions():
-        target.executemany(insert, [tuple(r) for r in part])

@@ -472,6 +472,22 @@ mw_zip_states = Table(
     Column("state", TEXT, nullable=False),
 )
 
+# A copy of another agency database into this one (streams.store.copy, `mailwindow copy`):
+# one row per table copied (how far, a digest of the source rows copied) and one named '*'
+# for the copy as a whole (its source, when it started and finished).  Created by the copy
+# on its target, not by the migration, and never copied itself.
+mw_copy_progress = Table(
+    "mw_copy_progress",
+    METADATA,
+    _key("table_name", TEXT),
+    Column("source", TEXT),  # '*' row: the source's identity
+    Column("rows_copied", WHOLE, nullable=False, server_default=_ZERO),
+    Column("last_key", TEXT),  # JSON list: the key of the last row copied; NULL before the first
+    Column("digest", TEXT),  # sha256 of the source rows copied, in key order
+    Column("started_at", TEXT),
+    Column("finished_at", TEXT),
+)
+
 @dataclass(frozen=True)
 class ChangeMark:
     """A trigger appending to ``mw_changed`` the contact whose decision inputs a write of

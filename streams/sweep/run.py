@@ -31,13 +31,14 @@ from datetime import UTC, date, datetime
 from sqlalchemy import Connection
 from sqlalchemy.exc import OperationalError
 
-from rules.config import Config
+from rules.config import Config, config_digest
 from rules.load_balancing import daily_cap
 from streams.events.kinds import SWEEP_RUNS
 from streams.events.times import format_datetime
 from streams.store import outbox
 from streams.store.checksum import schedule_checksum
 from streams.store.engine import Store
+from streams.store.epoch_lock import sweep_turn
 from streams.store.epochs import start_epoch
 from streams.store.ledger import clear_marks
 from streams.sweep.balance import balance, frequency_skipped
@@ -70,7 +71,8 @@ def run_sweep(
     """Run one sweep as of ``options.as_of`` and return its summary."""
     store.migrate()
     sweep = _Sweep(store, config, options, run_id or new_run_id(options.as_of), progress)
-    return sweep.run()
+    with sweep_turn(store):  # no worker's batch runs beside it (streams.store.epoch_lock)
+        return sweep.run()
 
 
 def new_run_id(as_of: date) -> str:
@@ -109,6 +111,7 @@ class _Sweep:
         self.summary = SweepSummary(
             run_id=run_id,
             as_of=options.as_of.isoformat(),
+            config_digest=config_digest(config),
             full_scan=options.full_scan,
             partial=options.contact_ids is not None,
         )

@@ -123,6 +123,7 @@ class SweepSummary:
     # whether it decided only what can have changed since the last sweep.
     basis: str = ""
     incremental: bool = False
+    config_digest: str = ""  # rules.config.config_digest: which rules (and versions) the run applied
 
     def count(self, email_type: str, status: str, n: int = 1) -> None:
         t = self.per_type.get(email_type)

@@ -38,8 +38,11 @@ import asyncio
 import logging
 import os
 import signal
-from collections.abc import Iterator
-from dataclasses import dataclass, field
+import sys
+import threading
+import time
+from collections.abc import Awaitable, Iterator
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
@@ -54,6 +57,15 @@ from streams.events.kinds import DEADLETTER, ENGAGEMENT, SCHEDULE_CHANGES
 from streams.store.engine import Store
 from streams.worker.batch import BatchResult, Message
 from streams.worker.database_process import DatabaseProcess, DatabaseUnavailable
+from streams.worker.health import (
+    LIVE_PATH,
+    READY_PATH,
+    Limits,
+    Observation,
+    liveness,
+    readiness,
+    serve_health,
+)
 from streams.worker.topics import INPUT_TOPICS, ensure_topics, topic_name
 
 logger = logging.getLogger(__name__)
@@ -129,6 +141,25 @@ class Worker:
             "stream_buffer_maxsize": 16384,
             "broker_session_timeout": SESSION_TIMEOUT_S,
             "broker_heartbeat_interval": HEARTBEAT_S,
+            # How long the group coordinator waits for every member to rejoin a rebalance
+            # (JoinGroup's rebalance_timeout_ms; Faust's default 60 s) before it drops those
+            # that have not.  A member rejoins only after Faust's on_partitions_revoked has
+            # waited for its batches in flight (stream_wait_empty), and meanwhile it goes on
+            # heartbeating, so the session never expires it: a batch held up in the
+            # database process (the sweep's turn on PostgreSQL, streams.store.epoch_lock; a
+            # long campaign batch; a database refusing work) kept the whole group, a dead
+            # worker's partitions with it, waiting the full 60 s.  That was issue 16's
+            # "minute", not the session.  Measured (tests/kafka/test_many_workers.py, three
+            # workers on PostgreSQL, one killed while a survivor's database process was
+            # stopped with a batch in hand): 65 s until the other survivor owned the
+            # partitions (6 s of session, then its JoinGroup answered exactly 60 s later);
+            # 15-16 s with 10 s.  A crash with no batch stuck takes the 6 s session either
+            # way (5-9 s measured).  A member dropped this way finishes its batch, its
+            # offset commit is refused (UnknownMemberId) and it rejoins; the partitions'
+            # new owner reads that batch again and applies it once, by event id.  10 s
+            # leaves room for the batches a member normally has in hand (measured: its
+            # revocation took 30 ms under load); one taking longer costs a second rebalance.
+            "broker_rebalance_timeout": 10.0,
         }
         self.app = faust.App(
             settings.app_id,
@@ -280,46 +311,237 @@ class Worker:
         await self.database.mark_published([r.seq for r in records])
 
 
-def run_worker(settings: WorkerSettings, sweep_interval_s: float | None = None) -> None:
+# A stop (SIGTERM) taking longer than this ends the process (exit 1): a batch the database
+# cannot take, a sweep under way.  docker-compose.yml's stop_grace_period is a little longer.
+STOP_TIMEOUT_S = 30.0
+
+
+@dataclass(frozen=True)
+class HealthEndpoint:
+    """Where ``run_worker`` serves ``/health/live`` and ``/health/ready`` (streams.worker.health)."""
+
+    port: int  # 0: any free port (printed at start)
+    host: str = "127.0.0.1"
+    limits: Limits = field(default_factory=Limits)
+
+
+class _WorkerLife:
+    """What ``run_worker`` knows of the worker's life, observed for the health endpoints."""
+
+    def __init__(self) -> None:
+        self.started_at = time.monotonic()
+        self.stage = "topics"
+        self.worker: Worker | None = None
+        self.database_started = False  # its process answers: the health tick may ask it
+        self.app_started = False  # App.start called: App.stop is due at the end
+        self.app_running = False  # App.start returned: its consumer can be asked
+        self.last_tick: float | None = None
+        self.stopping_since: float | None = None
+
+    def observe(self) -> Observation:
+        now = time.monotonic()
+        base = Observation(
+            now=now, started_at=self.started_at, stage=self.stage, last_tick=self.last_tick,
+            stopping_since=self.stopping_since,
+        )
+        if self.worker is None:
+            return base
+        calls = self.worker.database.calls
+        app = self.worker.app
+        assigned: dict[str, list[int]] = {}
+        leader = False
+        if self.app_running:
+            leader_topic = f"{app.conf.id}-__assignor-__leader"
+            try:
+                tps = app.consumer.assignment()
+            except Exception:  # noqa: BLE001 - a consumer not started yet, or stopped
+                tps = set()
+            for tp in tps:
+                if tp.topic == leader_topic:
+                    leader = True
+                else:
+                    assigned.setdefault(tp.topic, []).append(tp.partition)
+        return replace(
+            base,
+            database_alive=self.worker.database.alive(),
+            running=calls.running,
+            queued=calls.queued,
+            database_error=calls.error,
+            last_batch_done=calls.last_batch_done,
+            joined=self.app_running and app.consumer_generation_id > 0,
+            rebalancing=bool(app.rebalancing),
+            assigned=assigned,
+            leader=leader,
+        )
+
+
+def _end_now(why: str, code: int = 1) -> None:
+    """End the process at once (from the loop or the stop timer's thread): nothing more is
+    committed; the database process sees its parent gone and ends, rolling back."""
+    logger.error("%s", why)
+    print(f"mailwindow worker: {why}", file=sys.stderr, flush=True)
+    logging.shutdown()
+    os._exit(code)
+
+
+async def _unless_stopped(stop: asyncio.Event, step: Awaitable[Any]) -> tuple[bool, Any]:
+    """``step`` awaited unless the stop comes first (then ``step`` is cancelled): (done, result)."""
+    doing = asyncio.ensure_future(step)
+    stopping = asyncio.ensure_future(stop.wait())
+    await asyncio.wait({doing, stopping}, return_when=asyncio.FIRST_COMPLETED)
+    stopping.cancel()
+    if not doing.done():
+        doing.cancel()
+        return False, None
+    return True, doing.result()
+
+
+async def _health_tick(life: _WorkerLife, limits: Limits) -> None:
+    """Marks the loop as turning; when the database process has nothing to do, asks the
+    database a trivial question (readiness: does it answer?; liveness: is the process there?)."""
+    unavailable = False
+    while True:
+        life.last_tick = time.monotonic()
+        worker = life.worker
+        if worker is not None and life.database_started and life.stopping_since is None and worker.database.calls.idle:
+            try:
+                await worker.database.ping()
+                if unavailable:
+                    logger.warning("the database answers again")
+                unavailable = False
+            except DatabaseUnavailable as exc:
+                if not unavailable:
+                    logger.error("the database does not answer (%s); readiness is 503 until it does", exc)
+                unavailable = True
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                logger.critical("the database process failed; the worker stops uncommitted", exc_info=True)
+                _end_now("the database process is gone", code=70)
+        await asyncio.sleep(limits.tick_s)
+
+
+def run_worker(
+    settings: WorkerSettings,
+    sweep_interval_s: float | None = None,
+    *,
+    health: HealthEndpoint | None = None,
+    stop_timeout_s: float = STOP_TIMEOUT_S,
+) -> None:
     """Run the worker until SIGTERM or Ctrl-C: topics made sure of, agents started, then wait.
 
     ``sweep_interval_s`` adds a sweep every so many seconds (leader only), for
     demos and tests; the daily sweep is there unless ``settings.sweep_cron`` is None.
-    """
+    ``health``: serve ``/health/live`` and ``/health/ready`` (streams.worker.health).
 
-    async def main() -> None:
-        await ensure_topics(settings.broker, settings.prefix, settings.partitions)
+    SIGTERM (or SIGINT): readiness is 503 from that moment.  Faust's own stop
+    then does the rest, in this order (App.stop with ``stream_wait_empty``, its
+    default): it stops fetching and pauses the partitions, waits until every
+    message the agents took is acknowledged (the batch in hand is applied and
+    its announcements are on the broker: ``Worker.handle``), commits their
+    offsets, stops the agents and closes the consumer, which sends LeaveGroup:
+    the other members get its partitions at once, not after the session timeout
+    (tests/kafka/test_worker_health.py measures both).  The database process then
+    finishes its call and ends, and the process exits 0.  A second SIGTERM, or a
+    stop longer than ``stop_timeout_s`` (a batch the database cannot take, a
+    sweep under way), ends the process at once with exit code 1: what was not
+    committed is read again by the partitions' next owner.
+    """
+    asyncio.run(_run_worker(settings, sweep_interval_s, health, stop_timeout_s))
+
+
+async def _run_worker(
+    settings: WorkerSettings,
+    sweep_interval_s: float | None,
+    health: HealthEndpoint | None,
+    stop_timeout_s: float,
+) -> None:
+    life = _WorkerLife()
+    limits = health.limits if health is not None else Limits()
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+
+    def on_signal(name: str) -> None:
+        if stop.is_set():
+            _end_now(f"a second {name} while stopping: ending now")
+        life.stopping_since = time.monotonic()
+        life.stage = "stopping"
+        logger.warning("%s: stopping (the batch in hand is finished, then the group left)", name)
+        stop.set()
+        timer = threading.Timer(
+            stop_timeout_s, _end_now, args=(f"the stop took longer than {stop_timeout_s:g} s: ending now",)
+        )
+        timer.daemon = True
+        timer.start()
+
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, on_signal, sig.name)
+    server: asyncio.Server | None = None
+    if health is not None:
+        server = await serve_health(
+            health.host,
+            health.port,
+            {
+                LIVE_PATH: lambda: liveness(life.observe(), limits),
+                READY_PATH: lambda: readiness(life.observe(), limits),
+            },
+        )
+        port = server.sockets[0].getsockname()[1]
+        # (not the word the tests wait for before "ready" itself)
+        print(f"mailwindow worker: health on http://{health.host}:{port}/health/ (live, readiness)", flush=True)
+    worker: Worker | None = None
+    ticking = asyncio.ensure_future(_health_tick(life, limits))
+    try:
+        done, _ = await _unless_stopped(
+            stop, ensure_topics(settings.broker, settings.prefix, settings.partitions)
+        )
+        if not done:
+            return
         worker = Worker(settings)
+        life.worker = worker
         if sweep_interval_s:
             worker.app.timer(interval=sweep_interval_s, on_leader=True)(worker.sweep_today)
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, stop.set)
-        done = await worker.database.start(worker.today(), settings.snapshot_dir)
-        if done.get("baseline"):
-            logger.warning("recorded the audit baseline %s (snapshot in %s)", done["baseline"], settings.snapshot_dir)
-        # SIGTERM is heard while the app starts too (a broker refusing to let it join).
-        starting = asyncio.ensure_future(worker.app.start())
-        stopping = asyncio.ensure_future(stop.wait())
-        await asyncio.wait({starting, stopping}, return_when=asyncio.FIRST_COMPLETED)
-        if not starting.done():
-            starting.cancel()
-            await worker.app.stop()
-            worker.database.close()
+        if life.stopping_since is None:
+            life.stage = "database"
+        done, prepared = await _unless_stopped(
+            stop, worker.database.start(worker.today(), settings.snapshot_dir)
+        )
+        if not done:
             return
-        stopping.cancel()
-        starting.result()
-        await worker.publish_outbox()
+        life.database_started = True
+        if prepared.get("baseline"):
+            logger.warning("recorded the audit baseline %s (snapshot in %s)", prepared["baseline"], settings.snapshot_dir)
+        if life.stopping_since is None:
+            life.stage = "app"
+        # SIGTERM is heard while the app starts too (a broker refusing to let it join).
+        life.app_started = True  # from here on the app is stopped at the end
+        done, _ = await _unless_stopped(stop, worker.app.start())
+        if not done:
+            return
+        life.app_running = True
+        if life.stopping_since is None:
+            life.stage = "outbox"
+        done, _ = await _unless_stopped(stop, worker.publish_outbox())
+        if not done:
+            return
+        if life.stopping_since is None:
+            life.stage = "running"
         print(
             f"mailwindow worker: ready (broker {settings.broker}, prefix {settings.prefix!r}, "
             f"{settings.partitions} partitions)",
             flush=True,
         )
-        try:
-            await stop.wait()
-        finally:
-            await worker.app.stop()
-            worker.database.close()
-
-    asyncio.run(main())
+        await stop.wait()
+    finally:
+        if worker is not None:
+            if life.app_started:
+                try:
+                    await worker.app.stop()
+                except Exception:  # noqa: BLE001 - the database process must still be closed
+                    logger.exception("stopping the Faust app failed")
+            # In a thread: the loop still answers the health endpoints and a second SIGTERM
+            # while the database process finishes its call (a sweep may take long).
+            await asyncio.to_thread(worker.database.close)
+        ticking.cancel()
+        if server is not None:
+            server.close()

@@ -55,6 +55,7 @@ from streams.events.records import RowState, deadletter_record, schedule_change_
 from streams.events.schema import EventError
 from streams.store.campaigns import campaign_tables_digest, load_campaign_book
 from streams.store.engine import Store, run_with_retry
+from streams.store.epoch_lock import batch_turn
 from streams.store.epochs import NoDecisionDay, require_epoch
 from streams.store.parked_events import forget_parked_events, parked_events
 from streams.worker.engagement import engagement_values
@@ -174,6 +175,7 @@ class BatchProcessor:
         result = BatchResult()
         parsed = self._parsed(messages, result)
         with self.store.engine.begin() as conn:
+            batch_turn(conn)  # while a sweep runs on another worker: after it (streams.store.epoch_lock)
             epoch = require_epoch(conn)
             applying = way(conn, parsed)
             # Campaigns change through the campaigns topic and through the campaign
@@ -232,6 +234,7 @@ class BatchProcessor:
     def adopt_parked_events(self) -> int:
         """Events an older worker parked for contacts not known yet, stored as facts now."""
         with self.store.engine.begin() as conn:
+            batch_turn(conn)
             parked = parked_events(conn)
             batch = Applying(conn, self.campaigns, None)  # nothing decided, nothing announced
             for event_id, topic, payload in parked:

@@ -21,8 +21,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Sequence
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor
 from datetime import date
 from multiprocessing import get_context
 from pathlib import Path
@@ -34,6 +35,7 @@ from rules.config import Config, config_from_mapping
 from rules.zip_state import zip_states
 from streams.store import outbox
 from streams.store.engine import open_store, run_with_retry
+from streams.store.epoch_lock import sweep_turn
 from streams.store.epochs import current_epoch
 from streams.sweep.checkpoint import owed_sweep
 from streams.sweep.run import run_sweep
@@ -41,6 +43,7 @@ from streams.sweep.summary import SweepError, SweepOptions
 from streams.watchdog import end_with_parent
 from streams.worker.baseline import record_baseline, recorded_baseline
 from streams.worker.batch import BatchProcessor, BatchResult, Message
+from streams.worker.health import DatabaseCalls
 
 logger = logging.getLogger(__name__)
 
@@ -94,9 +97,12 @@ def _prepare(today: date, snapshot_dir: str) -> dict[str, Any]:
             done["sweep_finished"] = owed.isoformat()
         except SweepError as exc:
             logger.error("the unfinished sweep of %s was not run again: %s", owed, exc)
-    if recorded_baseline(p.store) is None:
-        b = record_baseline(p.store, p.config, today, Path(snapshot_dir))
-        done["baseline"] = b.baseline_id
+    # Several workers starting together on one PostgreSQL database: one records the
+    # baseline, the others wait for its turn to end and find it (streams.store.epoch_lock).
+    with sweep_turn(p.store):
+        if recorded_baseline(p.store) is None:
+            b = record_baseline(p.store, p.config, today, Path(snapshot_dir))
+            done["baseline"] = b.baseline_id
     return done
 
 
@@ -112,6 +118,15 @@ def _sweep(as_of: date) -> dict[str, Any]:
     except OperationalError as exc:
         raise DatabaseUnavailable(str(exc).splitlines()[0]) from None
     return {"run_id": summary.run_id, "as_of": summary.as_of, "elapsed_s": summary.elapsed_s}
+
+
+def _ping() -> None:
+    """The health tick's question when the process has nothing else to do: does the database answer?"""
+    try:
+        with _processor().store.engine.connect() as conn:
+            conn.exec_driver_sql("SELECT 1")
+    except OperationalError as exc:
+        raise DatabaseUnavailable(str(exc).splitlines()[0]) from None
 
 
 def _decision_day() -> date | None:
@@ -143,9 +158,38 @@ class DatabaseProcess:
             initializer=_start,
             initargs=(store_target, config.to_dict(), prefix),
         )
+        # What the process is on, for the health endpoints (streams.worker.health).
+        self.calls = DatabaseCalls()
 
     async def _call(self, fn: Any, *args: Any) -> Any:
-        return await asyncio.get_running_loop().run_in_executor(self._pool, fn, *args)
+        loop = asyncio.get_running_loop()
+        token = self.calls.begin(fn.__name__.lstrip("_"))
+
+        def finished(f: Future[Any]) -> None:  # in the pool's thread: when the process is done,
+            at = time.monotonic()  # even with the caller cancelled
+            failed = None if f.cancelled() else f.exception()
+            unavailable = str(failed) if isinstance(failed, DatabaseUnavailable) else None
+            try:
+                loop.call_soon_threadsafe(lambda: self.calls.end(token, unavailable, at=at))
+            except RuntimeError:  # the loop is closed: the worker has ended
+                pass
+
+        try:
+            future = self._pool.submit(fn, *args)
+        except BaseException:  # a broken or shut pool: nothing was started
+            self.calls.end(token)
+            raise
+        future.add_done_callback(finished)
+        return await asyncio.wrap_future(future)
+
+    def alive(self) -> bool:
+        """False once the process has died (its pool is broken then; the next call fails)."""
+        processes = self._pool._processes or {}  # None once shut down
+        return not self._pool._broken and all(p.is_alive() for p in processes.values())
+
+    async def ping(self) -> None:
+        """Raises DatabaseUnavailable when the database does not answer."""
+        await self._call(_ping)
 
     async def start(self, today: date, snapshot_dir: Path) -> dict[str, Any]:
         """Start the process, finish what a crash left, record a baseline if there is none.

@@ -381,3 +381,60 @@ def test_dead_letters_without_a_broker_say_so(driver: Any, server: str, screensh
     assert note.text.startswith("no broker given")
     assert driver.find_elements(By.CSS_SELECTOR, "table.deadletters") == []
     assert "no broker (embedded)" in driver.find_element(By.TAG_NAME, "footer").text
+
+
+# --- a sweep's dry run (issue 15) ---------------------------------------------------------------
+
+
+def test_the_preview_page_shows_what_the_dry_run_command_counts(
+    driver: Any, server: str, agency_db: Path, tmp_path: Path, screenshot: Callable[[str], Path]
+) -> None:
+    """A config file on disk typed into the form, previewed as of the console's day: the
+    counts drawn are those of ``mailwindow sweep --dry-run --json`` with that file."""
+    import orjson
+    import yaml
+
+    from tests.sweeps import changed_rules
+
+    cfg = tmp_path / "changed_rules.yaml"
+    cfg.write_text(yaml.safe_dump(changed_rules()))
+    load(driver, server + "/preview", "#preview-form")
+    assert driver.find_element(By.CSS_SELECTOR, 'nav a[href="/preview"]').get_attribute("aria-current") == "page"
+    assert driver.find_element(By.ID, "as_of").get_attribute("value") == TODAY.isoformat()  # the console's day
+    driver.find_element(By.ID, "config").send_keys(str(cfg))
+    driver.find_element(By.CSS_SELECTOR, "#preview-form button[type=submit]").click()
+    WebDriverWait(driver, 120).until(ec.visibility_of_element_located((By.ID, "counts")))
+    no_alert(driver)
+    screenshot("preview")
+
+    dry = subprocess.run(
+        [mailwindow_command(), "sweep", "--db", str(agency_db), "--config", str(cfg), "--as-of", TODAY.isoformat(),
+         "--dry-run", "--json"],
+        capture_output=True, text=True, timeout=300, check=False,
+    )
+    assert dry.returncode == 0, dry.stderr
+    cli = orjson.loads(dry.stdout)
+    by_change = cli["counts"]["by_change"]
+    assert sum(by_change.values()) > 0 and by_change.get("skipped", 0) > 0
+    shown = {
+        r.get_attribute("data-change"): int(r.find_elements(By.TAG_NAME, "td")[1].text)
+        for r in driver.find_elements(By.CSS_SELECTOR, "#counts tbody tr")
+    }
+    assert shown == {k: by_change.get(k, 0) for k in ("created", "deleted", "skipped", "unskipped", "moved")}
+    assert driver.find_element(By.ID, "total").text == str(len(cli["changes"]))
+    states = {
+        r.get_attribute("data-group"): sum(int(td.text) for td in r.find_elements(By.TAG_NAME, "td")[1:])
+        for r in driver.find_elements(By.CSS_SELECTOR, "#by-state tbody tr")
+    }
+    assert states == {s: sum(k.values()) for s, k in cli["counts"]["by_state"].items()}
+    # The first changes of each kind, in the command's order, each row readable.
+    for kind, n in by_change.items():
+        if not n:
+            assert driver.find_elements(By.CSS_SELECTOR, f'#examples table[data-kind="{kind}"]') == []
+            continue
+        table = driver.find_element(By.CSS_SELECTOR, f'#examples table[data-kind="{kind}"]')
+        rows = table.find_elements(By.CSS_SELECTOR, "tbody tr")
+        first = [c for c in cli["changes"] if c["change"] == kind][: min(10, n)]
+        assert [int(r.find_element(By.TAG_NAME, "td").text) for r in rows] == [c["contact_id"] for c in first]
+        assert all(r.is_displayed() for r in rows)
+    assert driver.find_elements(By.CSS_SELECTOR, "#error") == []

@@ -25,20 +25,36 @@ DAY = date(2026, 3, 10)  # the sample events' day: the workers' "today"
 
 
 class WorkerProcess:
-    def __init__(self, broker: str, prefix: str, db: Path, tmp: Path, *extra: str) -> None:
+    """One ``mailwindow worker``; its log (stdout and stderr) in ``tmp/worker.log``, appended to
+    on each start: give each of several workers a ``tmp`` of its own."""
+
+    def __init__(
+        self, broker: str, prefix: str, db: Path | str, tmp: Path, *extra: str, partitions: int = PARTITIONS
+    ) -> None:
         self.args = [
             sys.executable, "-m", "streams.cli", "worker", "--broker", broker, "--db", str(db),
-            "--prefix", prefix, "--partitions", str(PARTITIONS), "--app-id", f"{prefix}app",
+            "--prefix", prefix, "--partitions", str(partitions), "--app-id", f"{prefix}app",
             "--datadir", str(tmp / "faust"), "--today", DAY.isoformat(), *extra,
         ]
         self.log = tmp / "worker.log"
         self.proc: subprocess.Popen[bytes] | None = None
+        self._log_start = 0
 
     def start(self) -> None:
+        self.launch()
+        self.wait_ready()
+
+    def launch(self) -> None:
+        """The process started, not waited for (``wait_ready``): several workers start together."""
+        self.log.parent.mkdir(parents=True, exist_ok=True)
+        self._log_start = self.log.stat().st_size if self.log.exists() else 0
         out = self.log.open("ab")
         self.proc = subprocess.Popen(self.args, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT)
+
+    def wait_ready(self) -> None:
+        assert self.proc is not None
         deadline = time.monotonic() + WAIT
-        while b"ready" not in self.log.read_bytes():
+        while b"ready" not in self.log.read_bytes()[self._log_start :]:
             if self.proc.poll() is not None or time.monotonic() > deadline:
                 raise AssertionError(f"worker did not start:\n{self.log.read_text()[-3000:]}")
             time.sleep(0.2)

@@ -21,13 +21,14 @@ from streams.store.epochs import current_epoch, start_epoch
 from streams.store.tables import AGENCY_TABLES
 from streams.sweep import side_reads
 from streams.sweep.run import run_sweep
-from streams.sweep.summary import SweepOptions, SweepSummary
+from streams.sweep.summary import SweepOptions
 from streams.worker.batch import BatchProcessor, Message
 from synthetic.generate import generate_database
 from synthetic.sample_events import mixed_events
 from tests.builders import rate_increase_q2_events
 from tests.legacy_db import make_legacy_db
 from tests.schema_facts import postgres_schema
+from tests.sweeps import summary_counts
 
 ROOT = Path(__file__).resolve().parents[2]
 AS_OF = date(2026, 3, 10)
@@ -94,12 +95,6 @@ def copy_agency_rows(source: Path, store: Store) -> None:
                     )
     finally:
         con.close()
-
-
-def summary_counts(s: SweepSummary) -> dict[str, object]:
-    """What a sweep decided, without its run id, times and timings."""
-    skip = {"run_id", "elapsed_s", "phase_s", "contacts_checksum"}
-    return {k: v for k, v in s.to_dict().items() if k not in skip}
 
 
 @pytest.mark.parametrize("side_process", [False, True])
@@ -346,3 +341,45 @@ def test_a_baseline_of_a_postgresql_database_replays_to_its_checksum(pg_url: str
         baselines=[record],
     )
     assert replay_log(audit, str(tmp_path / "replayed.db")) == live
+
+
+def test_a_dry_run_of_a_postgresql_database_writes_nothing_and_lists_what_the_sweep_does(
+    pg_url: str, tmp_path: Path
+) -> None:
+    """``sweep --dry-run`` on PostgreSQL (issue 15): the database copied in one repeatable-read
+    read, opened read-only; its checksum and checkpoints unchanged; the changes listed are
+    those the real sweep then makes on it."""
+    from rules.config import config_from_mapping
+    from streams.sweep.preview import preview_sweep
+    from tests.sweeps import changed_rules, listed_changes, owned_rows, schedule_changes
+
+    source = tmp_path / "agency.db"
+    generate_database(str(source), 2500, seed=7, as_of=AS_OF)
+    config, _ = config_from_mapping(changed_rules())
+    nxt = date(2026, 3, 11)
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    with open_store(pg_url) as pg:
+        pg.migrate()
+        copy_agency_rows(source, pg)
+        run_sweep(pg, DEFAULT_CONFIG, SweepOptions(as_of=AS_OF, workers=1))
+        stored = checksum(pg)
+        with pg.engine.connect() as conn:
+            runs = conn.exec_driver_sql("SELECT count(*) FROM scheduler_checkpoints").scalar_one()
+            before = owned_rows(conn)
+        with open_store(pg_url, read_only=True) as reader, preview_sweep(
+            reader, config, SweepOptions(as_of=nxt), scratch=scratch
+        ) as preview:
+            changes = list(preview.changes())
+            previewed = preview.summary
+        assert list(scratch.iterdir()) == []
+        assert checksum(pg) == stored
+        with pg.engine.connect() as conn:
+            assert conn.exec_driver_sql("SELECT count(*) FROM scheduler_checkpoints").scalar_one() == runs
+        real = run_sweep(pg, config, SweepOptions(as_of=nxt))
+        with pg.engine.connect() as conn:
+            made = schedule_changes(before, owned_rows(conn))
+    assert {c["change"] for c in changes} >= {"created", "skipped", "unskipped"}
+    assert listed_changes(changes) == made
+    assert summary_counts(previewed) == summary_counts(real)
+    assert previewed.schedules_after_checksum == real.schedules_after_checksum

@@ -36,7 +36,7 @@ def test_legacy_file_gives_the_spec_defaults() -> None:
     assert config.timing.birthday_days_before == 14
     assert config.timing.effective_date_days_before == 30
     assert config.aep_dates == ((9, 15),)
-    assert config.year_round_states == frozenset({"CT", "MA", "NY", "WA"})
+    assert config.year_round_codes == frozenset({"CT", "MA", "NY", "WA"})
     lb = config.load_balancing
     assert (lb.daily_send_percentage_cap, lb.ed_daily_soft_limit, lb.ed_soft_limit_percentage) == (
         0.07,
@@ -99,7 +99,7 @@ def test_pre_window_default_applies_to_rules_without_their_own() -> None:
 
 def test_state_codes_are_case_insensitive() -> None:
     config, _ = config_from_mapping({"state_rules": {"year_round_exclusion": ["ny", " ct "]}})
-    assert config.year_round_states == frozenset({"NY", "CT"})
+    assert config.year_round_codes == frozenset({"NY", "CT"})
 
 
 @pytest.mark.parametrize(
@@ -270,7 +270,7 @@ def test_to_dict_reads_back_to_the_same_config() -> None:
         back, warnings = config_from_mapping(config.to_dict())
         assert warnings == []
         assert back.to_dict() == config.to_dict()
-        for part in ("timing", "aep_dates", "load_balancing", "priorities", "year_round_states",
+        for part in ("timing", "aep_dates", "load_balancing", "priorities", "year_round_rules",
                      "window_rules", "campaign_types", "email_templates", "sms_templates"):
             assert getattr(back, part) == getattr(config, part), part
 

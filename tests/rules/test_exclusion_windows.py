@@ -218,7 +218,7 @@ def test_every_default_rule_and_year_round_state_names_a_source() -> None:
     from rules.config import (
         DEFAULT_WINDOW_RULES,
         DEFAULT_YEAR_ROUND,
-        DEFAULT_YEAR_ROUND_SOURCES,
+        DEFAULT_YEAR_ROUND_RULES,
         UNCONFIRMED_SOURCE,
         year_round_source,
     )
@@ -226,9 +226,10 @@ def test_every_default_rule_and_year_round_state_names_a_source() -> None:
     for rule in DEFAULT_WINDOW_RULES:
         assert rule.source.strip(), rule.state
         assert rule.source.isprintable(), rule.state
-    assert set(DEFAULT_YEAR_ROUND_SOURCES) == DEFAULT_YEAR_ROUND
+    sources = {r.state: r.source for r in DEFAULT_YEAR_ROUND_RULES}
+    assert set(sources) == DEFAULT_YEAR_ROUND
     for state in DEFAULT_YEAR_ROUND:
-        assert year_round_source(state) == DEFAULT_YEAR_ROUND_SOURCES[state] != ""
+        assert year_round_source(state) == sources[state] != ""
     assert year_round_source("TX") == ""
     # where no statute was found stated, the text says so rather than inventing one
     by_state = {r.state: r.source for r in DEFAULT_WINDOW_RULES}

@@ -80,3 +80,25 @@ def test_script_check_agrees() -> None:
     )
     assert done.returncode == 0, done.stdout + done.stderr
     assert "agree" in done.stdout
+
+
+def test_each_profile_has_committed_snapshots_that_show_its_changes() -> None:
+    """Issue 15: a packaged profile's effect is a committed diff against the defaults' snapshots."""
+    from rules.golden import golden_sets, profile_folder
+    from rules.profiles import PROFILE_NAMES
+
+    sets = golden_sets()
+    for name in PROFILE_NAMES:
+        folder = ROOT / profile_folder(name)
+        found = {p.name: p.read_text(encoding="utf-8") for p in sorted(folder.glob("*.txt"))}
+        differences = compare(found, sets[profile_folder(name)], profile_folder(name))
+        assert not differences, f"run {REGENERATE} and review:\n" + "\n".join(differences)
+    va = sets[profile_folder("state-changes-2024-2026")]["VA.txt"]
+    # born on July 1st: the 2024 window (anchor before the change) keeps 30 days, 2025's has 60
+    assert "birthday window of 2024: anchor 2024-07-01, 2024-05-02..2024-07-31; rule until 2025-06-30" in va
+    assert "birthday window of 2025: anchor 2025-07-01, 2025-05-02..2025-08-30; rule from 2025-07-01" in va
+    il = sets[profile_folder("state-changes-2024-2026")]["IL.txt"]
+    # born 1952-02-29: 75 on the 2027 anchor, 76 on 2028's: no window from 2028
+    assert "birthday window of 2027: anchor 2027-02-28" in il
+    assert "birthday window of 2028: anchor 2028-02-29" not in il
+    assert "CA.txt" not in sets[profile_folder("state-changes-2024-2026")]  # only what it names

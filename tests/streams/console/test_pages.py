@@ -344,3 +344,52 @@ def test_the_invalid_count_is_the_agency_s_even_after_an_incremental_sweep(gener
     assert f"{invalid} invalid contact(s) in the agency" in page and examples_from in page
     shown = {e["contact_id"] for e in data["examples"]}
     assert shown <= {r[0] for r in records if isinstance(validate_contact(ContactRecord(*r)), InvalidContact)}
+
+
+def test_the_preview_page_shows_the_dry_run_s_counts_as_the_command_prints_them(
+    generated: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``/preview`` (issue 15): a config file on disk previewed as of a day, with the numbers of
+    ``mailwindow sweep --dry-run --json``; the database unchanged."""
+    import hashlib
+
+    import yaml
+
+    from streams.sweep.preview import CHANGE_KINDS
+    from tests.sweeps import changed_rules
+
+    cfg = tmp_path / "changed.yaml"
+    cfg.write_text(yaml.safe_dump(changed_rules()))
+    day = (GEN_DAY + timedelta(days=1)).isoformat()
+    stored = hashlib.sha256(generated.read_bytes()).hexdigest()
+    with console(generated, GEN_DAY) as client:
+        blank = client.get("/preview")
+        data = client.get("/api/preview", params={"config": str(cfg), "as_of": day}).json()
+        page = client.get("/preview", params={"config": str(cfg), "as_of": day}).text
+        missing = client.get("/api/preview", params={"config": str(tmp_path / "nope.yaml")})
+        bad_day = client.get("/preview", params={"config": str(cfg), "as_of": "2026-02-30"})
+    assert hashlib.sha256(generated.read_bytes()).hexdigest() == stored
+    assert main(["sweep", "--db", str(generated), "--config", str(cfg), "--as-of", day, "--dry-run", "--json"]) == 0
+    cli = orjson.loads(capsys.readouterr().out)
+
+    assert blank.status_code == 200 and 'id="preview-form"' in blank.text and 'id="counts"' not in blank.text
+    assert 'href="/preview" aria-current="page"' in blank.text  # in the nav
+    result = data["result"]
+    assert data["error"] is None and result["dry_run"] is True
+    assert result["counts"] == cli["counts"] and result["other_changes"] == cli["other_changes"]
+    assert result["total"] == len(cli["changes"]) > 0
+    assert list(cli["counts"]["by_change"]) == list(CHANGE_KINDS)  # every kind, 0 too
+    assert list(result["examples"]) == [k for k, n in cli["counts"]["by_change"].items() if n]
+    for kind, n in cli["counts"]["by_change"].items():
+        assert re.search(rf'<tr data-change="{kind}"><td>{kind}</td><td class="n">{n}</td></tr>', page)
+        if n:
+            first = [c for c in cli["changes"] if c["change"] == kind][:10]
+            assert result["examples"][kind] == first
+            assert f"<h3>{kind}: {len(first)} of {n}</h3>" in page
+    assert f'<span id="total">{result["total"]}</span>' in page
+    for group, kinds in [*cli["counts"]["by_state"].items(), *cli["counts"]["by_type"].items()]:
+        cells = "".join(f'<td class="n">{kinds.get(k, 0)}</td>' for k in CHANGE_KINDS)
+        assert f'<tr data-group="{esc(group)}"><td>{esc(group)}</td>{cells}</tr>' in page
+    assert result["summary"]["schedules_after_checksum"] == cli["summary"]["schedules_after_checksum"]
+    assert missing.status_code == 400 and missing.json()["error"] == f"config file not found: {tmp_path / 'nope.yaml'}"
+    assert bad_day.status_code == 400 and "as-of &#39;2026-02-30&#39; is not a date" in bad_day.text
