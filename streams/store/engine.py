@@ -38,6 +38,7 @@ Choices the SPEC leaves open (issue 11):
 
 from __future__ import annotations
 
+import logging
 import os
 import sqlite3
 import time
@@ -52,6 +53,8 @@ from sqlalchemy.engine import URL, Connection, Engine, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, OperationalError
 
 from streams.store.dialects import POSTGRESQL, SQLITE
+
+logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
@@ -87,7 +90,20 @@ _LOCK_MESSAGES = ("database is locked", "database table is locked", "busy")
 _MAX_RETRY_DELAY = 2.0
 
 
+# PostgreSQL's SQLSTATEs of a transaction that lost to another and may simply run again
+# (issue 16: several workers and a sweep on one database): a deadlock, which PostgreSQL
+# breaks by failing one side, and a serialization failure.
+PG_TRY_AGAIN = {"40P01": "deadlock", "40001": "serialization failure"}
+
+
+def pg_try_again(exc: OperationalError) -> str | None:
+    """What PostgreSQL failed this transaction for, when running it again is the answer."""
+    return PG_TRY_AGAIN.get(str(getattr(exc.orig, "sqlstate", None) or ""))
+
+
 def is_lock_error(exc: OperationalError) -> bool:
+    if pg_try_again(exc) is not None:
+        return True
     message = str(exc.orig if exc.orig is not None else exc).lower()
     return any(text in message for text in _LOCK_MESSAGES)
 
@@ -158,6 +174,9 @@ def run_with_retry(
                 if real is exc:
                     raise
                 raise real from None
+            lost = pg_try_again(exc)
+            if lost is not None:  # rare, and worth knowing about: the database said so
+                logger.warning("%s: transaction run again (attempt %d of %d)", lost, attempt + 1, attempts)
         sleep(delay)
         delay = min(delay * 2, _MAX_RETRY_DELAY)
     raise AssertionError("unreachable")  # the loop returns or raises
