@@ -172,14 +172,13 @@ class WindowRule:
     note: str = field(default="", compare=False)  # e.g. "awaits the agency's confirmation"
 
     @property
+    def banded(self) -> bool:
+        return self.min_age is not None or self.max_age is not None
+
+    @property
     def dated(self) -> bool:
         """Whether this is one version among possibly several: dates or an age band."""
-        return (
-            self.effective_from is not None
-            or self.effective_until is not None
-            or self.min_age is not None
-            or self.max_age is not None
-        )
+        return self.effective_from is not None or self.effective_until is not None or self.banded
 
     def in_force_on(self, d: date) -> bool:
         return in_period(d, self.effective_from, self.effective_until)
@@ -225,20 +224,32 @@ def in_period(d: date, first: date | None, last: date | None) -> bool:
     return (first is None or first <= d) and (last is None or d <= last)
 
 
+def period_text(first: date | None, last: date | None) -> str:
+    """``always``, ``from D``, ``until D`` or ``D1..D2``: an inclusive period as every text says it."""
+    if first is None and last is None:
+        return "always"
+    if first is None:
+        return f"until {last}"
+    return f"from {first}" if last is None else f"{first}..{last}"
+
+
+def band_text(min_age: int | None, max_age: int | None) -> str:
+    """``65-75`` or ``65 and over``; "" without a band."""
+    if min_age is None and max_age is None:
+        return ""
+    return f"{min_age if min_age is not None else 0}-{max_age}" if max_age is not None else f"{min_age} and over"
+
+
 def version_text(
     first: date | None, last: date | None, min_age: int | None, max_age: int | None
 ) -> str:
     """``rule from 2025-07-01``, ``rule 2024-01-01..2025-06-30, ages 65-75``; "" when undated."""
     parts = []
-    if first is not None and last is not None:
-        parts.append(f"rule {first}..{last}")
-    elif first is not None:
-        parts.append(f"rule from {first}")
-    elif last is not None:
-        parts.append(f"rule until {last}")
-    if min_age is not None or max_age is not None:
-        band = f"ages {min_age if min_age is not None else 0}-{max_age}" if max_age is not None else f"ages {min_age} and over"
-        parts.append(band if parts else f"rule for {band}")
+    if first is not None or last is not None:
+        parts.append(f"rule {period_text(first, last)}")
+    band = band_text(min_age, max_age)
+    if band:
+        parts.append(f"ages {band}" if parts else f"rule for ages {band}")
     return ", ".join(parts)
 
 
@@ -918,19 +929,11 @@ def _refuse_overlaps(r: _Reader, versions: list[tuple[str, str, str, WindowRule 
         for (key_a, a), (key_b, b) in itertools.pairwise(ordered):
             if a.effective_until is None or b.effective_from is None or a.effective_until >= b.effective_from:
                 problem = (
-                    f"in force {_span(b)}, overlaps {key_a} (in force {_span(a)}): "
+                    f"in force {period_text(b.effective_from, b.effective_until)}, overlaps {key_a} "
+                    f"(in force {period_text(a.effective_from, a.effective_until)}): "
                     "versions of one state and kind must not overlap"
                 )
                 raise ConfigError(f"{r.source}: {key_b}: {problem}", key=key_b, problem=problem)
-
-
-def _span(rule: WindowRule | YearRoundRule) -> str:
-    first, last = rule.effective_from, rule.effective_until
-    if first is None and last is None:
-        return "always"
-    if first is None:
-        return f"until {last}"
-    return f"from {first}" if last is None else f"{first}..{last}"
 
 
 def _with_profile(

@@ -92,17 +92,20 @@ def provenance(version: str, source: str) -> str:
     return f"{version}; source: {source}" if source else version
 
 
+def anchor_of(rule: WindowRule, base: date, year: int) -> date:
+    """The anchor of ``rule``'s window of ``year``: the anniversary, or its month's first day."""
+    day = anniversary(base, year)
+    return first_of_month(day) if rule.use_month_start else day
+
+
 def window_of_year(
     rule: WindowRule, base: date, year: int, birth_date: date | None = None, *, on_anniversary: bool = False
 ) -> Window | None:
     """The window of ``year``, or None when the rule's version is not in force on its anchor
     (``on_anniversary``: on the base date's anniversary instead, the gap-filling choice of the
     module docstring) or the contact's age on the anchor lies outside its band."""
-    anchor = anniversary(base, year)
-    picked_on = anchor
-    if rule.use_month_start:
-        anchor = first_of_month(anchor)
-    if not rule.in_force_on(picked_on if on_anniversary else anchor):
+    anchor = anchor_of(rule, base, year)
+    if not rule.in_force_on(anniversary(base, year) if on_anniversary else anchor):
         return None
     if not rule.covers_age(None if birth_date is None else age_on(birth_date, anchor)):
         return None
@@ -145,7 +148,7 @@ class ContactWindows:
 
     def window(self, rule_index: int, year: int) -> Window | None:
         rule, base = self.rules[rule_index]
-        birth = self.birth_date if _banded(rule) else None
+        birth = self.birth_date if rule.banded else None
         found = _cached_window(rule, rule.source, base, year, birth)
         if found is None and rule.dated and self._no_version_on_its_anchor(rule, year):
             found = _cached_window(rule, rule.source, base, year, birth, True)
@@ -157,11 +160,7 @@ class ContactWindows:
         versions = [(r, b) for r, b in self.rules if r.kind == rule.kind]
         if len({r.use_month_start for r, _ in versions}) < 2:
             return False
-        for other, base in versions:
-            anchor = anniversary(base, year)
-            if other.in_force_on(first_of_month(anchor) if other.use_month_start else anchor):
-                return False
-        return True
+        return not any(other.in_force_on(anchor_of(other, base, year)) for other, base in versions)
 
     def windows_of_years(self, years: range) -> list[Window]:
         return [
@@ -169,9 +168,9 @@ class ContactWindows:
         ]
 
     def exclusion_on(self, d: date) -> Exclusion | None:
-        for year_round in self.year_round_rules:
-            if year_round.in_force_on(d):
-                return Exclusion(year_round_reason(year_round), None)
+        year_round = self.year_round_on(d)
+        if year_round is not None:
+            return Exclusion(year_round_reason(year_round), None)
         for i in range(len(self.rules)):
             for year in (d.year - 1, d.year, d.year + 1):
                 w = self.window(i, year)
@@ -184,10 +183,6 @@ def year_round_reason(rule: YearRoundRule) -> str:
     """``NY year-round``; a dated rule names its version and source."""
     base = f"{rule.state} year-round"
     return f"{base} ({provenance(rule.version, rule.source)})" if rule.dated else base
-
-
-def _banded(rule: WindowRule) -> bool:
-    return rule.min_age is not None or rule.max_age is not None
 
 
 @lru_cache(maxsize=65536)

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from rules.config import BIRTHDAY, Config, WindowRule, YearRoundRule
+from rules.config import BIRTHDAY, Config, WindowRule, YearRoundRule, band_text, period_text
 
 YEAR_ROUND = "year_round"
 _KIND_ORDER = {BIRTHDAY: 0, "effective_date": 1, YEAR_ROUND: 2}
@@ -34,21 +34,12 @@ class RuleLine:
 
     @property
     def in_force(self) -> str:
-        first, last = self.rule.effective_from, self.rule.effective_until
-        if first is None and last is None:
-            return "always"
-        if first is None:
-            return f"until {last}"
-        return f"from {first}" if last is None else f"{first}..{last}"
+        return period_text(self.rule.effective_from, self.rule.effective_until)
 
     @property
     def ages(self) -> str:
         r = self.rule
-        if isinstance(r, YearRoundRule) or (r.min_age is None and r.max_age is None):
-            return "any age"
-        if r.max_age is None:
-            return f"{r.min_age} and over"
-        return f"{r.min_age or 0}-{r.max_age}"
+        return "any age" if isinstance(r, YearRoundRule) else band_text(r.min_age, r.max_age) or "any age"
 
     def to_dict(self) -> dict[str, Any]:
         r = self.rule

@@ -105,6 +105,7 @@ from streams.store.engine import (
     new_agency_database,
     open_store,
 )
+from streams.store.schedules import placeholder
 from streams.store.tables import (
     AGENCY_TABLES,
     OWN_TABLES,
@@ -433,7 +434,7 @@ def _pages(
 ) -> Iterator[list[tuple[Any, ...]]]:
     """The rows of ``plan``'s table (its key first, then its columns) in key order, a page at
     a time: after ``key`` (``upto``: up to and with it); ``key`` None: from the first."""
-    ph = "?" if conn.dialect.paramstyle == "qmark" else "%s"
+    ph = placeholder(conn)
     select = ", ".join([*plan.key, *(f'"{c}"' for c in plan.columns)])
     sql = f'SELECT {select} FROM "{plan.name}"'
     params: tuple[Any, ...] = ()

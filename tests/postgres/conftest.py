@@ -14,6 +14,7 @@ import subprocess
 import tempfile
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -54,9 +55,9 @@ def pg_server() -> Iterator[str]:
         shutil.rmtree(state, ignore_errors=True)
 
 
-@pytest.fixture
-def pg_url(pg_server: str) -> Iterator[str]:
-    """A new, empty database on the session's server."""
+@contextmanager
+def new_database(pg_server: str) -> Iterator[str]:
+    """A new, empty database on the server, dropped at the end."""
     name = f"mw_{uuid.uuid4().hex[:12]}"
     admin = sa.create_engine(f"{pg_server}/postgres", isolation_level="AUTOCOMMIT")
     try:
@@ -67,3 +68,10 @@ def pg_url(pg_server: str) -> Iterator[str]:
             conn.exec_driver_sql(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
     finally:
         admin.dispose()
+
+
+@pytest.fixture
+def pg_url(pg_server: str) -> Iterator[str]:
+    """A new, empty database on the session's server."""
+    with new_database(pg_server) as url:
+        yield url

@@ -15,11 +15,11 @@ import threading
 import time
 import zlib
 from collections import defaultdict
+from collections.abc import Iterator
 from datetime import date, timedelta
 from pathlib import Path
 
 import pytest
-import sqlalchemy as sa
 
 from rules.config import DEFAULT_CONFIG
 from streams.events.kinds import SWEEP_RUNS
@@ -32,6 +32,7 @@ from streams.sweep.summary import SweepOptions
 from streams.worker.batch import BatchProcessor, Message
 from synthetic.generate import generate_database
 from synthetic.sample_events import mixed_events
+from tests.postgres.conftest import new_database
 from tests.postgres.test_postgres_store import copy_agency_rows
 
 D = date(2026, 3, 10)
@@ -119,21 +120,13 @@ def serial_run(url: str, events: dict[int, list[Message]], seen: dict[str, dict[
 
 
 @pytest.fixture
-def two_copies(pg_server: str, tmp_path: Path) -> tuple[str, str]:
-    import uuid
-
+def two_copies(pg_server: str, tmp_path: Path) -> Iterator[tuple[str, str]]:
     source = tmp_path / "agency.db"
     generate_database(str(source), 3000, seed=21, as_of=D)
-    names = [f"mw_{uuid.uuid4().hex[:12]}" for _ in range(2)]
-    admin = sa.create_engine(f"{pg_server}/postgres", isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        for name in names:
-            conn.exec_driver_sql(f"CREATE DATABASE {name}")
-    admin.dispose()
-    urls = (f"{pg_server}/{names[0]}", f"{pg_server}/{names[1]}")
-    for url in urls:
-        agency(url, source)
-    return urls
+    with new_database(pg_server) as live, new_database(pg_server) as serial:
+        for url in (live, serial):
+            agency(url, source)
+        yield live, serial
 
 
 def test_a_sweep_beside_live_agents_equals_the_serial_order(two_copies: tuple[str, str]) -> None:
