@@ -12,10 +12,18 @@ or whose event passes keeps its row (SPEC 9, "placement is decided once"; README
   ``streams.sweep.incremental``), not here;
 - its inputs change: the database's triggers mark it (``mw_changed``), not here;
 - a date below comes: an email the sending side sent becomes an initial email on
-  its send day and stops being one 35 days later, and its follow-up is placed some
-  days after it (``rules.followup``); a click or an answer leaves the follow-ups'
-  reach; an email the frequency limit skipped is weighed again as its period
-  passes (``rules.frequency_limit``).
+  its send day and, until its follow-up has a row, stops being one 35 days later,
+  and its follow-up is placed some days after it (``rules.followup``); a click or an
+  answer leaves the follow-ups' reach; an email the frequency limit skipped is
+  weighed again as its period passes (``rules.frequency_limit``).
+
+Once an initial email's follow-up has its row (the follow-up's own key), neither of
+its two dates changes a decision: the row is kept until its date and final after it,
+and it stays claimed when its initial leaves the 35 days
+(``rules.followup.is_initial_email``, ``any_age``).  Those two dates made most of a
+campaign agency's next-day work (11,203 of the 15,681 contacts decided at 1M, every
+one of them with nothing new); a follow-up matched to its initial some other way (a
+legacy row, metadata naming the initial) keeps them.
 
 The due day is the earliest of those dates after ``T``.  Earlier than needed is only
 extra work (a decision with nothing new writes nothing); later would miss a change:
@@ -26,13 +34,14 @@ random contacts and days, that no row changes before the due day.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import date, datetime, timedelta
 
 from rules.config import Config
 from rules.contact_schedule import ExistingRow
 from rules.followup import INITIAL_LOOKBACK_DAYS, Behaviour
 from rules.frequency_limit import FREQUENCY_LIMIT_REASON
+from rules.occurrence import FOLLOWUP_PREFIX
 from rules.placement import Horizon
 from rules.statuses import PRE_SCHEDULED, SKIPPED, is_sent_like
 
@@ -55,10 +64,12 @@ def decision_due(
     horizon: Horizon,
     config: Config,
     behaviour: Behaviour | None = None,
+    written_keys: Iterable[str] = (),
 ) -> date:
     """The first day after ``horizon.as_of`` on which, with the same inputs, the contact's
     decision could change; ``rows``: its rows as this decision leaves them, or as stored
-    (the dates read here are the sending side's, which a decision never changes)."""
+    (the dates read here are the sending side's, which a decision never changes) with
+    ``written_keys``, the keys of the rows this decision writes."""
     t = horizon.as_of
     after: list[date] = []
 
@@ -66,16 +77,18 @@ def decision_due(
         if d is not None:
             after.extend(d + timedelta(days=k) for k in offsets)
 
+    keys = {*(r.occurrence_key for r in rows if r.occurrence_key is not None), *written_keys}
     frequency_bound = False
     for r in rows:
         if r.status == SKIPPED and r.skip_reason == FREQUENCY_LIMIT_REASON:
             frequency_bound = True
         if is_sent_like(r.status) or r.actual_send_at is not None:
             sent = _day(r.actual_send_at) or r.send_date
-            # Becomes an initial email on its send day, stops being one 35 days later;
-            # its follow-up is due some days after it.
-            at(sent, 0, 1, INITIAL_LOOKBACK_DAYS + 1, INITIAL_LOOKBACK_DAYS + 2)
-            at(sent, config.timing.followup_days_after, config.timing.followup_days_after + 1)
+            at(sent, 0, 1)  # becomes an initial email on its send day
+            if not _followup_has_row(r, keys):
+                # Stops being one 35 days later; its follow-up is due some days after it.
+                at(sent, INITIAL_LOOKBACK_DAYS + 1, INITIAL_LOOKBACK_DAYS + 2)
+                at(sent, config.timing.followup_days_after, config.timing.followup_days_after + 1)
     if frequency_bound:
         period = config.load_balancing.period_days
         for r in rows:
@@ -85,3 +98,13 @@ def decision_due(
         for moment in (*(c.at for c in behaviour.clicks), *(a.at for a in behaviour.answers)):
             at(moment.date(), 1, INITIAL_LOOKBACK_DAYS + 2)
     return min((d for d in after if d > t), default=NEVER)
+
+
+def _followup_has_row(initial: ExistingRow, keys: set[str]) -> bool:
+    """Whether the follow-up of ``initial`` (if it is one) has a row by its own key
+    (``rules.followup.followup_key``): ``contact:followup:<the initial's key>``."""
+    key = initial.occurrence_key
+    if key is None:
+        return False
+    contact = key.split(":", 1)[0]  # keys begin with the contact's id (rules.occurrence)
+    return f"{contact}:{FOLLOWUP_PREFIX}:{key}" in keys

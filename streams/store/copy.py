@@ -66,6 +66,10 @@ Choices (the issue leaves them open):
 - **Checked.**  At the end the row count of every table copied and the
   schedule checksum (``streams.store.checksum``) are compared between the
   source's moment and the target.
+- **The kept checksum is the target's own.**  ``mw_schedule_sum`` and
+  ``mw_schedule_deltas`` are not copied (``KEPT_BY_TARGET``): the target's
+  triggers append its own changes as the rows go in, and the finished copy drops
+  both, so its first kept checksum is computed from its rows.
 - **Refused values.**  From SQLite to PostgreSQL, a value PostgreSQL's column
   cannot hold (text or a fraction in a whole-number column, a blob in a text
   column, no key) is refused before anything is written, naming the row.
@@ -94,7 +98,7 @@ from sqlalchemy.exc import DBAPIError
 
 from rules.bounds import excerpt
 from streams.store.bulk import driver_pages, insert_rows, journals_in_memory
-from streams.store.checksum import schedule_checksum
+from streams.store.checksum import EMPTY_CHECKSUM, schedule_checksum
 from streams.store.ddl import column_type_sql, create_table_sql
 from streams.store.dialects import POSTGRESQL, ROW_ID, SQLITE, stored_now
 from streams.store.engine import (
@@ -111,22 +115,26 @@ from streams.store.tables import (
     OWN_TABLES,
     mw_changed,
     mw_copy_progress,
+    mw_schedule_deltas,
+    mw_schedule_sum,
     mw_zip_states,
 )
 
 PAGE_ROWS = 5_000
 WHOLE_COPY = "*"  # mw_copy_progress's row for the copy as a whole
 # Every declared table in the order it is copied: the change marks last (see the docstring).
+# The kept checksum's sum and pending changes are not copied: the target's triggers append
+# its own as the rows go in, and it starts its sum from its rows (``_finish`` drops both).
+KEPT_BY_TARGET: tuple[sa.Table, ...] = (mw_schedule_deltas, mw_schedule_sum)
 COPY_ORDER: tuple[sa.Table, ...] = (
     *AGENCY_TABLES,
-    *(t for t in OWN_TABLES if t is not mw_changed),
+    *(t for t in OWN_TABLES if t is not mw_changed and t not in KEPT_BY_TARGET),
     mw_zip_states,
     mw_changed,
 )
 _DECLARED = {t.name: t for t in COPY_ORDER}
 # Reference data the migration fills: replaced by the source's, never a reason to refuse.
 _REFERENCE = frozenset({mw_zip_states.name})
-_EMPTY_CHECKSUM = f"sha256:{hashlib.sha256().hexdigest()}"  # schedule_checksum of no rows
 
 PageDone = Callable[[str, int], None]  # (table, rows of it copied so far), after each commit
 TableDone = Callable[[str, int, int, float], None]  # (table, its rows, copied by this run, seconds)
@@ -318,7 +326,7 @@ def table_plans(conn: Connection, label: str, *, strict: bool) -> list[TablePlan
     found = _columns(conn)
     if "contacts" not in found:
         raise StoreError(f"{label} has no 'contacts' table: not an agency database")
-    unknown = sorted(set(found) - set(_DECLARED) - {mw_copy_progress.name})
+    unknown = sorted(set(found) - set(_DECLARED) - {mw_copy_progress.name, *(t.name for t in KEPT_BY_TARGET)})
     if strict and unknown:
         raise StoreError(
             f"{label} has table(s) the scheduler does not know: {', '.join(unknown[:5])}"
@@ -471,7 +479,7 @@ def _count(conn: Connection, table: str) -> int:
 
 def _checksum(conn: Connection) -> str:
     if not sa.inspect(conn).has_table("email_schedules"):
-        return _EMPTY_CHECKSUM  # an agency without schedule rows
+        return EMPTY_CHECKSUM  # an agency without schedule rows
     return schedule_checksum(conn)
 
 
@@ -591,7 +599,9 @@ def _start(target: Store, source_id: str, plans: Sequence[TablePlan], *, empty: 
         dialect = conn.dialect.name
         tables = set(sa.inspect(conn).get_table_names())
         if empty:
-            emptied = [t.name for t in COPY_ORDER if t.name in tables and t.name not in _REFERENCE]
+            emptied = [
+                t.name for t in (*KEPT_BY_TARGET, *COPY_ORDER) if t.name in tables and t.name not in _REFERENCE
+            ]
             if dialect == POSTGRESQL:
                 conn.exec_driver_sql(f"TRUNCATE {', '.join(emptied)} RESTART IDENTITY")
             else:
@@ -733,9 +743,12 @@ def _write(conn: Connection, plan: TablePlan, rows: Sequence[Sequence[object]]) 
 
 def _finish(read: Connection, conn: Connection, plans: Sequence[TablePlan], *, finish_progress: bool) -> None:
     """The target's id counters after the source's, its change marks the source's (none when
-    the source has no mw_changed), and (``finish_progress``) the copy marked finished."""
+    the source has no mw_changed), its kept checksum to start from its rows, and
+    (``finish_progress``) the copy marked finished."""
     if mw_changed.name not in {p.name for p in plans}:
         conn.execute(sa.delete(mw_changed))
+    for table in KEPT_BY_TARGET:
+        conn.execute(sa.delete(table))
     counters = _source_counters(read, plans)
     for plan in plans:
         if plan.counter is None:

@@ -18,13 +18,17 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.schema import CreateColumn, CreateIndex, CreateTable
 
 from streams.store.dialects import POSTGRESQL, SQLITE, stamp_trigger_sql
+from streams.store.schedules import CHECKSUM_COLUMNS, OWNED_SQL
 from streams.store.tables import (
     AGENCY_TABLES,
     LEGACY_INDEXES,
     LEGACY_TRIGGERS,
     ChangeMark,
     StampTrigger,
+    email_schedules,
     is_legacy,
+    mw_schedule_deltas,
+    mw_schedule_sum,
 )
 
 
@@ -97,6 +101,53 @@ def change_mark_sql(mark: ChangeMark, dialect: str = SQLITE, present: set[str] |
         + (f" WHEN {when}" if when else "")
         + f"\nBEGIN\n    INSERT INTO mw_changed (contact_id) VALUES {values};\nEND"
     ]
+
+
+def schedule_delta_sql(name: str, event: str, dialect: str = SQLITE) -> list[str]:
+    """The statements that create one of ``tables.SCHEDULE_DELTAS``: an owned row's change
+    (``event``: INSERT, UPDATE or DELETE) appended to mw_schedule_deltas, the row as it was
+    with sign -1 and as it is with sign +1.  An update that changes no checksum column (the
+    ``updated_at`` stamp, a row's metadata) appends nothing: its two rows would cancel."""
+    columns = ", ".join(CHECKSUM_COLUMNS)
+    insert = f"INSERT INTO {mw_schedule_deltas.name} (sign, {columns})"
+
+    def row(side: str) -> str:
+        return ", ".join(f"{side}.{c}" for c in CHECKSUM_COLUMNS)
+
+    if dialect == POSTGRESQL:
+        changed = " OR ".join(f"NEW.{c} IS DISTINCT FROM OLD.{c}" for c in CHECKSUM_COLUMNS)
+    else:
+        # As the checksum sees them: 5 and 5.0 are equal to IS NOT, and so are texts that
+        # differ in case only under a column's NOCASE collation (agencies declare their own).
+        changed = " OR ".join(
+            f"NEW.{c} IS NOT OLD.{c} COLLATE BINARY OR typeof(NEW.{c}) <> typeof(OLD.{c})" for c in CHECKSUM_COLUMNS
+        )
+    when = {
+        "INSERT": f"NEW.status IN {OWNED_SQL}",
+        "DELETE": f"OLD.status IN {OWNED_SQL}",
+        "UPDATE": f"(OLD.status IN {OWNED_SQL} OR NEW.status IN {OWNED_SQL}) AND ({changed})",
+    }[event]
+    # Without a kept sum the next kept checksum reads the rows: nothing to append (a first
+    # sweep drops the sum while it writes most of the schedule, checksum.kept_checksum).
+    kept = f"EXISTS (SELECT 1 FROM {mw_schedule_sum.name})"
+    table = email_schedules.name
+    if dialect == POSTGRESQL:
+        function = "mw_delta_email_schedules_fn"
+        return [
+            f"CREATE OR REPLACE FUNCTION {function}() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+            f"IF NOT {kept} THEN RETURN NULL; END IF; "
+            f"IF TG_OP <> 'INSERT' AND OLD.status IN {OWNED_SQL} THEN {insert} VALUES (-1, {row('OLD')}); END IF; "
+            f"IF TG_OP <> 'DELETE' AND NEW.status IN {OWNED_SQL} THEN {insert} VALUES (1, {row('NEW')}); END IF; "
+            "RETURN NULL; END $$",
+            f"CREATE TRIGGER {name} AFTER {event} ON {table} FOR EACH ROW WHEN ({when}) EXECUTE FUNCTION {function}()",
+        ]
+    body = {
+        "INSERT": f"    {insert} VALUES (1, {row('NEW')});",
+        "DELETE": f"    {insert} VALUES (-1, {row('OLD')});",
+        "UPDATE": f"    {insert} SELECT -1, {row('OLD')} WHERE OLD.status IN {OWNED_SQL};\n"
+        f"    {insert} SELECT 1, {row('NEW')} WHERE NEW.status IN {OWNED_SQL};",
+    }[event]
+    return [f"CREATE TRIGGER {name} AFTER {event} ON {table} FOR EACH ROW WHEN ({when}) AND {kept}\nBEGIN\n{body}\nEND"]
 
 
 def drop_mark_sql(name: str, table: str, dialect: str = SQLITE) -> list[str]:

@@ -99,6 +99,12 @@ class ScheduleRow(NamedTuple):
 
 
 DECISION_COLUMNS: tuple[str, ...] = ScheduleRow._fields
+# What a checksum leaves out of a row: how it came to be placed (its catch-up
+# note, ideal date and placing run) and its metadata.
+NOT_DIGESTED = frozenset({"catchup_note", "metadata", "ideal_send_date", "placed_run_id"})
+# The decision columns that say what the email is (SPEC section 9), in digest order: the
+# key first (``ScheduleRow`` keeps them in this order; reordering them changes every checksum).
+CHECKSUM_COLUMNS: tuple[str, ...] = tuple(c for c in DECISION_COLUMNS if c not in NOT_DIGESTED)
 
 OWNED_SQL = "('" + "', '".join(sorted(OWNED_STATUSES)) + "')"  # constants, not user values
 

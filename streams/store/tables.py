@@ -34,10 +34,11 @@ from streams.store.dialects import (
     TEXT,
     WHOLE,
     MonthDayOf,
+    as_stored,
     flag_default,
     now_default,
 )
-from streams.store.schedules import CONTACT_FIELDS, OWNED_SQL
+from streams.store.schedules import CHECKSUM_COLUMNS, CONTACT_FIELDS, OWNED_SQL
 
 METADATA = MetaData()
 
@@ -464,6 +465,36 @@ mw_invalid_contacts = Table(
     _key("contact_id", WHOLE),
 )
 
+# The owned rows' checksum, kept up to date instead of read from every row
+# (streams.store.checksum.kept_checksum).  Every change of an owned row, whoever writes
+# it, appends its checksum columns as they were (sign -1) and as they are (sign +1),
+# from the triggers SCHEDULE_DELTAS names; the next kept checksum adds those rows' hashes
+# to the sum mw_schedule_sum holds and deletes them.  Declared without affinity on
+# SQLite (``as_stored``): a value is hashed exactly as email_schedules stores it.
+mw_schedule_deltas = Table(
+    "mw_schedule_deltas",
+    METADATA,
+    Column("seq", ROW_ID, primary_key=True, nullable=True, autoincrement=False),
+    Column("sign", WHOLE, nullable=False),  # +1: the row now; -1: the row before
+    *(Column(c, as_stored(email_schedules.c[c].type)) for c in CHECKSUM_COLUMNS),
+)
+
+# One row: the sum of the owned rows' hashes up to the deltas it took (hex, 2048 bits).
+mw_schedule_sum = Table(
+    "mw_schedule_sum",
+    METADATA,
+    _key("name", TEXT),
+    Column("total", TEXT, nullable=False),
+    Column("rows", WHOLE, nullable=False),  # owned rows counted in it
+)
+
+# The triggers on email_schedules that append to mw_schedule_deltas (streams.store.ddl).
+SCHEDULE_DELTAS: tuple[tuple[str, str], ...] = (
+    ("mw_delta_email_schedules_insert", "INSERT"),
+    ("mw_delta_email_schedules_update", "UPDATE"),
+    ("mw_delta_email_schedules_delete", "DELETE"),
+)
+
 # ZIP code -> state (rules.zip_state), for the sweep's SQL; filled by the migration.
 mw_zip_states = Table(
     "mw_zip_states",
@@ -580,10 +611,18 @@ OWN_TABLES: tuple[Table, ...] = (
     mw_decided,
     mw_changed,
     mw_invalid_contacts,
+    mw_schedule_deltas,
+    mw_schedule_sum,
 )
 
 # Unique on occurrence_key: an owned row per key, and the checksum's order (streams.store.checksum).
 KEY_INDEX = "mw_email_schedules_key"
+
+# Own indexes an agency's legacy index stands in for, when it has that one: the legacy
+# idx_schedules_lookup (contact_id, email_type, scheduled_send_date) serves every read of
+# a contact's rows, and a second index led by contact_id cost every schedule write one
+# more page at a random place (the migration drops ours then).
+STOOD_IN_FOR: dict[str, str] = {"mw_email_schedules_contact": "idx_schedules_lookup"}
 
 # The indexes the sweep's and the agents' queries need, in creation order.
 OWN_INDEXES: tuple[Index, ...] = (

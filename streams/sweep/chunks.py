@@ -211,7 +211,13 @@ class ChunkDecider:
         watched = len(chunk.frequency_watch)
         if isinstance(contact, Contact):
             self._stage(chunk, contact, plan, by_id)
-        due = decision_due([r.existing for r in stored_rows], self.horizon, self.config, behaviour)
+        due = decision_due(
+            [r.existing for r in stored_rows],
+            self.horizon,
+            self.config,
+            behaviour,
+            (d.occurrence.key for d in plan.decisions),
+        )
         if len(chunk.frequency_watch) > watched:
             # The frequency limit may skip some of its new emails after balancing; the rows
             # it then writes are read the next day, which weighs them (their period) anew.

@@ -36,7 +36,7 @@ from rules.load_balancing import daily_cap
 from streams.events.kinds import SWEEP_RUNS
 from streams.events.times import format_datetime
 from streams.store import outbox
-from streams.store.checksum import schedule_checksum
+from streams.store.checksum import kept_checksum
 from streams.store.engine import Store
 from streams.store.epoch_lock import sweep_turn
 from streams.store.epochs import start_epoch
@@ -56,6 +56,7 @@ from streams.sweep.summary import (
     failure_reason,
     one_line_error,
 )
+from streams.sweep.transactions import write_transaction
 from streams.sweep.valid_contacts import InvalidContacts, keep_invalid
 from streams.sweep.writes import RunWrites
 
@@ -158,11 +159,14 @@ class _Sweep:
         self.marks_upto = prepared.marks_upto
         if prepared.forget_ledger:
             self.writes.forget_ledger()
+        # Before the run's first write: what the schedule was before it.
+        s.schedules_before_checksum = write_transaction(
+            self.store, lambda conn: kept_checksum(conn, changes_coming=len(prepared.ids))
+        )
         laps.lap("prepare")
         decided = self._decide(prepared)
         laps.lap("decide")
         side = side_reads.figures()
-        s.schedules_before_checksum = side.schedules_before_checksum
         if prepared.invalid is not None:
             invalid, self.invalid_found = prepared.invalid
         else:
@@ -180,8 +184,7 @@ class _Sweep:
         )
         self.writes.status_facts()
         laps.lap("write")
-        with self.store.engine.connect() as conn:
-            s.schedules_after_checksum = schedule_checksum(conn)
+        s.schedules_after_checksum = write_transaction(self.store, kept_checksum)
         laps.lap("checksum")
         s.contacts_checksum = decided.contacts_checksum()
 

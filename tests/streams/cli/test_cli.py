@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import sqlite3
 import subprocess
@@ -114,8 +115,23 @@ def test_gen_then_sweep_then_checksum_is_reproducible(tmp_path: Path) -> None:
         run("sweep", "--db", str(db), "--as-of", "2026-05-01", check=True)
     ca = run("checksum", "--db", str(a), check=True).stdout
     cb = run("checksum", "--db", str(b), check=True).stdout
-    assert ca == cb and ca.startswith("sha256:")
+    assert ca == cb and re.fullmatch(r"rowsum:[0-9a-f]{64}\n", ca)
     assert_one_line_error(run("gen", "--db", str(a), "--contacts", "10"), "existing file", "a.db")
+
+
+def test_checksum_key_order_prints_the_earlier_digest(generated_copy) -> None:  # type: ignore[no-untyped-def]
+    from streams.store.checksum import key_order_checksum, schedule_checksum
+    from tests.sweeps import read
+
+    db = generated_copy()
+    run("sweep", "--db", str(db), "--as-of", "2026-03-10", check=True)
+    before = db.read_bytes()
+    ordered = run("checksum", "--db", str(db), "--key-order", check=True).stdout
+    rowsum = run("checksum", "--db", str(db), check=True).stdout
+    assert db.read_bytes() == before  # read, never written
+    assert re.fullmatch(r"sha256:[0-9a-f]{64}\n", ordered)
+    assert ordered.strip() == read(db, key_order_checksum)
+    assert rowsum.strip() == read(db, schedule_checksum) and rowsum.startswith("rowsum:")
 
 
 def _start_sweep(db: Path, as_of: str) -> subprocess.Popen[str]:

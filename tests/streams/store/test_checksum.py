@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import re
 import shutil
 import sqlite3
 from collections.abc import Iterator
@@ -10,10 +11,16 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+import orjson
 import pytest
 
 import streams.store.checksum as checksum_module
-from streams.store.checksum import CHECKSUM_COLUMNS, schedule_checksum
+from streams.store.checksum import (
+    CHECKSUM_COLUMNS,
+    EMPTY_CHECKSUM,
+    key_order_checksum,
+    schedule_checksum,
+)
 from streams.store.engine import Store, open_store
 
 LEGACY_DDL = resources.files("streams").joinpath("sql/legacy_schema.sql").read_text("utf-8")
@@ -88,6 +95,31 @@ def checksum(store: Store) -> str:
         return schedule_checksum(conn)
 
 
+def key_order(store: Store) -> str:
+    with store.engine.connect() as conn:
+        return key_order_checksum(conn)
+
+
+def rowsum(rows: list[tuple[Any, ...]]) -> str:
+    """The checksum by its definition, computed here on its own: each row an orjson list
+    hashed to 2048 bits with SHAKE-256 (a little-endian number), the numbers added modulo
+    2**2048, and the SHA-256 of the sum's 256 little-endian bytes."""
+    total = 0
+    for row in rows:
+        total += int.from_bytes(hashlib.shake_256(orjson.dumps(list(row))).digest(256), "little")
+    total %= 2**2048
+    return "rowsum:" + hashlib.sha256(total.to_bytes(256, "little")).hexdigest()
+
+
+def in_key_order(rows: list[tuple[Any, ...]]) -> str:
+    """The earlier digest, computed here on its own: SHA-256 over the rows' orjson lists,
+    sorted by every column with NULLs first (the key first, so rows without one lead)."""
+    expected = hashlib.sha256()
+    for row in sorted(rows, key=lambda row: tuple((v is not None, v or 0) for v in row)):
+        expected.update(orjson.dumps(list(row)))
+    return f"sha256:{expected.hexdigest()}"
+
+
 def execute(store: Store, sql: str, *params: Any) -> None:
     with store.engine.begin() as conn:
         conn.exec_driver_sql(sql, params)
@@ -110,21 +142,32 @@ def test_same_decisions_give_the_same_checksum(new_store: Any) -> None:
 
 def test_checksum_format_and_empty_table(new_store: Any) -> None:
     empty = new_store("empty")
-    assert checksum(empty) == f"sha256:{hashlib.sha256().hexdigest()}"
+    # No owned rows: the SHA-256 of a zero sum (256 zero bytes).
+    no_rows = f"rowsum:{hashlib.sha256(bytes(256)).hexdigest()}"
+    assert EMPTY_CHECKSUM == no_rows
+    assert checksum(empty) == no_rows
+    assert key_order(empty) == f"sha256:{hashlib.sha256().hexdigest()}"
     insert(empty, NOT_OWNED, "run-1", "2026-03-10 03:30:00")
-    assert checksum(empty) == f"sha256:{hashlib.sha256().hexdigest()}"
+    assert checksum(empty) == no_rows
+    assert key_order(empty) == f"sha256:{hashlib.sha256().hexdigest()}"
+    insert(empty, OWNED[:1], "run-1", "2026-03-10 03:30:00")
+    assert re.fullmatch(r"rowsum:[0-9a-f]{64}", checksum(empty)) and checksum(empty) != no_rows
 
 
-def test_checksum_is_the_digest_of_the_rows_in_key_order(new_store: Any) -> None:
-    import orjson
-
+def test_checksum_is_the_sum_of_the_rows_hashes(new_store: Any) -> None:
     store = new_store("one")
-    insert(store, OWNED, "run-1", "2026-03-10 03:30:00")
-    expected = hashlib.sha256()
-    nulls_first = sorted(OWNED, key=lambda row: tuple((v is not None, v or 0) for v in row))
-    for row in nulls_first:
-        expected.update(orjson.dumps(list(row)))
-    assert checksum(store) == f"sha256:{expected.hexdigest()}"
+    insert(store, OWNED + NOT_OWNED, "run-1", "2026-03-10 03:30:00")
+    assert checksum(store) == rowsum(OWNED)
+    # Order independent by definition: any order of the rows gives it.
+    assert rowsum(list(reversed(OWNED))) == rowsum(OWNED)
+
+
+def test_key_order_checksum_is_the_digest_of_the_rows_in_key_order(new_store: Any) -> None:
+    store = new_store("one")
+    insert(store, OWNED + NOT_OWNED, "run-1", "2026-03-10 03:30:00")
+    assert key_order(store) == in_key_order(OWNED)
+    # The two digests differ in more than their prefix.
+    assert key_order(store).split(":")[1] != checksum(store).split(":")[1]
 
 
 def test_the_digested_columns_and_their_order_never_change() -> None:
@@ -209,9 +252,10 @@ def test_small_fetches_give_the_same_digest(
 ) -> None:
     store = new_store("one")
     insert(store, OWNED + NOT_OWNED, "run-1", "2026-03-10 03:30:00")
-    whole = checksum(store)
+    whole, ordered = checksum(store), key_order(store)
     monkeypatch.setattr(checksum_module, "FETCH_ROWS", 2)
-    assert checksum(store) == whole
+    assert checksum(store) == whole == rowsum(OWNED)
+    assert key_order(store) == ordered == in_key_order(OWNED)
 
 
 def test_unmigrated_database_has_the_checksum_it_will_have_migrated(tmp_path: Path) -> None:
@@ -227,19 +271,21 @@ def test_unmigrated_database_has_the_checksum_it_will_have_migrated(tmp_path: Pa
     con.commit()
     con.close()
     with open_store(str(path)) as store:
-        before = checksum(store)
+        before, ordered = checksum(store), key_order(store)
         store.migrate()
         assert checksum(store) == before
-        assert before != f"sha256:{hashlib.sha256().hexdigest()}"
+        assert key_order(store) == ordered
+        # The missing occurrence_key reads as NULL.
+        assert before == rowsum([(None, *row) for row in legacy_rows]) != EMPTY_CHECKSUM
+        assert ordered == in_key_order([(None, *row) for row in legacy_rows])
 
 
 @pytest.mark.parametrize("key_index", [True, False])
 def test_key_order_read_equals_a_sort_of_every_column(new_store: Any, key_index: bool) -> None:
-    """The digest walks the key index (or sorts without it): the same bytes as sorting every
-    column, NULL keys first, whatever the insertion order and the keys' case and digits."""
+    """The key-order digest walks the key index (or sorts without it): the same bytes as
+    sorting every column, NULL keys first, whatever the insertion order and the keys' case
+    and digits.  The row-sum checksum does not depend on the index."""
     import random
-
-    import orjson
 
     rng = random.Random(7)
     rows: list[tuple[Any, ...]] = []
@@ -255,7 +301,5 @@ def test_key_order_read_equals_a_sort_of_every_column(new_store: Any, key_index:
     insert(store, rows + NOT_OWNED, "run-1", "2026-03-10 03:30:00")
     if not key_index:
         execute(store, f"DROP INDEX {checksum_module.KEY_INDEX}")
-    expected = hashlib.sha256()
-    for row in sorted(rows, key=lambda row: tuple((v is not None, v or 0) for v in row)):
-        expected.update(orjson.dumps(list(row)))
-    assert checksum(store) == f"sha256:{expected.hexdigest()}"
+    assert key_order(store) == in_key_order(rows)
+    assert checksum(store) == rowsum(rows)

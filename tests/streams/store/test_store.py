@@ -19,7 +19,13 @@ from rules.anniversary import parse_iso_date
 from rules.zip_state import BLANKS, zip_states
 from streams.store.dialects import month_day_sql
 from streams.store.engine import Store, StoreError, is_disk_full, open_store, run_with_retry
-from streams.store.tables import LEGACY_UNIQUE_INDEX, OWN_INDEXES, OWN_TABLES, RETIRED_INDEXES
+from streams.store.tables import (
+    LEGACY_UNIQUE_INDEX,
+    OWN_INDEXES,
+    OWN_TABLES,
+    RETIRED_INDEXES,
+    STOOD_IN_FOR,
+)
 from tests.schema_facts import sqlite_schema
 
 LEGACY_DDL = resources.files("streams").joinpath("sql/legacy_schema.sql").read_text("utf-8")
@@ -201,10 +207,45 @@ def test_migrate_adds_columns_and_indexes(store: Store, legacy_path: Path) -> No
     assert {"occurrence_key", "ideal_send_date", "placed_run_id"} <= columns
     assert {"as_of", "contacts_scanned", "contacts_invalid", "pid", "host"} <= checkpoint_columns
     assert {"heartbeat_at", "summary"} <= checkpoint_columns
-    assert {i.name for i in OWN_INDEXES} <= indexes
+    # The agency's idx_schedules_lookup serves a contact's rows: no second index for them.
+    assert {i.name for i in OWN_INDEXES} - set(STOOD_IN_FOR) <= indexes
+    assert "mw_email_schedules_contact" not in indexes
     assert LEGACY_UNIQUE_INDEX not in indexes
     # The legacy indexes other than the unique one stay.
     assert {"idx_email_schedules_status", "idx_schedules_lookup", "idx_contacts_state"} <= indexes
+
+
+def test_the_contact_index_is_ours_when_the_agency_lacks_its_lookup_index(legacy_path: Path) -> None:
+    """An agency database without idx_schedules_lookup (or with an index of that name on
+    other columns) gets mw_email_schedules_contact; one with it loses ours, which an
+    earlier version created, and every read of a contact's rows uses an index either way."""
+    con = sqlite3.connect(legacy_path)
+    con.execute("DROP INDEX idx_schedules_lookup")
+    con.execute("CREATE INDEX idx_schedules_lookup ON email_schedules (email_type)")
+    con.commit()
+    con.close()
+    with open_store(str(legacy_path)) as store:
+        assert "created index mw_email_schedules_contact" in store.migrate()
+    con = sqlite3.connect(legacy_path)
+    plan = " ".join(
+        str(r[-1]) for r in con.execute("EXPLAIN QUERY PLAN SELECT * FROM email_schedules WHERE contact_id IN (1, 2)")
+    )
+    assert "mw_email_schedules_contact" in plan, plan
+    # The agency's index restored as the legacy schema has it: ours goes.
+    con.execute("DROP INDEX idx_schedules_lookup")
+    con.execute("CREATE INDEX idx_schedules_lookup ON email_schedules (contact_id, email_type, scheduled_send_date)")
+    con.commit()
+    con.close()
+    with open_store(str(legacy_path)) as store:
+        done = store.migrate()
+        assert done == ["dropped index mw_email_schedules_contact (the agency's idx_schedules_lookup serves its reads)"]
+        assert store.migrate() == []
+    con = sqlite3.connect(legacy_path)
+    plan = " ".join(
+        str(r[-1]) for r in con.execute("EXPLAIN QUERY PLAN SELECT * FROM email_schedules WHERE contact_id IN (1, 2)")
+    )
+    con.close()
+    assert "idx_schedules_lookup" in plan, plan
 
 
 def test_migrate_adds_columns_older_databases_lack(tmp_path: Path) -> None:

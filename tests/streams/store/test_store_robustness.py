@@ -29,7 +29,12 @@ from sqlalchemy import event
 import streams.store.engine as store_module
 from rules.config import DEFAULT_CONFIG
 from streams import cli
-from streams.store.checksum import schedule_checksum
+from streams.store.checksum import (
+    EMPTY_CHECKSUM,
+    kept_checksum,
+    key_order_checksum,
+    schedule_checksum,
+)
 from streams.store.engine import Store, StoreError, open_store
 from streams.store.tables import LEGACY_UNIQUE_INDEX
 from streams.sweep import chunks as sweep_chunks
@@ -173,9 +178,13 @@ def test_a_read_only_postgresql_session_writes_nothing(pg_url: str) -> None:  # 
     with open_store(pg_url, read_only=True) as store:
         with store.engine.connect() as conn:
             assert conn.exec_driver_sql("SHOW default_transaction_read_only").scalar() == "on"
-            assert schedule_checksum(conn).startswith("sha256:")
+            assert schedule_checksum(conn) == EMPTY_CHECKSUM  # a new database: no owned rows
+            assert key_order_checksum(conn) == f"sha256:{hashlib.sha256().hexdigest()}"
         with pytest.raises(sa.exc.DBAPIError, match="read-only transaction"), store.engine.begin() as conn:
             conn.execute(sa.text("DELETE FROM contacts"))
+        # The kept checksum writes (its sum, the changes it takes): refused, not faked.
+        with pytest.raises(sa.exc.DBAPIError, match="read-only transaction"), store.engine.begin() as conn:
+            kept_checksum(conn)
         with pytest.raises(StoreError, match="read-only"):
             store.migrate()
 

@@ -490,13 +490,45 @@ def test_a_prescheduled_email_s_date_passing_needs_no_decision(migrated_template
     assert rows_by_contact(db)[1] == before
 
 
-def test_due_of_a_sent_initial_email(migrated_template: Path, tmp_path: Path) -> None:
+def test_a_sent_initial_email_whose_follow_up_has_its_row_needs_no_decision(
+    migrated_template: Path, tmp_path: Path
+) -> None:
+    """Once the follow-up has its row, neither its date nor the initial leaving the 35 days
+    gives a due day, and deciding the contact every day until after both (full scans)
+    changes none of its rows."""
     db = example_agency(migrated_template, tmp_path)
     rows, due = rows_by_contact(db)[2], dues(db)[2]
     sent = datetime.strptime(SENT_INITIAL.sent_at, "%Y-%m-%d %H:%M:%S").date()
     # Its follow-up (ideal 2027-02-27, passed) is placed tomorrow.
     assert column(rows, "2:followup:2:birthday:2027", "scheduled_send_date") == "2027-03-02"
-    assert T_EXAMPLE < due <= sent + timedelta(days=36), (due, sent)
+    last = sent + timedelta(days=38)
+    assert due > last, (due, sent)
+    store = open_store(str(db))
+    try:
+        day = T_EXAMPLE
+        while day < last:
+            day += timedelta(days=1)
+            sweep(store, day)
+            assert rows_by_contact(db)[2] == rows, f"contact 2 changed on {day}"
+    finally:
+        store.close()
+
+
+def test_due_of_a_sent_initial_email_without_a_keyed_follow_up(migrated_template: Path, tmp_path: Path) -> None:
+    """A legacy initial email (no key): its follow-up is matched some other way, so its
+    dates still give due days (the follow-up's and the end of the 35 days)."""
+    db = tmp_path / "agency.db"
+    copy_database(migrated_template, db)
+    add_contacts(db, [INITIAL_SENT.row()])
+    mark_sent(db, Sent(2, "birthday", SENT_INITIAL.sent_at, keyed=False))
+    store = open_store(str(db))
+    try:
+        sweep(store, T_EXAMPLE)
+    finally:
+        store.close()
+    sent = datetime.strptime(SENT_INITIAL.sent_at, "%Y-%m-%d %H:%M:%S").date()
+    assert any(k.startswith("2:followup:") for k in rows_by_contact(db)[2])
+    assert T_EXAMPLE < dues(db)[2] <= sent + timedelta(days=36)
 
 
 def test_a_send_after_t_is_decided_by_the_incremental_sweep(migrated_template: Path, tmp_path: Path) -> None:

@@ -20,6 +20,11 @@ each date (``python -m streams.cli gen ...``, ``python -m streams.cli sweep ...`
 sweep prints "schedules checksum sha256:..." and "N skipped").  A change to the rules that
 moves these numbers is a change of stored schedules for every agency: it needs the
 SPEC's say-so, not new numbers.
+
+Those checksums are of the digest of that time (``sha256:`` over the rows in key order),
+which ``key_order_checksum`` still computes (``mailwindow checksum --key-order``): the
+swept database's is compared with them, and the sweep's own (``rowsum:``) checksum with
+the database's ``schedule_checksum``.
 """
 
 from __future__ import annotations
@@ -32,9 +37,10 @@ import pytest
 
 from rules.config import DEFAULT_CONFIG, Config
 from streams.config_file import load_config_file
+from streams.store.checksum import key_order_checksum, schedule_checksum
 from synthetic.generate import generate_database
 from tests.legacy_db import copy_database, dump
-from tests.sweeps import sweep
+from tests.sweeps import read, sweep
 
 ROOT = Path(__file__).resolve().parents[3]
 LEGACY = ROOT / "tests" / "data" / "legacy_scheduler_config.yaml"
@@ -73,14 +79,19 @@ def legacy_config() -> Config:
 def test_the_legacy_config_gives_the_schedules_of_before_dated_rules(
     agency: Path, tmp_path: Path, as_of: date
 ) -> None:
-    summary = sweep(fresh(agency, tmp_path), as_of, legacy_config(), lookahead_days=LOOKAHEAD)
-    assert (summary.schedules_after_checksum, summary.emails_skipped) == BEFORE_DATED_RULES[as_of]
+    db = fresh(agency, tmp_path)
+    summary = sweep(db, as_of, legacy_config(), lookahead_days=LOOKAHEAD)
+    assert (read(db, key_order_checksum), summary.emails_skipped) == BEFORE_DATED_RULES[as_of]
+    assert summary.schedules_after_checksum == read(db, schedule_checksum)
+    assert summary.schedules_after_checksum.startswith("rowsum:")
 
 
 @pytest.mark.parametrize("as_of", SAME_WITHOUT_CONFIG)
 def test_the_spec_defaults_give_the_same_schedules(agency: Path, tmp_path: Path, as_of: date) -> None:
-    summary = sweep(fresh(agency, tmp_path), as_of, DEFAULT_CONFIG, lookahead_days=LOOKAHEAD)
-    assert summary.schedules_after_checksum == BEFORE_DATED_RULES[as_of][0]
+    db = fresh(agency, tmp_path)
+    summary = sweep(db, as_of, DEFAULT_CONFIG, lookahead_days=LOOKAHEAD)
+    assert read(db, key_order_checksum) == BEFORE_DATED_RULES[as_of][0]
+    assert summary.schedules_after_checksum == read(db, schedule_checksum)
 
 
 DATED_STATES = ("VA", "IL", "UT", "WY", "IN")  # the profile's dated versions and age band
@@ -97,7 +108,8 @@ def test_the_profile_changes_the_schedules_and_its_skips_name_their_rules(agency
     config, _ = load_config_file(str(path))
     db = fresh(agency, tmp_path)
     summary = sweep(db, as_of, config, lookahead_days=LOOKAHEAD)
-    assert summary.schedules_after_checksum != BEFORE_DATED_RULES[as_of][0]
+    assert read(db, key_order_checksum) != BEFORE_DATED_RULES[as_of][0]
+    assert summary.schedules_after_checksum == read(db, schedule_checksum)
     reasons = [r for (r,) in dump(db, "SELECT skip_reason FROM email_schedules WHERE status = 'skipped'")]
     by_state: dict[str, int] = {}
     for reason in reasons:
