@@ -12,9 +12,11 @@ from datetime import date
 
 from sqlalchemy import Connection, text
 
-from rules.config import Config
+from rules.config import EFFECTIVE_DATE, Config
 from rules.frequency_limit import NewEmail, frequency_skips
 from rules.load_balancing import apply_daily_cap, ed_daily_limit, smooth_effective_dates
+from rules.occurrence import FOLLOWUP_PREFIX
+from rules.statuses import counts_toward_volume
 from streams.sweep.movables import Movables
 from streams.sweep.summary import SweepSummary
 
@@ -23,26 +25,32 @@ WatchedContact = tuple[tuple[date, ...], list[int]]
 
 
 def day_volumes(conn: Connection, as_of: date) -> tuple[dict[int, int], dict[int, int]]:
-    """Per day from ``T`` on: rows that count toward volume (follow-ups excluded), and ED rows."""
+    """Per day from ``T`` on: rows that count toward volume (follow-ups excluded), and ED rows.
+
+    Counted per (date, status, type) in the order of the covering index
+    ``mw_email_schedules_day_mix``, which SQLite groups as it reads, and the few hundred
+    groups sorted out here with the rules' own ``counts_toward_volume``: filtering and
+    grouping by expressions in SQL made SQLite sort every row dated from ``T`` on
+    (0.46 s at 3M contacts with the file cached, 2.3 s cold, against 0.08 s)."""
     volume: dict[int, int] = {}
     ed_volume: dict[int, int] = {}
     rows = conn.execute(
         text(
-            "SELECT scheduled_send_date, lower(email_type) = 'effective_date', count(*) "
-            "FROM email_schedules WHERE scheduled_send_date >= :t "
-            "AND (status = 'pre-scheduled' OR lower(status) IN "
-            "('scheduled', 'processing', 'sent', 'delivered', 'accepted')) "
-            "AND lower(email_type) NOT LIKE 'followup%' GROUP BY 1, 2"
+            "SELECT scheduled_send_date, status, email_type, count(*) FROM email_schedules "
+            "WHERE scheduled_send_date >= :t GROUP BY scheduled_send_date, status, email_type"
         ),
         {"t": as_of.isoformat()},
     )
-    for day_text, is_ed, n in rows:
+    for day_text, status, email_type, n in rows:
+        kind = str(email_type).lower()
+        if not counts_toward_volume(str(status)) or kind.startswith(FOLLOWUP_PREFIX):
+            continue
         try:
             day = date.fromisoformat(str(day_text)[:10]).toordinal()
         except ValueError:
             continue
         volume[day] = volume.get(day, 0) + int(n)
-        if is_ed:
+        if kind == EFFECTIVE_DATE:
             ed_volume[day] = ed_volume.get(day, 0) + int(n)
     return volume, ed_volume
 
