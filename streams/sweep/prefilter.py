@@ -275,11 +275,13 @@ def unusable_contacts(conn: Connection) -> list[tuple[str, str]]:
     """(the id as shown, the reason) of each contact whose id is not usable, in id order.
 
     SQLite's legacy ``id INTEGER PRIMARY KEY`` (the rowid) can only hold an
-    integer, so there only ``id < 1`` is looked for, on the rowid: no scan.
+    integer, and neither it nor PostgreSQL's primary key is ever NULL, so there only
+    ``id < 1`` is looked for, on the key: no scan (``id IS NULL OR`` made SQLite read
+    every contact, 0.2-0.3 s at 3M).
     """
     dialect = conn.dialect.name
     if dialect == POSTGRESQL or _id_is_rowid(conn):
-        sql = "SELECT id FROM contacts WHERE id IS NULL OR id < 1 ORDER BY id"
+        sql = "SELECT id FROM contacts WHERE id < 1 ORDER BY id"
     else:
         sql = f"SELECT id FROM contacts WHERE NOT {_usable_id_sql(dialect)} ORDER BY id"
     return [(excerpt(v), unusable_id_reason(v)) for (v,) in conn.execute(text(sql)) if contact_id_of(v) is None]

@@ -300,6 +300,28 @@ def test_contacts_whose_id_is_no_id_are_skipped_and_reported(
     assert s_bad.valid_contacts == s_clean.valid_contacts  # the daily cap's base
 
 
+def test_on_the_legacy_schema_ids_below_one_are_reported_from_the_key(tmp_path: Path) -> None:
+    """The legacy ``id INTEGER PRIMARY KEY`` is the rowid: only ids below 1 can be unusable
+    (``prefilter.unusable_contacts`` looks for those alone, on the key), and they are
+    reported and left out as on a schema that lets any value in."""
+    db = make_legacy_db(tmp_path / "agency.db")
+    campaign_agency(db)
+    clean = twin(db)
+    add_contacts(
+        db,
+        [
+            {"id": bad, "email": f"bad{n}@example.com", "zip_code": "75201", "state": "TX", "birth_date": "1950-04-20"}
+            for n, bad in enumerate((0, -7))
+        ],
+    )
+    s_bad, s_clean = sweep_both(db, clean, T, full_scan=False)
+    assert decisions(db) == decisions(clean)
+    assert s_bad.contacts_invalid == s_clean.contacts_invalid + 2
+    shown = {str(e["contact_id"]): e["reasons"] for e in s_bad.invalid_examples}
+    for bad in (0, -7):
+        assert f"id {bad!r} is not a whole number in 1..{MAX_ID}" in shown[repr(bad)][0]  # type: ignore[index]
+
+
 def test_a_huge_id_quoted_in_the_report_is_cut(tmp_path: Path) -> None:
     db = loose_db(tmp_path / "loose.db")
     add_contacts(db, [{"id": "C" * 5000, "email": "huge@example.com", "zip_code": "75201"}])
