@@ -41,7 +41,7 @@ from rules.config import Config
 from rules.contact_schedule import ExistingRow
 from rules.followup import INITIAL_LOOKBACK_DAYS, Behaviour
 from rules.frequency_limit import FREQUENCY_LIMIT_REASON
-from rules.occurrence import FOLLOWUP_PREFIX
+from rules.occurrence import FOLLOWUP_PREFIX, occurrence_key
 from rules.placement import Horizon
 from rules.statuses import PRE_SCHEDULED, SKIPPED, is_sent_like
 
@@ -106,5 +106,5 @@ def _followup_has_row(initial: ExistingRow, keys: set[str]) -> bool:
     key = initial.occurrence_key
     if key is None:
         return False
-    contact = key.split(":", 1)[0]  # keys begin with the contact's id (rules.occurrence)
-    return f"{contact}:{FOLLOWUP_PREFIX}:{key}" in keys
+    contact = key.partition(":")[0]  # keys begin with the contact's id
+    return contact.isdigit() and occurrence_key(int(contact), FOLLOWUP_PREFIX, key) in keys

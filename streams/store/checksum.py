@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+from collections.abc import Sequence
 
 import orjson
 import sqlalchemy as sa
@@ -64,7 +65,7 @@ def digest_of_sum(total: int) -> str:
 EMPTY_CHECKSUM = digest_of_sum(0)  # no owned rows
 
 
-def row_hash(row: tuple[object, ...]) -> int:
+def row_hash(row: Sequence[object]) -> int:
     """A row's checksum columns (in ``CHECKSUM_COLUMNS`` order, as the driver reads them)
     as a 2048-bit number."""
     return int.from_bytes(hashlib.shake_256(orjson.dumps(row)).digest(_HASH_BYTES), "little")
@@ -134,8 +135,7 @@ def _keep(conn: Connection, total: int, rows: int, changes_coming: int) -> None:
     ph = placeholder(conn)
     conn.exec_driver_sql(f"DELETE FROM {mw_schedule_sum.name}")
     if changes_coming > max(rows, REBUILD_FROM):
-        conn.exec_driver_sql(f"DELETE FROM {mw_schedule_deltas.name}")
-        return
+        return  # the changes are all taken or dropped by now
     conn.exec_driver_sql(
         f"INSERT INTO {mw_schedule_sum.name} (name, total, rows) VALUES ({ph}, {ph}, {ph})",
         (_OWNED, format(total, "x"), rows),
@@ -152,7 +152,7 @@ def _with_changes(conn: Connection, total: int, rows: int) -> tuple[int, int]:
     while changes := conn.exec_driver_sql(take).fetchall():
         for change in changes:
             sign = change[0]
-            total += sign * row_hash(tuple(change[1:]))
+            total += sign * row_hash(change[1:])
             rows += sign
     return total % _MODULUS, rows
 
@@ -164,18 +164,24 @@ def _owned_rows(conn: Connection) -> int:
 
 def _sum_of_rows(conn: Connection) -> tuple[int, int]:
     """The sum of the owned rows' hashes and their number, in the table's own order."""
-    present = {c["name"] for c in sa.inspect(conn).get_columns("email_schedules")}
-    columns = ", ".join(name if name in present else f"NULL AS {name}" for name in CHECKSUM_COLUMNS)
     # In the table's order: through the status index, SQLite would visit the rows at random.
     hint = " NOT INDEXED" if conn.dialect.name == "sqlite" else ""
-    sql = f"SELECT {columns} FROM email_schedules{hint} WHERE {_owned_sql(conn)}"
+    sql = f"SELECT {_selected(_present(conn))} FROM email_schedules{hint} WHERE {_owned_sql(conn)}"
     total = rows = 0
-    shake, dumps, from_bytes = hashlib.shake_256, orjson.dumps, int.from_bytes
     for page in driver_pages(conn, sql, _OWNED_PARAMS, FETCH_ROWS):
         rows += len(page)
-        for row in page:
-            total += from_bytes(shake(dumps(row)).digest(_HASH_BYTES), "little")
+        total += sum(map(row_hash, page))
     return total % _MODULUS, rows
+
+
+def _present(conn: Connection) -> set[str]:
+    return {c["name"] for c in sa.inspect(conn).get_columns("email_schedules")}
+
+
+def _selected(present: set[str]) -> str:
+    """The checksum columns to select; one the database lacks (an unmigrated legacy
+    database has no occurrence_key) as NULL."""
+    return ", ".join(name if name in present else f"NULL AS {name}" for name in CHECKSUM_COLUMNS)
 
 
 _OWNED_PARAMS = tuple(sorted(OWNED_STATUSES))  # exact case, like rules.statuses
@@ -190,7 +196,7 @@ def key_order_checksum(conn: Connection) -> str:
     """The digest of earlier versions: ``"sha256:<hex>"`` over the owned rows' checksum
     columns in key order (rows without a key first, by every column), each an orjson
     list.  For comparing with a checksum they recorded; it reads every row in key order."""
-    present = {c["name"] for c in sa.inspect(conn).get_columns("email_schedules")}
+    present = _present(conn)
     digest = hashlib.sha256()
     # One update per row: joining orjson's bytes first measured ten times slower.
     update, dumps = digest.update, orjson.dumps
@@ -209,7 +215,7 @@ def _key_ordered_reads(conn: Connection, present: set[str]) -> list[str]:
     first, by every column.
     """
     owned_sql = _owned_sql(conn)
-    columns = ", ".join(name if name in present else f"NULL AS {name}" for name in CHECKSUM_COLUMNS)
+    columns = _selected(present)
     # A missing column is the same NULL on every row: nothing to sort by.
     every_column = ", ".join(f"{n} ASC NULLS FIRST" for n in CHECKSUM_COLUMNS if n in present)
     if "occurrence_key" not in present:

@@ -56,11 +56,11 @@ class SideReads:
         target = store.reopen_target()
         if target is None or contacts < SIDE_PROCESS_FROM or "fork" not in multiprocessing.get_all_start_methods():
             with store.engine.connect() as conn:
-                return cls(_read(conn, find_invalid))
+                return cls(_read(conn))
         context = multiprocessing.get_context("fork")
         receive, send = context.Pipe(duplex=False)
         store.engine.dispose()  # no open SQLite connection crosses the fork
-        process = context.Process(target=_side_process, args=(target, send, find_invalid), name="sweep-side-reads", daemon=True)
+        process = context.Process(target=_side_process, args=(target, send), name="sweep-side-reads", daemon=True)
         process.start()
         send.close()
         side = cls(None, process, receive)
@@ -99,11 +99,11 @@ class SideReads:
         return value
 
 
-def _read(conn: Connection, find_invalid: bool) -> SideFigures:
-    return SideFigures(invalid_contact_ids(conn) if find_invalid else None)
+def _read(conn: Connection) -> SideFigures:
+    return SideFigures(invalid_contact_ids(conn))
 
 
-def _side_process(target: str, send: Pipe, find_invalid: bool) -> None:
+def _side_process(target: str, send: Pipe) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the run's to handle
     end_with_parent(exit_code=1)
     try:
@@ -116,7 +116,7 @@ def _side_process(target: str, send: Pipe, find_invalid: bool) -> None:
                 # SQLite's snapshot starts with the transaction's first read of the file.
                 conn.exec_driver_sql("SELECT count(*) FROM (SELECT 1 FROM email_schedules LIMIT 1) AS pin").scalar_one()
                 send.send(("pinned", None))
-                figures = _read(conn, find_invalid)
+                figures = _read(conn)
         store.close()
         send.send(("figures", figures))
     except BaseException as exc:  # noqa: BLE001 - told to the run, which reports it
