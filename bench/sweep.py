@@ -6,7 +6,11 @@ peak memory for generated agencies of several sizes.
     .venv/bin/python bench/sweep.py --scenario campaigns # 1M, with campaigns and follow-ups
     .venv/bin/python bench/sweep.py --scenario campaigns --sizes 20000   # a quick check
 
-Each measured sweep runs in a fresh process, so its peak RSS is its own.
+Each measured sweep runs in a fresh process, so its peak RSS is its own; the bench
+also samples the proportional set size (PSS) of that process and its children (decide
+workers, side reads) every 0.1 s and prints the largest sum: all processes together.
+
+    .venv/bin/python bench/sweep.py --measure COPY.db 2026-09-01   # one sweep, JSON
 Scenarios per size:
 - ``outside AEP``: first sweep on 2026-03-10 of a freshly generated database;
 - ``next day``: the sweep of 2026-03-11 on the same database;
@@ -31,6 +35,7 @@ import resource
 import shutil
 import subprocess
 import sys
+import threading
 import time
 from datetime import date
 from pathlib import Path
@@ -94,13 +99,67 @@ def _vm_hwm_mb() -> float:
 
 
 def _measure(db: Path, as_of: str, full_scan: bool = False) -> dict[str, object]:
-    out = subprocess.run(
+    child = subprocess.Popen(
         [sys.executable, __file__, "--one", str(db), as_of] + (["--full-scan"] if full_scan else []),
-        check=True,
-        capture_output=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
         text=True,
     )
-    return json.loads(out.stdout.strip().splitlines()[-1])
+    tree = _TreeMemory(child.pid)
+    tree.start()
+    out, err = child.communicate()
+    tree.stop()
+    if child.returncode:
+        raise subprocess.CalledProcessError(child.returncode, child.args, out, err)
+    figures: dict[str, object] = json.loads(out.strip().splitlines()[-1])
+    figures["all_processes_peak_mb"] = round(tree.peak_pss_kb / 1024)
+    return figures
+
+
+class _TreeMemory(threading.Thread):
+    """The sweep's processes together (it and its decide and side processes), sampled
+    every 0.1 s: the largest sum of their proportional set sizes (PSS), so the pages a
+    forked child shares with its parent count once, not in each."""
+
+    def __init__(self, pid: int) -> None:
+        super().__init__(daemon=True)
+        self.pid = pid
+        self.peak_pss_kb = 0
+        self._done = threading.Event()
+
+    def run(self) -> None:
+        while not self._done.wait(0.1):
+            self.peak_pss_kb = max(self.peak_pss_kb, sum(_pss_kb(p) for p in _tree(self.pid)))
+
+    def stop(self) -> None:
+        self._done.set()
+        self.join()
+
+
+def _tree(root: int) -> list[int]:
+    children: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue  # ended while listed
+        children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+    found, todo = [], [root]
+    while todo:
+        pid = todo.pop()
+        found.append(pid)
+        todo.extend(children.get(pid, []))
+    return found
+
+
+def _pss_kb(pid: int) -> int:
+    try:
+        for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+            if line.startswith("Pss:"):
+                return int(line.split()[1])
+    except OSError:
+        pass  # ended while sampled
+    return 0
 
 
 def _generated(workdir: Path, n: int, scenario: str = "standard") -> tuple[Path, float | None]:
@@ -152,14 +211,21 @@ def main() -> None:
     ap.add_argument("--workdir", default=str(ROOT / "var" / "bench"))
     ap.add_argument("--one", nargs=2, metavar=("DB", "AS_OF"), help=argparse.SUPPRESS)
     ap.add_argument("--full-scan", action="store_true", help=argparse.SUPPRESS)
+    ap.add_argument(
+        "--measure", nargs=2, metavar=("DB", "AS_OF"),
+        help="one sweep of DB (changed in place) on AS_OF, in a fresh process; prints its figures as JSON",
+    )
     args = ap.parse_args()
+    if args.measure:
+        print(json.dumps(_measure(Path(args.measure[0]), args.measure[1], args.full_scan)))
+        return
     if args.one:
         _one(args.one[0], args.one[1], args.full_scan)
         return
     workdir = Path(args.workdir)
     workdir.mkdir(parents=True, exist_ok=True)
     print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}")
-    header = "| contacts | scenario | sweep s | processed / scanned | rows written | unchanged | moved (cap / ED) | peak RSS MB (main / largest worker) |"
+    header = "| contacts | scenario | sweep s | processed / scanned | rows written | unchanged | moved (cap / ED) | peak RSS MB (main / largest worker) | all processes MB (PSS) |"
     print(header)
     print("|---" * (header.count("|") - 1) + "|")
     per_type: list[tuple[int, str, dict[str, dict[str, int]]]] = []
@@ -181,7 +247,7 @@ def main() -> None:
         for name, r in rows:
             print(
                 f"| {n:,} | {name} | {r['wall_s']} | {r['processed']:,} / {r['scanned']:,} | "
-                f"{r['written']:,} | {r['unchanged']:,} | {r['moved_cap']:,} / {r['moved_smoothing']:,} | {r['peak_mb']} / {r.get('worker_peak_mb', '?')} |",
+                f"{r['written']:,} | {r['unchanged']:,} | {r['moved_cap']:,} / {r['moved_smoothing']:,} | {r['peak_mb']} / {r.get('worker_peak_mb', '?')} | {r['all_processes_peak_mb']} |",
                 flush=True,
             )
         for name, r in rows:

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import math
 from array import array
-from collections.abc import Callable, MutableMapping
+from collections.abc import Callable, Iterator, MutableMapping
 from dataclasses import dataclass, field
 from fractions import Fraction
 
@@ -118,6 +118,27 @@ def smooth_effective_dates(
     return moved
 
 
+def cap_order(p: NewPlacements, candidates: array[int]) -> Iterator[int]:
+    """``candidates`` (ascending indices) by priority number, then hash, both descending;
+    equal ones in index order.
+
+    Sorting them all at once took a key tuple per candidate: about 100 bytes each, 380 MB
+    for the 3.4 million AEP emails of a 3M agency's season.  Buckets by priority and the
+    hash's top byte are each a small sort, taken in the same order.
+    """
+    buckets: dict[int, array[int]] = {}
+    for i in candidates:
+        bucket = p.priority[i] << 8 | p.hashes[i] >> 24
+        found = buckets.get(bucket)
+        if found is None:
+            found = buckets[bucket] = array("I")
+        found.append(i)
+    del candidates
+    for bucket in sorted(buckets, reverse=True):
+        # Stable: equal hashes keep their ascending indices, as one sort of them all did.
+        yield from sorted(buckets.pop(bucket), key=p.hashes.__getitem__, reverse=True)
+
+
 def apply_daily_cap(
     p: NewPlacements,
     volume: MutableMapping[int, int],
@@ -140,15 +161,14 @@ def apply_daily_cap(
     if not over_days:
         return 0
     wanted = set(over_days)
-    by_day: dict[int, list[int]] = {day: [] for day in over_days}
+    # Indices in machine integers: in an AEP season one day holds millions of candidates.
+    by_day: dict[int, array[int]] = {day: array("I") for day in over_days}
     for i in range(len(p)):
         if p.dates[i] in wanted and not p.flags[i] & FLAG_KEPT:
             by_day[p.dates[i]].append(i)
     moved = 0
     for day in over_days:
-        candidates = by_day.pop(day)
-        candidates.sort(key=lambda i: (p.priority[i], p.hashes[i]), reverse=True)
-        for i in candidates:
+        for i in cap_order(p, by_day.pop(day)):
             if volume[day] <= cap:
                 break
             targets = [day + k for k in range(1, max_shift_days + 1) if volume.get(day + k, 0) < cap]

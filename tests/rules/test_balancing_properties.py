@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import random
+from array import array
 from collections import Counter
 from dataclasses import dataclass
 from datetime import date, timedelta
@@ -19,6 +21,7 @@ from rules.load_balancing import (
     MOVED_SMOOTHING,
     NewPlacements,
     apply_daily_cap,
+    cap_order,
     smooth_effective_dates,
 )
 
@@ -232,3 +235,26 @@ def test_frequency_limit(case: tuple[list[date], list[NewEmail], int, int]) -> N
     # the order the emails come in does not matter
     again = frequency_skips(list(reversed(fixed)), list(reversed(new)), limit, period)
     assert {e.ref for e in again} == set(skipped_refs)
+
+
+@PROPS
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from([-2, 0, 1, 3, 5, 8, 10, 300]),
+            # few distinct hashes, so ties and shared top bytes are common
+            st.sampled_from([0, 1, 2**24 - 1, 2**24, 2**31, 2**32 - 2, 2**32 - 1]) | st.integers(0, 2**32 - 1),
+        ),
+        max_size=80,
+    ),
+    st.randoms(use_true_random=False),
+)
+def test_cap_order_is_one_sort_by_priority_then_hash(emails: list[tuple[int, int]], rnd: random.Random) -> None:
+    """The daily cap moves a day's emails lowest priority first (larger number), then larger
+    hash, equal ones in index order: the bucketed order is that of one stable sort."""
+    p = NewPlacements()
+    for priority, h in emails:
+        p.add(T, T, T + 1, priority, h, 0)
+    candidates = sorted(rnd.sample(range(len(p)), rnd.randint(0, len(p))))
+    expected = sorted(candidates, key=lambda i: (p.priority[i], p.hashes[i]), reverse=True)
+    assert list(cap_order(p, array("I", candidates))) == expected
