@@ -14,6 +14,7 @@ instances of one campaign type for one contact in one year), so it goes.
 
 from __future__ import annotations
 
+import os
 import sqlite3
 from typing import TYPE_CHECKING
 
@@ -166,7 +167,14 @@ class _SqliteMigration:
         return self._run(dry=True)
 
     def apply(self) -> list[str]:
-        return self._run(dry=False)
+        # Helper threads for the sorts of CREATE INDEX (SQLite's multi-threaded sorter):
+        # the two month-day indexes on 1M contacts took 8.0 s with none, 5.5 with two.
+        # A setting of this connection, back to none once done.
+        self.conn.exec_driver_sql(f"PRAGMA threads={min(os.cpu_count() or 1, 4):d}")
+        try:
+            return self._run(dry=False)
+        finally:
+            self.conn.exec_driver_sql("PRAGMA threads=0")
 
     def _exec(self, dry: bool, *statements: str) -> None:
         if not dry:
