@@ -308,6 +308,10 @@ class _PostgresMigration(_SqliteMigration):
     # No agency has a PostgreSQL database of its own yet: an empty one gets every table.
     creates_agency_tables = True
 
+    def apply(self) -> list[str]:
+        # No PRAGMA here: the server chooses its own parallel workers for CREATE INDEX.
+        return self._run(dry=False)
+
     def lock(self) -> None:
         # Held until commit: a second worker waits, then finds nothing to do.
         self.conn.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PG_MIGRATION_LOCK})

@@ -143,7 +143,10 @@ def sync_contacts(
         todo = part
         for _ in range(MAX_ROUNDS):
             _decide_and_write(conn, config, campaigns, todo, horizon, run_id)
-            todo = sorted(apply_status_facts(conn, fetch_full_rows(conn, todo), facts))
+            # Only contacts with status facts can have a row turned over by one: most batches
+            # have none, and reading every contact's rows again for nothing cost each batch a read.
+            waiting = [cid for cid in todo if cid in facts]
+            todo = sorted(apply_status_facts(conn, fetch_full_rows(conn, waiting), facts)) if waiting else []
             if not todo:
                 break
         else:  # pragma: no cover - a bug: facts kept turning rows over
