@@ -11,6 +11,7 @@ also samples the proportional set size (PSS) of that process and its children (d
 workers, side reads) every 0.1 s and prints the largest sum: all processes together.
 
     .venv/bin/python bench/sweep.py --measure COPY.db 2026-09-01   # one sweep, JSON
+
 Scenarios per size:
 - ``outside AEP``: first sweep on 2026-03-10 of a freshly generated database;
 - ``next day``: the sweep of 2026-03-11 on the same database;
