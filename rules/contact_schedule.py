@@ -209,6 +209,15 @@ def _legacy_handles(occ: Occurrence, row: ExistingRow) -> bool:
     return row.send_date is not None and abs((row.send_date - occ.ideal_send_date).days) <= LEGACY_MATCH_DAYS
 
 
+def _fresh_initial_status(row: ExistingRow, fresh_from: date) -> bool:
+    """Whether the row may be an initial email of the last 35 days (``followup.is_initial_email``
+    asks more: its type, and a date not after ``T``)."""
+    if row.status.strip().lower() not in INITIAL_STATUSES:
+        return False
+    sent = row.actual_send_at.date() if row.actual_send_at is not None else row.send_date
+    return sent is not None and sent >= fresh_from
+
+
 def _occurrences_in_view(
     contact: Contact,
     windows: ContactWindows,
@@ -380,13 +389,17 @@ class _Planner:
     def decide_followups(self, book: CampaignBook, behaviour: Behaviour) -> None:
         """One follow-up per initial email among the contact's rows (SPEC section 8)."""
         t = self.horizon.as_of
+        fresh_from = t - timedelta(days=INITIAL_LOOKBACK_DAYS)
         if not any(r.status.strip().lower() in INITIAL_STATUSES for r in self.rows):
+            return
+        if not any(r.is_followup or _fresh_initial_status(r, fresh_from) for r in self.rows):
+            # Every initial is older than the 35 days and none has a follow-up row: the loop
+            # below would pass over each one (most contacts with a sent history).
             return
         contact_id = self.contact.id
         email_rows = [r.email_row(contact_id) for r in self.rows]
         followups = [e for e in email_rows if e.is_followup]
         by_id = {r.id: r for r in self.rows}
-        fresh_from = t - timedelta(days=INITIAL_LOOKBACK_DAYS)
         # A follow-up row is decided for one initial only; a legacy row (no key,
         # no metadata) may also answer later initials (SPEC: "any follow-up row
         # ... within 35 days"): they already have their follow-up.

@@ -149,9 +149,9 @@ class ContactWindows:
     def window(self, rule_index: int, year: int) -> Window | None:
         rule, base = self.rules[rule_index]
         birth = self.birth_date if rule.banded else None
-        found = _cached_window(rule, rule.source, base, year, birth)
+        found = _cached_window(rule, rule.source, base.month, base.day, year, birth)
         if found is None and rule.dated and self._no_version_on_its_anchor(rule, year):
-            found = _cached_window(rule, rule.source, base, year, birth, True)
+            found = _cached_window(rule, rule.source, base.month, base.day, year, birth, True)
         return found
 
     def _no_version_on_its_anchor(self, rule: WindowRule, year: int) -> bool:
@@ -187,12 +187,23 @@ def year_round_reason(rule: YearRoundRule) -> str:
 
 @lru_cache(maxsize=65536)
 def _cached_window(
-    rule: WindowRule, source: str, base: date, year: int, birth_date: date | None, on_anniversary: bool = False
+    rule: WindowRule,
+    source: str,
+    month: int,
+    day: int,
+    year: int,
+    birth_date: date | None,
+    on_anniversary: bool = False,
 ) -> Window | None:
     """``window_of_year``, cached.  ``source`` is part of the key: rules that differ only in
-    their source compare equal, but their windows name different sources.  ``birth_date``
-    is None for a rule without an age band (so contacts share the entries)."""
-    return window_of_year(rule, base, year, birth_date, on_anniversary=on_anniversary)
+    their source compare equal, but their windows name different sources.  A window reads
+    its base date's month and day only (``anniversary``), so contacts born on the same day
+    of any year share an entry; ``birth_date`` is None for a rule without an age band."""
+    return window_of_year(rule, date(_ANY_LEAP_YEAR, month, day), year, birth_date, on_anniversary=on_anniversary)
+
+
+# A leap year, so that February 29 is a date: ``anniversary`` reads only month and day.
+_ANY_LEAP_YEAR = 2000
 
 
 def contact_windows(

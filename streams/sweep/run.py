@@ -198,9 +198,10 @@ class _Sweep:
         try:
             with decided_chunks(self.store, context, prepared.ids, self.options) as results:
                 for n, result in results:
-                    self.writes.batch(decided.take(result, self.summary), result.ledger, self.options.as_of)
-                    self.checkpoint.heartbeat_if_due()  # chunks whose rows are all unchanged write nothing
+                    self.writes.decided(decided.take(result, self.summary), result.ledger, self.options.as_of)
+                    self.checkpoint.heartbeat_if_due()  # most chunks write nothing yet
                     progress.update(n)
+            self.writes.flush_decided()
         finally:
             progress.close()
         return decided

@@ -4,6 +4,12 @@ what follows from what was written (campaign target statuses, sending-side statu
 Every batch is one transaction.  A run that stops half way leaves whole
 batches; its placements are not "kept" by the next run (its checkpoint is not
 ``completed``), so the rerun decides as an uninterrupted run would have.
+
+Phase 1's chunks (a thousand contacts each) are gathered into batches of about
+``batch_rows`` rows and ledger entries before they are written (``decided``):
+each commit writes every page the transaction dirtied, and an index's pages were
+written again at each of a first sweep's small commits.  Measured on the 1M
+campaign agency's first sweep: commits took 3.7 s of the main process's 25 s.
 """
 
 from __future__ import annotations
@@ -36,6 +42,25 @@ class RunWrites:
         self.checkpoint = checkpoint
         self.run_id = checkpoint.run_id
         self.batch_rows = batch_rows
+        self._pending = WriteBatch.empty()
+        self._pending_ledger: list[LedgerEntry] = []
+        self._decided_on: date | None = None
+
+    def decided(self, batch: WriteBatch, ledger: Sequence[LedgerEntry], decided_on: date) -> None:
+        """A chunk's writes and ledger entries, written with the next ones once there are
+        ``batch_rows`` of them (``flush_decided`` writes the rest)."""
+        self._pending.inserts.extend(batch.inserts)
+        self._pending.updates.extend(batch.updates)
+        self._pending.deletes.extend(batch.deletes)
+        self._pending_ledger.extend(ledger)
+        self._decided_on = decided_on
+        if len(self._pending) + len(self._pending_ledger) >= self.batch_rows:
+            self.flush_decided()
+
+    def flush_decided(self) -> None:
+        pending, ledger = self._pending, self._pending_ledger
+        self._pending, self._pending_ledger = WriteBatch.empty(), []
+        self.batch(pending, ledger, self._decided_on)
 
     def batch(self, batch: WriteBatch, ledger: Sequence[LedgerEntry] = (), decided_on: date | None = None) -> None:
         """A batch of rows and (phase 1) the ledger entries of the contacts it decided."""

@@ -9,12 +9,15 @@ runs from ``A - days_before - 60`` to ``A + days_after``.
 
 from __future__ import annotations
 
+from calendar import isleap
 from datetime import date
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from rules.anniversary import age_on
 from rules.config import (
@@ -30,7 +33,7 @@ from rules.config import (
 )
 from rules.contact import Contact
 from rules.contact_schedule import schedule_contact
-from rules.exclusion_window import ContactWindows, Window, contact_windows
+from rules.exclusion_window import ContactWindows, Window, contact_windows, window_of_year
 from rules.placement import Horizon
 from rules.profiles import PROFILE_NAMES, profile_state_rules
 from rules.statuses import PRE_SCHEDULED, SKIPPED
@@ -590,3 +593,45 @@ def test_the_legacy_file_with_the_profile_takes_the_profile_s_states_only(tmp_pa
     assert year_round_facts(config.year_round_rules) == year_round_facts(legacy.year_round_rules)
     il = config.rules_for_state("IL")
     assert [(r.min_age, r.max_age, r.days_after) for r in il] == [(65, 75, 45)]
+
+
+# --- the window cache: contacts born on the same day of different years share entries -------------
+
+_PROFILE_CONFIG = load({"state_rules": {"profile": PROFILE}})
+_CACHE_CONFIGS = (DEFAULT_CONFIG, VA_CHANGE, _PROFILE_CONFIG)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    config_index=st.integers(0, len(_CACHE_CONFIGS) - 1),
+    state_index=st.integers(0, 60),
+    month_day=st.dates(date(2000, 1, 1), date(2000, 12, 31)),
+    base_years=st.lists(st.integers(1930, 2030), min_size=2, max_size=4),
+    births=st.lists(st.dates(date(1930, 1, 1), date(2010, 12, 31)), min_size=4, max_size=4),
+    year=st.integers(2023, 2028),
+)
+def test_a_window_read_from_the_shared_cache_is_the_window_of_its_own_base_date(
+    config_index: int,
+    state_index: int,
+    month_day: date,
+    base_years: list[int],
+    births: list[date],
+    year: int,
+) -> None:
+    """The cache keys a window by the base date's month and day: each contact, whichever
+    contact of another birth year filled the entry, reads the window of its own dates
+    (the age bands from its own birth date, February 29 in and out of leap years)."""
+    config = _CACHE_CONFIGS[config_index]
+    states = sorted({r.state for r in config.window_rules})
+    state = states[state_index % len(states)]
+    for base_year, birth in zip(base_years, births, strict=False):
+        day = min(month_day.day, 28) if month_day.month == 2 and not isleap(base_year) else month_day.day
+        base = date(base_year, month_day.month, day)
+        for kind_birth, kind_effective in ((base, None), (birth, base)):
+            cw = contact_windows(state, kind_birth, kind_effective, config)
+            for i, (rule, rule_base) in enumerate(cw.rules):
+                birth_for_band = cw.birth_date if rule.banded else None
+                direct = window_of_year(rule, rule_base, year, birth_for_band)
+                if direct is None and rule.dated and cw._no_version_on_its_anchor(rule, year):
+                    direct = window_of_year(rule, rule_base, year, birth_for_band, on_anniversary=True)
+                assert cw.window(i, year) == direct, (rule, rule_base, year)

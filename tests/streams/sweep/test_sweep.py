@@ -372,7 +372,7 @@ def test_failed_run_is_recorded_and_rerun_completes_the_job(
 
     monkeypatch.setattr(sweep_writes, "write_batch", failing)
     with pytest.raises(RuntimeError, match="disk on fire"):
-        sweep(db, as_of, chunk_size=200)
+        sweep(db, as_of, chunk_size=200, batch_rows=500)
     status, error = dump(db, "SELECT status, error_message FROM scheduler_checkpoints")[0]
     assert status == "failed" and "disk on fire" in error
     partial = dump(db, "SELECT count(*) FROM email_schedules WHERE status IN " + OWNED)[0][0]

@@ -79,7 +79,7 @@ def test_a_failing_worker_stops_the_run_and_the_rerun_completes_it(
     # Set before the workers start: they are forked, so they run it too.
     monkeypatch.setattr(sweep_chunks, "schedule_contact", failing)
     with pytest.raises(RuntimeError, match=f"rules crashed on contact {bad}"):
-        sweep(db, as_of, workers=2, chunk_size=200)
+        sweep(db, as_of, workers=2, chunk_size=200, batch_rows=500)
     assert pools == [2]
     assert multiprocessing.active_children() == []  # the pool is shut down
     status, error = dump(db, "SELECT status, error_message FROM scheduler_checkpoints")[0]
