@@ -16,7 +16,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date
-from functools import lru_cache
 
 from rules.anniversary import parse_iso_date
 from rules.bounds import excerpt
@@ -68,9 +67,6 @@ def usable_email(raw: str | None) -> bool:
     return bool(at) and bool(local) and bool(domain) and "@" not in domain
 
 
-# Contacts share their ZIP codes and dates: a sweep validates hundreds of thousands with
-# some tens of thousands of distinct values (both functions are pure).
-@lru_cache(maxsize=1 << 16)
 def resolve_state(zip_code: str | None, state_column: str | None) -> tuple[str | None, str | None]:
     """The contact's state and, when ZIP and column disagree, the warning to report."""
     from_zip = state_of_zip(zip_code)
@@ -87,11 +83,8 @@ def resolve_state(zip_code: str | None, state_column: str | None) -> tuple[str |
 FIRST_YEAR, LAST_YEAR = 1850, 2200
 
 
-_parsed_date = lru_cache(maxsize=1 << 16)(parse_iso_date)
-
-
 def _date_field(raw: str | None, name: str, warnings: list[str]) -> date | None:
-    parsed = _parsed_date(raw)
+    parsed = parse_iso_date(raw)
     if parsed is None and raw is not None and raw.strip(BLANKS):
         warnings.append(f"{name} {excerpt(raw)} is not a date (YYYY-MM-DD); treated as missing")
     if parsed is not None and not FIRST_YEAR <= parsed.year <= LAST_YEAR:
