@@ -9,6 +9,7 @@ of a run in one process.
 
 from __future__ import annotations
 
+import gc
 import multiprocessing
 import signal
 from collections import deque
@@ -48,6 +49,9 @@ def decided_chunks(
     zip_states()  # loaded once, here, for every worker
     store.engine.dispose()  # no open SQLite connection crosses the fork
     _FORK_CONTEXT = context
+    # What the workers inherit is never collected there: a full collection would walk it
+    # and so copy every page of it into each worker (copy-on-write).
+    gc.freeze()
     pool = ProcessPoolExecutor(
         max_workers=options.workers,
         mp_context=multiprocessing.get_context("fork"),
@@ -61,6 +65,7 @@ def decided_chunks(
         # running ones (workers ignore Ctrl-C), then let the run record it.
         pool.shutdown(wait=True, cancel_futures=True)
         _FORK_CONTEXT = None
+        gc.unfreeze()
 
 
 def chunked(ids: Sequence[int], size: int) -> Iterator[Sequence[int]]:
