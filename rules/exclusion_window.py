@@ -185,6 +185,10 @@ def year_round_reason(rule: YearRoundRule) -> str:
     return f"{base} ({provenance(rule.version, rule.source)})" if rule.dated else base
 
 
+# A leap year, so that February 29 is a date: ``anniversary`` reads only month and day.
+_ANY_LEAP_YEAR = 2000
+
+
 @lru_cache(maxsize=65536)
 def _cached_window(
     rule: WindowRule,
@@ -200,10 +204,6 @@ def _cached_window(
     its base date's month and day only (``anniversary``), so contacts born on the same day
     of any year share an entry; ``birth_date`` is None for a rule without an age band."""
     return window_of_year(rule, date(_ANY_LEAP_YEAR, month, day), year, birth_date, on_anniversary=on_anniversary)
-
-
-# A leap year, so that February 29 is a date: ``anniversary`` reads only month and day.
-_ANY_LEAP_YEAR = 2000
 
 
 def contact_windows(
