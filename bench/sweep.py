@@ -12,6 +12,16 @@ workers, side reads) every 0.1 s and prints the largest sum: all processes toget
 
     .venv/bin/python bench/sweep.py --measure COPY.db 2026-09-01   # one sweep, JSON
 
+The machine drifts (the same sweep ran 10% slower an hour later on 2026-12-02), so a
+change is judged against the code before it in interleaved runs, minutes apart:
+
+    .venv/bin/python bench/sweep.py --compare HEAD~1 AGENCY.db 2026-03-10 [--runs 3]
+
+runs the sweep of a fresh copy of AGENCY.db with REV's code, then with this tree's,
+``--runs`` times, and prints each run's time, phases, the CPU of its worker processes and
+its checksum (equal checksums: the change kept every row).  Without the memory sampler (it
+costs about 3.6% of one core).
+
 Scenarios per size:
 - ``outside AEP``: first sweep on 2026-03-10 of a freshly generated database;
 - ``next day``: the sweep of 2026-03-11 on the same database;
@@ -51,9 +61,10 @@ FOLLOWUP_SHARE = 0.10  # initial emails awaiting follow-ups, per contact
 DEFAULT_SIZES = {"standard": "100000,1000000,3000000", "campaigns": "1000000"}
 
 
-def _one(db: str, as_of: str, full_scan: bool) -> None:
-    """Child mode: run one sweep, print its figures as JSON."""
-    sys.path.insert(0, str(ROOT))
+def _one(db: str, as_of: str, full_scan: bool, code: str | None = None) -> None:
+    """Child mode: run one sweep, print its figures as JSON.  ``code``: the checkout whose
+    packages run it (``--compare``), this one by default."""
+    sys.path.insert(0, code or str(ROOT))
     from rules.config import DEFAULT_CONFIG
     from streams.store.engine import open_store
     from streams.sweep.run import run_sweep
@@ -93,9 +104,47 @@ def _one(db: str, as_of: str, full_scan: bool) -> None:
                 "per_type": s.per_type,
                 "phase_s": s.phase_s,
                 "prefilter": s.prefilter,
+                "children_cpu_s": round(_children_cpu_s(), 1),
+                "checksum": s.schedules_after_checksum,
             }
         )
     )
+
+
+def _children_cpu_s() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def _compare(rev: str, source: Path, as_of: str, runs: int, workdir: Path) -> None:
+    """Interleaved sweeps of copies of ``source``: REV's code, then this tree's, ``runs`` times."""
+    trees = workdir / "compare"
+    old_tree = trees / "rev"
+    subprocess.run(["git", "-C", str(ROOT), "worktree", "add", "--detach", "--force", str(old_tree), rev],
+                   check=True, capture_output=True)
+    try:
+        print(f"machine: {platform.machine()}, {os.cpu_count()} cores; {source} on {as_of}")
+        print("| run | code | sweep s | decide | write | CPU s of its children (decide workers, side reads) | checksum |")
+        print("|---|---|---|---|---|---|---|")
+        for run in range(1, runs + 1):
+            for label, code in ((rev, old_tree), ("this tree", ROOT)):
+                db = _copy(source, trees / "run.db")
+                out = subprocess.run(
+                    [sys.executable, __file__, "--one", str(db), as_of, "--code", str(code)],
+                    check=True, capture_output=True, text=True,
+                ).stdout
+                r = json.loads(out.strip().splitlines()[-1])
+                phases = dict(r["phase_s"])
+                print(
+                    f"| {run} | {label} | {r['wall_s']} | {phases.get('decide')} | {phases.get('write')} | "
+                    f"{r['children_cpu_s']} | {str(r['checksum'])[:24]} |",
+                    flush=True,
+                )
+    finally:
+        subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force", str(old_tree)], capture_output=True)
+        for p in trees.glob("run.db*"):
+            p.unlink()
+        trees.rmdir()
 
 
 def _migration_note(figures: dict[str, object]) -> str:
@@ -226,12 +275,22 @@ def main() -> None:
         "--measure", nargs=2, metavar=("DB", "AS_OF"),
         help="one sweep of DB (changed in place) on AS_OF, in a fresh process; prints its figures as JSON",
     )
+    ap.add_argument(
+        "--compare", nargs=3, metavar=("REV", "DB", "AS_OF"),
+        help="interleaved sweeps of copies of DB on AS_OF: REV's code, then this tree's (see above)",
+    )
+    ap.add_argument("--runs", type=int, default=3, help="pairs of runs for --compare")
+    ap.add_argument("--code", help=argparse.SUPPRESS)  # the checkout a --one child runs
     args = ap.parse_args()
+    if args.compare:
+        rev, db, as_of = args.compare
+        _compare(rev, Path(db), as_of, args.runs, Path(args.workdir))
+        return
     if args.measure:
         print(json.dumps(_measure(Path(args.measure[0]), args.measure[1], args.full_scan)))
         return
     if args.one:
-        _one(args.one[0], args.one[1], args.full_scan)
+        _one(args.one[0], args.one[1], args.full_scan, args.code)
         return
     workdir = Path(args.workdir)
     workdir.mkdir(parents=True, exist_ok=True)
