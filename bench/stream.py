@@ -41,6 +41,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
@@ -270,16 +271,25 @@ def upsert(cid: int, at: datetime, day: date) -> bytes:
     })
 
 
-async def latency_run(broker: str, prefix: str, rate: int, seconds: int) -> list[float]:
+@dataclass
+class Latencies:
+    """Milliseconds from produce to change, sorted: the warm-up's and the measured seconds'."""
+
+    warmup: list[float]
+    measured: list[float]
+
+
+async def latency_run(broker: str, prefix: str, rate: int, seconds: int, warmup_s: int, linger_ms: int) -> Latencies:
     changes = topic_name(prefix, "schedule-changes")
     consumer = AIOKafkaConsumer(changes, bootstrap_servers=broker, auto_offset_reset="latest")
     await consumer.start()
     await asyncio.sleep(2)  # the consumer's partitions assigned before the first produce
-    producer = AIOKafkaProducer(bootstrap_servers=broker, linger_ms=0, acks=1)
+    producer = AIOKafkaProducer(bootstrap_servers=broker, linger_ms=linger_ms, acks=1)
     await producer.start()
     sent: dict[str, float] = {}
     got: dict[str, float] = {}
-    total = rate * seconds
+    warm = rate * warmup_s
+    total = warm + rate * seconds
     day = date(2026, 3, 10)
     at = datetime(2026, 3, 10, 15, 0, tzinfo=UTC)
 
@@ -300,6 +310,7 @@ async def latency_run(broker: str, prefix: str, rate: int, seconds: int) -> list
         if delay > 0:
             await asyncio.sleep(delay)
         event_id = f"lat-{i + 1}"
+        # from the produce call: the producer's linger counts
         sent[event_id] = time.perf_counter()
         await producer.send(topic_name(prefix, "contacts"), value=upsert(i + 1, at, day), key=str(i + 1).encode())
     await producer.flush()
@@ -309,7 +320,11 @@ async def latency_run(broker: str, prefix: str, rate: int, seconds: int) -> list
         pass
     await producer.stop()
     await consumer.stop()
-    return sorted((got[k] - sent[k]) * 1000 for k in sent if k in got)
+    ms = {k: (got[k] - sent[k]) * 1000 for k in sent if k in got}
+    return Latencies(
+        warmup=sorted(ms[f"lat-{i + 1}"] for i in range(warm) if f"lat-{i + 1}" in ms),
+        measured=sorted(ms[f"lat-{i + 1}"] for i in range(warm, total) if f"lat-{i + 1}" in ms),
+    )
 
 
 def percentiles(ms: list[float]) -> str:
@@ -317,41 +332,51 @@ def percentiles(ms: list[float]) -> str:
     return f"p50 {p(0.50):.1f} ms, p99 {p(0.99):.1f} ms, max {ms[-1]:.1f} ms"
 
 
-def baseline_latency(broker: str, rate: int, seconds: int) -> list[float]:
+def p99(ms: list[float]) -> float:
+    return ms[min(len(ms) - 1, int(0.99 * len(ms)))]
+
+
+def warmup_line(lat: Latencies) -> str:
+    return f"; warm-up, not counted: {percentiles(lat.warmup)}" if lat.warmup else ""
+
+
+def baseline_latency(broker: str, rate: int, seconds: int, warmup_s: int, linger_ms: int) -> Latencies:
     prefix = f"bk{int(time.time())}."
     asyncio.run(ensure_topics(broker, prefix, PARTITIONS))
     proc = start_echo(broker, prefix, 0, linger_ms=0)
     try:
-        ms = asyncio.run(latency_run(broker, prefix, rate, seconds))
+        lat = asyncio.run(latency_run(broker, prefix, rate, seconds, warmup_s, linger_ms))
     finally:
         proc.terminate()
         proc.wait(60)
-    print(f"baseline latency at {rate:,} events/s (aiokafka alone): {len(ms):,} seen; "
-          + (percentiles(ms) if ms else "none arrived"))
-    return ms
+    print(f"baseline latency at {rate:,} events/s (aiokafka alone): {len(lat.measured):,} seen; "
+          + (percentiles(lat.measured) if lat.measured else "none arrived") + warmup_line(lat))
+    return lat
 
 
-def latency(broker: str, tmp: Path, rate: int, seconds: int) -> None:
+def latency(broker: str, tmp: Path, rate: int, seconds: int, warmup_s: int, linger_ms: int) -> None:
     prefix = f"bl{int(time.time())}."
     asyncio.run(ensure_topics(broker, prefix, PARTITIONS))
     db = tmp / "latency.db"
     fresh_db(db)
     proc = start_worker(broker, prefix, db, tmp)
+    print(f"latency runs: contact upserts at {rate:,}/s, {warmup_s} s of warm-up then {seconds} s measured; "
+          f"the producer's linger {linger_ms} ms")
     try:
-        ms = asyncio.run(latency_run(broker, prefix, rate, seconds))
+        lat = asyncio.run(latency_run(broker, prefix, rate, seconds, warmup_s, linger_ms))
         total = rate * seconds
-        if not ms:
+        if not lat.measured:
             print("latency: no schedule change arrived")
             return
-        print(f"latency at {rate:,} events/s for {seconds} s: {len(ms):,}/{total:,} changes seen; "
-              f"{percentiles(ms)} (worker + database process peak RSS {peak_mb(proc.pid):.0f} MB)")
+        print(f"latency at {rate:,} events/s for {seconds} s: {len(lat.measured):,}/{total:,} changes seen; "
+              f"{percentiles(lat.measured)} (worker + database process peak RSS {peak_mb(proc.pid):.0f} MB)"
+              + warmup_line(lat))
     finally:
         proc.terminate()
         proc.wait(60)
-    base = baseline_latency(broker, rate, seconds)
-    if base:
-        p99 = lambda v: v[min(len(v) - 1, int(0.99 * len(v)))]  # noqa: E731
-        print(f"latency p99 ratio worker / baseline: {p99(ms) / p99(base):.1f}")
+    base = baseline_latency(broker, rate, seconds, warmup_s, linger_ms)
+    if base.measured:
+        print(f"latency p99 ratio worker / baseline: {p99(lat.measured) / p99(base.measured):.1f}")
 
 
 def main() -> None:
@@ -359,7 +384,11 @@ def main() -> None:
     ap.add_argument("--broker", help="use a running broker instead of starting one")
     ap.add_argument("--events", type=int, default=20000)
     ap.add_argument("--rate", type=int, default=1000)
-    ap.add_argument("--seconds", type=int, default=10)
+    ap.add_argument("--seconds", type=int, default=10, help="measured seconds of the latency run")
+    ap.add_argument("--warmup-seconds", type=int, default=2,
+                    help="seconds produced at the same rate before those, reported apart (default 2)")
+    ap.add_argument("--producer-linger-ms", type=int, default=5,
+                    help="the latency run's producer (default 5: Kafka 4.0's producer default)")
     ap.add_argument("--latency-only", action="store_true", help="skip the throughput run")
     ap.add_argument("--workers", type=int, default=1, help="workers in the throughput run (>1: PostgreSQL)")
     ap.add_argument("--postgres", action="store_true", help="the throughput run on PostgreSQL")
@@ -391,7 +420,7 @@ def main() -> None:
             if not args.latency_only:
                 throughput(broker, tmp, args.events, args.workers, pg)
             if not use_pg:
-                latency(broker, tmp, args.rate, args.seconds)
+                latency(broker, tmp, args.rate, args.seconds, args.warmup_seconds, args.producer_linger_ms)
         finally:
             if pg_env is not None:
                 subprocess.run([str(ROOT / "scripts" / "pg-local"), "stop"], env=pg_env, check=False)

@@ -66,6 +66,7 @@ from streams.worker.health import (
     readiness,
     serve_health,
 )
+from streams.worker.ready_batches import acknowledge, ready_batches
 from streams.worker.topics import INPUT_TOPICS, ensure_topics, topic_name
 
 logger = logging.getLogger(__name__)
@@ -96,7 +97,9 @@ class WorkerSettings:
     prefix: str = ""
     partitions: int = 4
     batch_size: int = 500
-    batch_within_s: float = 0.05
+    # A batch is taken as soon as the agent is free and its events are in (ready_batches);
+    # at the latest this long after its first event.
+    batch_linger_s: float = 0.05
     # 03:30 exists on every day, DST changes included; None: no automatic sweep.
     sweep_cron: str | None = "30 3 * * *"
     sweep_timezone: str = "America/Chicago"
@@ -183,13 +186,15 @@ class Worker:
         settings = self.settings
 
         async def agent(stream: faust.StreamT) -> None:
-            async for events in stream.take_events(settings.batch_size, settings.batch_within_s):
+            manual = stream.noack()  # type: ignore[attr-defined]  # faust.Stream has it, StreamT's stub not
+            async for events in ready_batches(manual, settings.batch_size, settings.batch_linger_s):
                 await self.handle(
                     [
                         Message(kind, e.message.partition, e.message.offset, e.message.key, e.message.value)
                         for e in events
                     ]
                 )
+                await acknowledge(manual, events)
 
         agent.__name__ = f"mailwindow_{kind.replace('-', '_')}"
         return agent
