@@ -187,14 +187,19 @@ class Worker:
 
         async def agent(stream: faust.StreamT) -> None:
             manual = stream.noack()  # type: ignore[attr-defined]  # faust.Stream has it, StreamT's stub not
-            async for events in ready_batches(manual, settings.batch_size, settings.batch_linger_s):
-                await self.handle(
-                    [
-                        Message(kind, e.message.partition, e.message.offset, e.message.key, e.message.value)
-                        for e in events
-                    ]
-                )
-                await acknowledge(manual, events)
+            acknowledged: asyncio.Future[None] | None = None  # the last batch's, once announced
+            try:
+                async for events in ready_batches(manual, settings.batch_size, settings.batch_linger_s):
+                    announced = await self.apply_then_announce(
+                        [
+                            Message(kind, e.message.partition, e.message.offset, e.message.key, e.message.value)
+                            for e in events
+                        ]
+                    )
+                    acknowledged = asyncio.ensure_future(self._acknowledge_once(announced, manual, events))
+            finally:
+                if acknowledged is not None:
+                    await asyncio.shield(acknowledged)
 
         agent.__name__ = f"mailwindow_{kind.replace('-', '_')}"
         return agent
@@ -202,9 +207,31 @@ class Worker:
     async def handle(self, messages: list[Message]) -> None:
         """One batch of an agent: applied by the database process, then announced in the
         order the batches were applied."""
+        await (await self.apply_then_announce(messages))
+
+    async def apply_then_announce(self, messages: list[Message]) -> asyncio.Future[None]:
+        """The batch applied by the database process; its announcements under way, returned.
+
+        The agent applies its next batch while the broker acknowledges these (a
+        cycle is an apply, not an apply and a publish), but the announcements of
+        all agents go out one batch at a time in the order the database process
+        applied them: the turn is taken here, before the next batch is given to it.
+        """
         result = await self.apply(messages)
-        async with self.in_applied_order:
+        await self.in_applied_order.acquire()
+        return asyncio.ensure_future(self._publish_in_turn(result))
+
+    async def _publish_in_turn(self, result: BatchResult) -> None:
+        try:
             await self.publish(result)
+        finally:
+            self.in_applied_order.release()
+
+    @staticmethod
+    async def _acknowledge_once(announced: asyncio.Future[None], stream: faust.StreamT, events: list[Any]) -> None:
+        """The batch's offsets released for commit only once its announcements are on the broker."""
+        await announced
+        await acknowledge(stream, events)
 
     async def apply(self, messages: list[Message]) -> BatchResult:
         """The batch applied by the database process, however long the database is unavailable.

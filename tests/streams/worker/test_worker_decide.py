@@ -6,7 +6,9 @@ process itself is gone."""
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -39,6 +41,11 @@ def worker(tmp_path: Path) -> Worker:
     store = open_store(str(make_legacy_db(tmp_path / "w.db")))
     w = Worker(WorkerSettings(broker="127.0.0.1:9", store=store, config=DEFAULT_CONFIG))
     w.database.close()
+    return w
+
+
+def replace_settings(w: Worker, **changes: Any) -> Worker:
+    w.settings = replace(w.settings, **changes)
     return w
 
 
@@ -128,3 +135,70 @@ def test_batches_are_announced_in_the_order_the_database_process_applied_them(
 
     asyncio.run(two_agents())
     assert sent == ["first", "second"]
+
+
+class _Offsets:
+    """A stand-in for a Faust stream of one partition's messages: what the agent uses of it."""
+
+    def __init__(self, count: int) -> None:
+        self.pending: asyncio.Queue[Any] = asyncio.Queue()
+        for offset in range(count):
+            message = SimpleNamespace(partition=0, offset=offset, key=b"1", value=b"{}")
+            self.pending.put_nowait(SimpleNamespace(message=message))
+        self.pending.put_nowait(None)  # the end of the stream
+        self.channel = SimpleNamespace(queue=self)
+        self.acked: list[int] = []
+
+    def noack(self) -> _Offsets:
+        return self
+
+    def empty(self) -> bool:
+        return self.pending.empty()
+
+    async def events(self) -> Any:
+        while (event := await self.pending.get()) is not None:
+            yield event
+
+    async def ack(self, event: Any) -> None:
+        self.acked.append(event.message.offset)
+
+
+def test_the_next_batch_is_applied_while_the_last_ones_announcements_are_acknowledged(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An agent's cycle is an apply, not an apply and a publish; but a batch's offsets are
+    released for commit only once its own announcements are on the broker."""
+    w = replace_settings(worker(tmp_path), batch_size=2)
+    log: list[str] = []
+    stream = _Offsets(4)  # two batches of two
+    broker_took: dict[int, asyncio.Event] = {0: asyncio.Event(), 2: asyncio.Event()}
+
+    async def applied(messages: list[Message]) -> BatchResult:
+        first = messages[0].offset
+        assert first is not None
+        log.append(f"applied {first}; acknowledged so far {stream.acked}")
+        if first == 2:
+            broker_took[0].set()  # the first batch's announcements are acknowledged only now
+        return BatchResult(changes=[(str(first), {})])
+
+    async def send_all(result: BatchResult) -> None:
+        first = int(result.changes[0][0])
+        await broker_took[first].wait()
+        log.append(f"announced {first}")
+
+    monkeypatch.setattr(w, "_send_all", send_all)
+    w.database = FlakyDatabaseProcess([])  # type: ignore[assignment]
+    monkeypatch.setattr(w.database, "process", applied)
+    broker_took[2].set()
+
+    async def run_agent() -> None:
+        await asyncio.wait_for(w._agent_for("contacts")(stream), 60)
+
+    asyncio.run(run_agent())
+    assert log == [
+        "applied 0; acknowledged so far []",
+        "applied 2; acknowledged so far []",  # before batch 0's announcements were acknowledged
+        "announced 0",
+        "announced 2",
+    ]
+    assert stream.acked == [0, 1, 2, 3]
