@@ -35,6 +35,7 @@ topic prefix, partitions, sweep time); ``mailwindow worker`` runs it.
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import os
 import signal
@@ -558,6 +559,7 @@ async def _run_worker(
             return
         if life.stopping_since is None:
             life.stage = "running"
+        gc.freeze()  # the app's start-up objects out of the collector's sight (database_process says why)
         print(
             f"mailwindow worker: ready (broker {settings.broker}, prefix {settings.prefix!r}, "
             f"{settings.partitions} partitions)",
