@@ -22,14 +22,16 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
+import random
 import time
 from collections.abc import Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
-from datetime import date
+from datetime import UTC, date, datetime
 from multiprocessing import get_context
 from pathlib import Path
 from typing import Any
 
+import orjson
 from sqlalchemy.exc import OperationalError
 
 from rules.config import Config, config_from_mapping
@@ -45,6 +47,7 @@ from streams.watchdog import end_with_parent
 from streams.worker.baseline import record_baseline, recorded_baseline
 from streams.worker.batch import BatchProcessor, BatchResult, Message
 from streams.worker.health import DatabaseCalls
+from synthetic.sample_events import click, contact_upsert, health
 
 logger = logging.getLogger(__name__)
 
@@ -108,7 +111,23 @@ def _prepare(today: date, snapshot_dir: str) -> dict[str, Any]:
         if recorded_baseline(p.store) is None:
             b = record_baseline(p.store, p.config, today, Path(snapshot_dir))
             done["baseline"] = b.baseline_id
+    try:
+        p.rehearse(rehearsal(today))
+    except Exception:  # noqa: BLE001 - only a warm-up: the real batches meet any problem again
+        logger.warning("the start-up rehearsal of the batch step failed", exc_info=True)
     return done
+
+
+def rehearsal(day: date) -> list[Message]:
+    """A contact upsert, a click and a health answer for one contact: rehearsed, never kept."""
+    at = datetime(day.year, day.month, day.day, 12, tzinfo=UTC)
+    cid = 2_000_000_000
+    values = [
+        ("contacts", contact_upsert(cid, at, random.Random(cid), "rehearsal-contact")),
+        ("clicks", click(cid, at, "rehearsal-click")),
+        ("health", health(cid, at, "rehearsal-health", True)),
+    ]
+    return [Message(kind, None, None, str(cid).encode(), orjson.dumps(v)) for kind, v in values]
 
 
 def _sweep(as_of: date) -> dict[str, Any]:

@@ -15,6 +15,7 @@ from streams.events.schema import validate_record
 from streams.store.engine import Store, open_store
 from streams.store.epochs import start_epoch
 from streams.worker.batch import BatchProcessor, BatchResult, Guarded, Message, Unguarded
+from streams.worker.database_process import rehearsal
 from synthetic.sample_events import mixed_events
 from tests.builders import rate_increase_q2_events
 from tests.legacy_db import dump, make_legacy_db
@@ -104,6 +105,35 @@ def test_mixed_stream_with_malformed_events(tmp_path: Path) -> None:
     early = dump(db, "SELECT count(DISTINCT contact_id) FROM tracking_clicks WHERE contact_id NOT IN "
                  "(SELECT id FROM contacts)")[0][0]
     assert early >= 0 and dump(db, "SELECT count(*) FROM mw_parked_events") == [(0,)]
+
+
+def test_the_start_up_rehearsal_decides_like_a_batch_and_leaves_nothing_behind(tmp_path: Path) -> None:
+    """The worker rehearses the batch step once at start (streams.worker.database_process):
+    every table as it was, and the same events applied for real afterwards as if it never ran."""
+    events = list(mixed_events(400, seed=4))
+    messages = [Message(e.topic, 0, i, e.key, e.value) for i, e in enumerate(events)]
+    sums = []
+    for rehearsed in (False, True):
+        db = make_legacy_db(tmp_path / f"r{rehearsed}.db")
+        p = processor(db)
+        p.process(messages[:200])
+        before = {t: dump(db, f"SELECT * FROM {t} ORDER BY 1") for t in TABLES_TOUCHED}
+        if rehearsed:
+            r = p.rehearse(rehearsal(DAY))
+            # the whole step ran: stored, decided (one email created), engagement read
+            assert (r.applied, r.deadletters, [c["change"] for _, c in r.changes]) == (3, [], ["created"])
+            assert list(r.engagement) == [2_000_000_000]
+            assert {t: dump(db, f"SELECT * FROM {t} ORDER BY 1") for t in TABLES_TOUCHED} == before
+        p.process(messages[200:])
+        p.store.close()
+        sums.append(checksum(db))
+    assert sums[0] == sums[1]
+
+
+TABLES_TOUCHED = (
+    "contacts", "email_schedules", "tracking_clicks", "contact_events", "mw_applied_events",
+    "mw_applied_counts", "mw_contact_versions",
+)
 
 
 def test_batch_size_does_not_change_the_result(tmp_path: Path) -> None:
