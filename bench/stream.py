@@ -10,7 +10,10 @@
 2. Latency: contact upserts are produced at a fixed rate (default 1,000/s);
    each one places a birthday email, so each has a schedule change; latency
    is the time from its produce call to the arrival of the change that names
-   it as cause (p50, p99, max).
+   it as cause (p50, p99, max).  The producer lingers 5 ms (Kafka 4.0's
+   default; ``--producer-linger-ms 0`` makes every event a request of its own,
+   which on this 2-core machine kept the broker at about a core); the first
+   ``--warmup-seconds`` (default 2) after the worker's start are reported apart.
 Peak memory of the worker (VmHWM) is printed too.  Not part of the tests.
 
     .venv/bin/python bench/stream.py --workers 2           # N workers, one PostgreSQL database
