@@ -22,11 +22,10 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
-import random
 import time
 from collections.abc import Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from multiprocessing import get_context
 from pathlib import Path
 from typing import Any
@@ -47,7 +46,6 @@ from streams.watchdog import end_with_parent
 from streams.worker.baseline import record_baseline, recorded_baseline
 from streams.worker.batch import BatchProcessor, BatchResult, Message
 from streams.worker.health import DatabaseCalls
-from synthetic.sample_events import click, contact_upsert, health
 
 logger = logging.getLogger(__name__)
 
@@ -119,13 +117,24 @@ def _prepare(today: date, snapshot_dir: str) -> dict[str, Any]:
 
 
 def rehearsal(day: date) -> list[Message]:
-    """A contact upsert, a click and a health answer for one contact: rehearsed, never kept."""
-    at = datetime(day.year, day.month, day.day, 12, tzinfo=UTC)
+    """A contact upsert, a click and a health answer for one contact: rehearsed, never kept.
+
+    The contact's birthday email falls in the next weeks, so its rules run in full.
+    """
+    at = datetime(day.year, day.month, day.day, 12, tzinfo=UTC).isoformat().replace("+00:00", "Z")
+    birthday = (day + timedelta(days=30)).replace(year=1950, day=1)
     cid = 2_000_000_000
     values = [
-        ("contacts", contact_upsert(cid, at, random.Random(cid), "rehearsal-contact")),
-        ("clicks", click(cid, at, "rehearsal-click")),
-        ("health", health(cid, at, "rehearsal-health", True)),
+        ("contacts", {
+            "event_id": "rehearsal-contact", "occurred_at": at, "op": "upsert", "contact_id": cid,
+            "contact": {"email": "rehearsal@mailwindow.invalid", "zip_code": "75201", "state": "TX",
+                        "birth_date": birthday.isoformat(), "effective_date": "2015-06-01"},
+        }),
+        ("clicks", {"event_id": "rehearsal-click", "occurred_at": at, "contact_id": cid, "tracking_id": "rehearsal"}),
+        ("health", {
+            "event_id": "rehearsal-health", "occurred_at": at, "contact_id": cid,
+            "answers": {"has_medical_conditions": True, "main_questions_yes_count": 1, "answers_count": 7},
+        }),
     ]
     return [Message(kind, None, None, str(cid).encode(), orjson.dumps(v)) for kind, v in values]
 
