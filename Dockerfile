@@ -6,12 +6,14 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1
 
-# Only what the package is built from (tests, bench and data stay out: .dockerignore).
+# Only what the package is built from (tests, bench and data stay out: .dockerignore);
+# synthetic/ is the sample events of `mailwindow send-test-events`.
 WORKDIR /src
 COPY pyproject.toml README.md ./
 COPY rules/ rules/
 COPY streams/ streams/
 COPY schemas/ schemas/
+COPY synthetic/ synthetic/
 # A regular (not editable) install: the topic schemas go in as package data (streams/schemas).
 RUN pip install ".[postgres]" \
     && python -c "from streams.events import load_schema; load_schema('contacts')"

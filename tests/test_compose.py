@@ -149,3 +149,19 @@ def test_the_stop_grace_period_lets_the_worker_end_itself_first() -> None:
     assert worker.get("stop_signal", "SIGTERM") == "SIGTERM"
     # the worker's own bound first (exit 1 with its reason), the engine's SIGKILL only after
     assert stop_timeout < grace <= stop_timeout + 15
+
+
+def test_the_image_copies_every_directory_the_package_is_built_from() -> None:
+    """``pip install .`` in the Dockerfile fails on a package whose directory was not copied in
+    (there is no Docker engine here to build the image: this is the check that can run)."""
+    import tomllib
+
+    setuptools = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
+    renamed: dict[str, str] = setuptools.get("package-dir", {})
+    needed = {renamed.get(p, p.replace(".", "/")).split("/")[0] for p in setuptools["packages"]}
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    copied = set(re.findall(r"^COPY (\w+)/ \1/$", dockerfile, re.M))
+    ignored = {line.strip().rstrip("/") for line in (ROOT / ".dockerignore").read_text().splitlines()}
+    assert needed == {"rules", "streams", "schemas", "synthetic"}
+    assert needed <= copied, f"not copied into the image: {sorted(needed - copied)}"
+    assert not needed & ignored, f"left out by .dockerignore: {sorted(needed & ignored)}"
