@@ -106,6 +106,27 @@ def peak_mb(pid: int) -> float:
     return total
 
 
+def cpu_seconds(pids: dict[str, list[int]]) -> dict[str, float]:
+    """CPU time (user + system) each group of processes has used so far."""
+    tick = os.sysconf("SC_CLK_TCK")
+    used: dict[str, float] = {}
+    for label, group in pids.items():
+        total = 0
+        for pid in group:
+            try:
+                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue  # ended
+            total += int(fields[11]) + int(fields[12])
+        used[label] = total / tick
+    return used
+
+
+def worker_pids(pid: int) -> dict[str, list[int]]:
+    children = [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    return {"the worker's Faust process": [pid], "its database process": children}
+
+
 _APPLIED = "SELECT coalesce(sum(applied), 0) FROM mw_applied_counts"
 
 
@@ -357,7 +378,9 @@ def baseline_latency(broker: str, rate: int, seconds: int, warmup_s: int, linger
     return lat
 
 
-def latency(broker: str, tmp: Path, rate: int, seconds: int, warmup_s: int, linger_ms: int) -> None:
+def latency(
+    broker: str, tmp: Path, rate: int, seconds: int, warmup_s: int, linger_ms: int, broker_pid: int | None
+) -> None:
     prefix = f"bl{int(time.time())}."
     asyncio.run(ensure_topics(broker, prefix, PARTITIONS))
     db = tmp / "latency.db"
@@ -366,7 +389,13 @@ def latency(broker: str, tmp: Path, rate: int, seconds: int, warmup_s: int, ling
     print(f"latency runs: contact upserts at {rate:,}/s, {warmup_s} s of warm-up then {seconds} s measured; "
           f"the producer's linger {linger_ms} ms")
     try:
+        # Where the machine's cores go during the run: on two cores, every process here
+        # competes with the worker for them.
+        pids = {**({"the broker": [broker_pid]} if broker_pid else {}), **worker_pids(proc.pid),
+                "this bench (producer, consumer of the changes)": [os.getpid()]}
+        began, cpu_before = time.perf_counter(), cpu_seconds(pids)
         lat = asyncio.run(latency_run(broker, prefix, rate, seconds, warmup_s, linger_ms))
+        wall, cpu_after = time.perf_counter() - began, cpu_seconds(pids)
         total = rate * seconds
         if not lat.measured:
             print("latency: no schedule change arrived")
@@ -374,6 +403,8 @@ def latency(broker: str, tmp: Path, rate: int, seconds: int, warmup_s: int, ling
         print(f"latency at {rate:,} events/s for {seconds} s: {len(lat.measured):,}/{total:,} changes seen; "
               f"{percentiles(lat.measured)} (worker + database process peak RSS {peak_mb(proc.pid):.0f} MB)"
               + warmup_line(lat))
+        print("CPU during the latency run (warm-up included), share of one core: " + ", ".join(
+            f"{label} {(cpu_after[label] - cpu_before[label]) / wall:.0%}" for label in pids))
     finally:
         proc.terminate()
         proc.wait(60)
@@ -423,7 +454,8 @@ def main() -> None:
             if not args.latency_only:
                 throughput(broker, tmp, args.events, args.workers, pg)
             if not use_pg:
-                latency(broker, tmp, args.rate, args.seconds, args.warmup_seconds, args.producer_linger_ms)
+                broker_pid = int((tmp / "kafka" / "kafka.pid").read_text()) if env is not None else None
+                latency(broker, tmp, args.rate, args.seconds, args.warmup_seconds, args.producer_linger_ms, broker_pid)
         finally:
             if pg_env is not None:
                 subprocess.run([str(ROOT / "scripts" / "pg-local"), "stop"], env=pg_env, check=False)
