@@ -237,8 +237,8 @@ class Worker:
     async def apply(self, messages: list[Message]) -> BatchResult:
         """The batch applied by the database process, however long the database is unavailable.
 
-        Nothing here may raise: Faust acknowledges a batch whose agent raised, so
-        its offsets would be committed with the batch unapplied.  A database that
+        Nothing here may raise: the agent would end with the batch's messages never
+        acknowledged, and Faust's next rebalance or stop would wait for them.  A database that
         refuses work is waited for (the stream pauses: at-least-once holds); a
         database process that is gone ends the worker at once, without committing, and
         the restarted worker reads the batch again.
