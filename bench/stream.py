@@ -97,9 +97,8 @@ def start_worker(broker: str, prefix: str, db: Path | str, tmp: Path, n: int = 0
 
 def peak_mb(pid: int) -> float:
     """Peak resident memory (VmHWM) of the worker and its database process, together."""
-    pids = [pid, *(int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split())]
     total = 0.0
-    for p in pids:
+    for p in (p for group in worker_pids(pid).values() for p in group):
         for line in Path(f"/proc/{p}/status").read_text().splitlines():
             if line.startswith("VmHWM:"):
                 total += int(line.split()[1]) / 1024

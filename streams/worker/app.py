@@ -205,11 +205,6 @@ class Worker:
         agent.__name__ = f"mailwindow_{kind.replace('-', '_')}"
         return agent
 
-    async def handle(self, messages: list[Message]) -> None:
-        """One batch of an agent: applied by the database process, then announced in the
-        order the batches were applied."""
-        await (await self.apply_then_announce(messages))
-
     async def apply_then_announce(self, messages: list[Message]) -> asyncio.Future[None]:
         """The batch applied by the database process; its announcements under way, returned.
 
@@ -471,7 +466,7 @@ def run_worker(
     then does the rest, in this order (App.stop with ``stream_wait_empty``, its
     default): it stops fetching and pauses the partitions, waits until every
     message the agents took is acknowledged (the batch in hand is applied and
-    its announcements are on the broker: ``Worker.handle``), commits their
+    its announcements are on the broker: ``Worker.apply_then_announce``), commits their
     offsets, stops the agents and closes the consumer, which sends LeaveGroup:
     the other members get its partitions at once, not after the session timeout
     (tests/kafka/test_worker_health.py measures both).  The database process then

@@ -35,6 +35,7 @@ from sqlalchemy.exc import OperationalError
 
 from rules.config import Config, config_from_mapping
 from rules.zip_state import zip_states
+from streams.events.times import format_datetime
 from streams.store import outbox
 from streams.store.engine import open_store, run_with_retry
 from streams.store.epoch_lock import sweep_turn
@@ -121,7 +122,7 @@ def rehearsal(day: date) -> list[Message]:
 
     The contact's birthday email falls in the next weeks, so its rules run in full.
     """
-    at = datetime(day.year, day.month, day.day, 12, tzinfo=UTC).isoformat().replace("+00:00", "Z")
+    at = format_datetime(datetime(day.year, day.month, day.day, 12, tzinfo=UTC))
     birthday = (day + timedelta(days=30)).replace(year=1950, day=1)
     cid = 2_000_000_000
     values = [

@@ -127,11 +127,11 @@ def test_batches_are_announced_in_the_order_the_database_process_applied_them(
     monkeypatch.setattr(w, "_send_all", send_all)
     monkeypatch.setattr(w.database, "process", applied)
 
+    async def agent(kind: str) -> None:
+        await (await w.apply_then_announce([Message(kind, 0, 0, b"1", b"{}")]))
+
     async def two_agents() -> None:
-        await asyncio.gather(
-            w.handle([Message("first", 0, 0, b"1", b"{}")]),
-            w.handle([Message("second", 0, 0, b"1", b"{}")]),
-        )
+        await asyncio.gather(agent("first"), agent("second"))
 
     asyncio.run(two_agents())
     assert sent == ["first", "second"]
