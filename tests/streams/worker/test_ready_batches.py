@@ -49,16 +49,16 @@ def run(step: Awaitable[T]) -> T:
     return asyncio.run(guarded())
 
 
-def test_an_idle_agent_takes_a_single_event_at_once_not_after_the_linger() -> None:
-    async def scenario() -> list[Any]:
-        s = StandInStream()
-        batches = ready_batches(s, max_events=500, linger_s=HOUR)  # type: ignore[arg-type]
-        s.put(1)
-        first = await anext(batches)
-        await batches.aclose()
-        return first
+async def first_batch_of_one_event(s: StandInStream, linger_s: float) -> list[Any]:
+    batches = ready_batches(s, max_events=500, linger_s=linger_s)  # type: ignore[arg-type]
+    s.put(1)
+    first = await anext(batches)
+    await batches.aclose()
+    return first
 
-    assert run(scenario()) == [1]
+
+def test_an_idle_agent_takes_a_single_event_at_once_not_after_the_linger() -> None:
+    assert run(first_batch_of_one_event(StandInStream(), linger_s=HOUR)) == [1]
 
 
 def test_events_arriving_during_a_batch_are_the_next_batch_in_order_and_at_most_max() -> None:
@@ -80,16 +80,9 @@ def test_an_event_in_hand_is_handed_on_within_the_linger_when_the_queue_lied() -
     """Faust clears its queues when partitions are revoked, then waits for every event taken to
     be acknowledged: an event kept back until the next one arrives would stall the rebalance."""
 
-    async def scenario() -> list[Any]:
-        s = StandInStream()
-        s.claims_more = True
-        batches = ready_batches(s, max_events=500, linger_s=0.05)  # type: ignore[arg-type]
-        s.put(1)
-        first = await anext(batches)
-        await batches.aclose()
-        return first
-
-    assert run(scenario()) == [1]
+    s = StandInStream()
+    s.claims_more = True
+    assert run(first_batch_of_one_event(s, linger_s=0.05)) == [1]
 
 
 def test_nothing_is_acknowledged_until_the_agent_says_its_batch_is_done() -> None:
