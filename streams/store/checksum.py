@@ -108,7 +108,7 @@ def kept_checksum(conn: Connection, changes_coming: int = 0) -> str:
     if found is None or pending > max(int(found[1]), REBUILD_FROM):
         return _rebuilt(conn, changes_coming)
     total, rows = _with_changes(conn, int(found[0], 16), int(found[1]))
-    owned = _owned_rows(conn)
+    owned = owned_row_count(conn)
     if rows != owned:
         # A write the triggers do not see: SQLite's REPLACE deletes the row it replaces
         # without firing delete triggers, PostgreSQL's TRUNCATE fires none.  Each leaves
@@ -157,7 +157,8 @@ def _with_changes(conn: Connection, total: int, rows: int) -> tuple[int, int]:
     return total % _MODULUS, rows
 
 
-def _owned_rows(conn: Connection) -> int:
+def owned_row_count(conn: Connection) -> int:
+    """The owned rows (pre-scheduled, skipped): a count over the status index."""
     sql = f"SELECT count(*) FROM email_schedules WHERE {_owned_sql(conn)}"
     return int(conn.exec_driver_sql(sql, _OWNED_PARAMS).scalar_one())
 

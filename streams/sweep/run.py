@@ -45,6 +45,7 @@ from streams.sweep.balance import balance, frequency_skipped
 from streams.sweep.checkpoint import RunCheckpoint
 from streams.sweep.chunks import DecideContext
 from streams.sweep.decided import Decided
+from streams.sweep.deferred_indexes import DeferredIndexes
 from streams.sweep.liveness import checkpoint_time
 from streams.sweep.pool import decided_chunks
 from streams.sweep.prepare import Prepared, prepare
@@ -155,7 +156,7 @@ class _Sweep:
             side.close()
 
     def _decide_and_write(self, prepared: Prepared, side_reads: SideReads, laps: _Laps) -> None:
-        s, config = self.summary, self.config
+        s = self.summary
         self.marks_upto = prepared.marks_upto
         if prepared.forget_ledger:
             self.writes.forget_ledger()
@@ -163,7 +164,23 @@ class _Sweep:
         s.schedules_before_checksum = write_transaction(
             self.store, lambda conn: kept_checksum(conn, changes_coming=len(prepared.ids))
         )
+        deferred = DeferredIndexes.drop_before_writes(
+            self.store, len(prepared.ids), self.options.defer_indexes_from
+        )
+        s.indexes_built_after_writes = list(deferred.dropped)
         laps.lap("prepare")
+        try:
+            self._decide_and_write_rows(prepared, side_reads, laps)
+        except BaseException:
+            deferred.rebuild_after_failure()
+            raise
+        deferred.rebuild()
+        laps.lap("indexes")
+        s.schedules_after_checksum = write_transaction(self.store, kept_checksum)
+        laps.lap("checksum")
+
+    def _decide_and_write_rows(self, prepared: Prepared, side_reads: SideReads, laps: _Laps) -> None:
+        s, config = self.summary, self.config
         decided = self._decide(prepared)
         laps.lap("decide")
         side = side_reads.figures()
@@ -184,8 +201,6 @@ class _Sweep:
         )
         self.writes.status_facts()
         laps.lap("write")
-        s.schedules_after_checksum = write_transaction(self.store, kept_checksum)
-        laps.lap("checksum")
         s.contacts_checksum = decided.contacts_checksum()
 
     def _decide(self, prepared: Prepared) -> Decided:

@@ -81,6 +81,9 @@ class SweepOptions:
     # The operator's override (``--take-over``): every ``started`` checkpoint is
     # marked failed, alive or not (``streams.sweep.checkpoint``).
     take_over: bool = False
+    # A run deciding at least this many contacts, most of them without an owned row yet,
+    # builds two of the schedule's indexes after its writes (``streams.sweep.deferred_indexes``).
+    defer_indexes_from: int = 50_000
 
     @property
     def horizon(self) -> Horizon:
@@ -124,6 +127,8 @@ class SweepSummary:
     basis: str = ""
     incremental: bool = False
     config_digest: str = ""  # rules.config.config_digest: which rules (and versions) the run applied
+    # Indexes dropped before the writes and built after them (streams.sweep.deferred_indexes).
+    indexes_built_after_writes: list[str] = field(default_factory=list)
 
     def count(self, email_type: str, status: str, n: int = 1) -> None:
         t = self.per_type.get(email_type)
