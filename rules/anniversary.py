@@ -19,7 +19,16 @@ def parse_iso_date(raw: str | None) -> date | None:
     """
     if raw is None:
         return None
-    m = _ISO_RE.fullmatch(raw.strip(BLANKS))
+    text = raw.strip(BLANKS)
+    if len(text) == 10 and text[4] == "-" and text[7] == "-" and text.isascii():
+        # The common case, read without the pattern (a contact has two of these).
+        y, m_, d = text[:4], text[5:7], text[8:]
+        if y.isdigit() and m_.isdigit() and d.isdigit():
+            try:
+                return date(int(y), int(m_), int(d))
+            except ValueError:
+                return None
+    m = _ISO_RE.fullmatch(text)
     if not m:
         return None
     try:

@@ -71,6 +71,8 @@ def decision_due(
     (the dates read here are the sending side's, which a decision never changes) with
     ``written_keys``, the keys of the rows this decision writes."""
     t = horizon.as_of
+    if not rows and (behaviour is None or not (behaviour.clicks or behaviour.answers)):
+        return NEVER  # nothing below to wait for: most contacts of a first sweep
     after: list[date] = []
 
     def at(d: date | None, *offsets: int) -> None:

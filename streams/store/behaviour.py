@@ -17,6 +17,7 @@ import sqlalchemy as sa
 from sqlalchemy import Connection
 
 from rules.followup import INITIAL_LOOKBACK_DAYS, Behaviour, Click, HealthAnswer
+from streams.store.bulk import driver_rows
 from streams.store.schedules import parse_stored_datetime, placeholder, select_list
 from streams.store.tables import contact_events, tracking_clicks
 
@@ -60,7 +61,8 @@ def fetch_behaviour(conn: Connection, contact_ids: Sequence[int], since: str) ->
         ph = placeholder(conn)
         params = (*contact_ids, since)
         if select_list(conn, "tracking_clicks", _CLICK_COLUMNS, required=_CLICK_COLUMNS):
-            for cid, at in conn.exec_driver_sql(
+            for cid, at in driver_rows(
+                conn,
                 f"SELECT contact_id, clicked_at FROM tracking_clicks "
                 f"WHERE contact_id IN ({marks}) AND clicked_at >= {ph}",
                 params,
@@ -70,7 +72,8 @@ def fetch_behaviour(conn: Connection, contact_ids: Sequence[int], since: str) ->
                     clicks.setdefault(int(cid), []).append(Click(when))
         columns = select_list(conn, "contact_events", _EVENT_COLUMNS, required=_EVENT_COLUMNS[:3])
         if columns:
-            for cid, at, _, metadata in conn.exec_driver_sql(
+            for cid, at, _, metadata in driver_rows(
+                conn,
                 f"SELECT {columns} FROM contact_events "
                 f"WHERE contact_id IN ({marks}) AND event_type = '{HEALTH_EVENT}' AND created_at >= {ph}",
                 params,

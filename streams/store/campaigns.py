@@ -64,6 +64,7 @@ from rules.campaign import (
     merge_campaign_types,
 )
 from rules.config import CampaignType, Config
+from streams.store.bulk import driver_rows
 from streams.store.dialects import follow_chosen_ids, now_sql, stored_now, upsert
 from streams.store.schedules import contact_id_of, placeholder, select_list
 from streams.store.tables import (
@@ -262,8 +263,8 @@ def fetch_targets(
         f"SELECT {columns} FROM contact_campaigns "
         f"WHERE contact_id IN ({_in_marks(conn, contact_ids)}) ORDER BY id"
     )
-    for row in conn.exec_driver_sql(sql, tuple(contact_ids)):
-        target = _target_from_row(tuple(row), wanted, problems)
+    for row in driver_rows(conn, sql, contact_ids):
+        target = _target_from_row(row, wanted, problems)
         if target is not None:
             out.setdefault(target.contact_id, []).append(target)
     return out, problems

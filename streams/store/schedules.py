@@ -62,7 +62,7 @@ from rules.bounds import (
 from rules.contact import ContactRecord
 from rules.contact_schedule import Decision, ExistingRow, catchup_note
 from rules.statuses import OWNED_STATUSES
-from streams.store.bulk import insert_rows, journals_in_memory
+from streams.store.bulk import driver_rows, insert_rows, journals_in_memory
 
 
 class ScheduleRow(NamedTuple):
@@ -388,7 +388,7 @@ def fetch_rows_reported(
         return out, problems
     marks = ", ".join(placeholder(conn) for _ in contact_ids)
     sql = f"SELECT {columns} FROM email_schedules WHERE contact_id IN ({marks}) ORDER BY id"
-    for r in conn.exec_driver_sql(sql, tuple(contact_ids)).fetchall():  # one fetch, not one per row
+    for r in driver_rows(conn, sql, contact_ids):
         # Matched by IN (integers): the stored contact_id equals one of them.
         row = _stored_row(r, problems)
         out.setdefault(int(row.values.contact_id), []).append(row)
@@ -408,7 +408,7 @@ def fetch_contact_fields(conn: Connection, contact_ids: Sequence[int]) -> list[C
         return []
     marks = ", ".join(placeholder(conn) for _ in contact_ids)
     sql = f"SELECT {CONTACT_COLUMNS} FROM contacts WHERE id IN ({marks}) ORDER BY id"
-    rows = conn.exec_driver_sql(sql, tuple(contact_ids)).fetchall()
+    rows = driver_rows(conn, sql, contact_ids)
     return [contact_fields(r) for r in rows if contact_id_of(r[0]) is not None]
 
 

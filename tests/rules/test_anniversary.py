@@ -3,6 +3,8 @@
 from datetime import date
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from rules.anniversary import anniversary, next_anniversary, parse_iso_date
 
@@ -69,3 +71,36 @@ def test_next_anniversary(d: date, as_of: date, expected: date) -> None:
 )
 def test_parse_iso_date(raw: str | None, expected: date | None) -> None:
     assert parse_iso_date(raw) == expected
+
+
+def _by_the_pattern(raw: str) -> date | None:
+    """What ``parse_iso_date`` reads, by its pattern alone (its fast path must agree)."""
+    from rules.anniversary import _ISO_RE
+    from rules.zip_state import BLANKS
+
+    m = _ISO_RE.fullmatch(raw.strip(BLANKS))
+    if not m:
+        return None
+    try:
+        return date(int(m.group(1)), int(m.group(2)), int(m.group(3)))
+    except ValueError:
+        return None
+
+
+@settings(max_examples=600)
+@given(
+    st.one_of(
+        st.dates().map(date.isoformat),
+        st.text(alphabet="0123456789-TW :\t\u0663\uff10", min_size=8, max_size=12),
+        # Ten characters with the two dashes in place: digits of other scripts, signs, blanks.
+        st.lists(st.sampled_from("0123456789+ _\u0663\uff10"), min_size=8, max_size=8).map(
+            lambda c: f"{''.join(c[:4])}-{''.join(c[4:6])}-{''.join(c[6:])}"
+        ),
+        st.builds(
+            lambda y, m, d, pad: f"{pad}{y:04d}-{m:02d}-{d:02d}{pad}",
+            st.integers(0, 9999), st.integers(0, 99), st.integers(0, 99), st.sampled_from(["", " ", "\t"]),
+        ),
+    )
+)
+def test_parse_iso_date_reads_what_its_pattern_reads(raw: str) -> None:
+    assert parse_iso_date(raw) == _by_the_pattern(raw)
