@@ -22,17 +22,22 @@ def parse_iso_date(raw: str | None) -> date | None:
     text = raw.strip(BLANKS)
     if len(text) == 10 and text[4] == "-" and text[7] == "-" and text.isascii():
         # The common case, read without the pattern (a contact has two of these).
-        y, m_, d = text[:4], text[5:7], text[8:]
-        if y.isdigit() and m_.isdigit() and d.isdigit():
-            try:
-                return date(int(y), int(m_), int(d))
-            except ValueError:
-                return None
+        parts = (text[:4], text[5:7], text[8:])
+        if all(p.isdigit() for p in parts):
+            return _date_of(*parts)
+    return by_the_pattern(text)
+
+
+def by_the_pattern(text: str) -> date | None:
+    """``parse_iso_date`` of a stripped value by its pattern alone (what its common case
+    must agree with)."""
     m = _ISO_RE.fullmatch(text)
-    if not m:
-        return None
+    return None if m is None else _date_of(m.group(1), m.group(2), m.group(3))
+
+
+def _date_of(year: str, month: str, day: str) -> date | None:
     try:
-        return date(int(m.group(1)), int(m.group(2)), int(m.group(3)))
+        return date(int(year), int(month), int(day))
     except ValueError:
         return None
 

@@ -6,7 +6,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from rules.anniversary import anniversary, next_anniversary, parse_iso_date
+from rules.anniversary import anniversary, by_the_pattern, next_anniversary, parse_iso_date
+from rules.zip_state import BLANKS
 
 
 @pytest.mark.parametrize(
@@ -73,20 +74,6 @@ def test_parse_iso_date(raw: str | None, expected: date | None) -> None:
     assert parse_iso_date(raw) == expected
 
 
-def _by_the_pattern(raw: str) -> date | None:
-    """What ``parse_iso_date`` reads, by its pattern alone (its fast path must agree)."""
-    from rules.anniversary import _ISO_RE
-    from rules.zip_state import BLANKS
-
-    m = _ISO_RE.fullmatch(raw.strip(BLANKS))
-    if not m:
-        return None
-    try:
-        return date(int(m.group(1)), int(m.group(2)), int(m.group(3)))
-    except ValueError:
-        return None
-
-
 @settings(max_examples=600)
 @given(
     st.one_of(
@@ -103,4 +90,4 @@ def _by_the_pattern(raw: str) -> date | None:
     )
 )
 def test_parse_iso_date_reads_what_its_pattern_reads(raw: str) -> None:
-    assert parse_iso_date(raw) == _by_the_pattern(raw)
+    assert parse_iso_date(raw) == by_the_pattern(raw.strip(BLANKS))
