@@ -41,6 +41,7 @@ from sqlalchemy.engine import Connection
 
 from rules.statuses import OWNED_STATUSES
 from streams.store.bulk import driver_pages
+from streams.store.row_sums import sum_in_two
 from streams.store.schedules import CHECKSUM_COLUMNS, placeholder
 from streams.store.tables import KEY_INDEX, mw_schedule_deltas, mw_schedule_sum
 
@@ -81,7 +82,7 @@ def schedule_checksum(conn: Connection) -> str:
     return digest_of_sum(total)
 
 
-def kept_checksum(conn: Connection, changes_coming: int = 0) -> str:
+def kept_checksum(conn: Connection, changes_coming: int = 0, helper_target: str | None = None) -> str:
     """The checksum of the owned rows, from the sum kept in mw_schedule_sum and the
     changes appended since: in ``conn``'s transaction, which it writes (the changes
     taken are deleted, the sum updated).  A database without a kept sum yet (just
@@ -92,7 +93,11 @@ def kept_checksum(conn: Connection, changes_coming: int = 0) -> str:
     season), the sum is dropped instead of kept: while there is none the triggers
     append nothing, and the next kept checksum reads the rows once instead of taking
     the millions of changes such a run makes (at 3M contacts in AEP season 7M changes,
-    which cost more to write and take than the rows cost to read)."""
+    which cost more to write and take than the rows cost to read).
+
+    ``helper_target``: the database again (``Store.reopen_target``), for a helper process
+    to read half of the rows when the sum is computed from many (``streams.store.row_sums``);
+    only for a transaction that has not written ``email_schedules``."""
     ph = placeholder(conn)
     postgres = conn.dialect.name == "postgresql"
     if postgres:
@@ -106,7 +111,7 @@ def kept_checksum(conn: Connection, changes_coming: int = 0) -> str:
     # A first sweep's changes are most of the schedule: the rows are read faster than
     # their changes (which also hold the moves of the same rows).
     if found is None or pending > max(int(found[1]), REBUILD_FROM):
-        return _rebuilt(conn, changes_coming)
+        return _rebuilt(conn, changes_coming, helper_target)
     total, rows = _with_changes(conn, int(found[0], 16), int(found[1]))
     owned = owned_row_count(conn)
     if rows != owned:
@@ -117,15 +122,15 @@ def kept_checksum(conn: Connection, changes_coming: int = 0) -> str:
             "the kept schedule checksum counts %d owned rows, the table has %d (a write the triggers did "
             "not see, such as REPLACE or TRUNCATE): computed again from the rows", rows, owned,
         )
-        return _rebuilt(conn, changes_coming)
+        return _rebuilt(conn, changes_coming, helper_target)
     _keep(conn, total, rows, changes_coming)
     return digest_of_sum(total)
 
 
-def _rebuilt(conn: Connection, changes_coming: int) -> str:
+def _rebuilt(conn: Connection, changes_coming: int, helper_target: str | None = None) -> str:
     """The kept sum computed again from the rows, the pending changes dropped."""
     conn.exec_driver_sql(f"DELETE FROM {mw_schedule_deltas.name}")
-    total, rows = _sum_of_rows(conn)
+    total, rows = _sum_of_rows(conn, helper_target)
     _keep(conn, total, rows, changes_coming)
     return digest_of_sum(total)
 
@@ -163,13 +168,28 @@ def owned_row_count(conn: Connection) -> int:
     return int(conn.exec_driver_sql(sql, _OWNED_PARAMS).scalar_one())
 
 
-def _sum_of_rows(conn: Connection) -> tuple[int, int]:
-    """The sum of the owned rows' hashes and their number, in the table's own order."""
+def _sum_of_rows(conn: Connection, helper_target: str | None = None) -> tuple[int, int]:
+    """The sum of the owned rows' hashes and their number, in the table's own order.
+    ``helper_target``: the database again, for a helper process to read half the rows
+    when there are many (``streams.store.row_sums``)."""
+    found = sum_in_two(conn, helper_target, sum_of_id_range, _MODULUS)
+    if found is not None:
+        return found
+    return _sum_of_read(conn, "", ())
+
+
+def sum_of_id_range(conn: Connection, start: int, end: int) -> tuple[int, int]:
+    """``_sum_of_rows`` of the rows whose id is in ``[start, end)``."""
+    ph = placeholder(conn)
+    return _sum_of_read(conn, f" AND id >= {ph} AND id < {ph}", (start, end))
+
+
+def _sum_of_read(conn: Connection, where: str, params: tuple[int, ...]) -> tuple[int, int]:
     # In the table's order: through the status index, SQLite would visit the rows at random.
     hint = " NOT INDEXED" if conn.dialect.name == "sqlite" else ""
-    sql = f"SELECT {_selected(_present(conn))} FROM email_schedules{hint} WHERE {_owned_sql(conn)}"
+    sql = f"SELECT {_selected(_present(conn))} FROM email_schedules{hint} WHERE {_owned_sql(conn)}{where}"
     total = rows = 0
-    for page in driver_pages(conn, sql, _OWNED_PARAMS, FETCH_ROWS):
+    for page in driver_pages(conn, sql, (*_OWNED_PARAMS, *params), FETCH_ROWS):
         rows += len(page)
         total += sum(map(row_hash, page))
     return total % _MODULUS, rows

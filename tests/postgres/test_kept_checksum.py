@@ -261,3 +261,29 @@ def test_kept_while_another_connection_writes(store: Store, pg_url: str, raw: ps
         assert len({k for k, _ in kept_values}) > 5  # the schedule moved between them
         assert_kept_is_full(store, raw)
     assert warned == []  # no change missed, none counted twice
+
+
+def test_a_sum_from_the_rows_read_with_a_helper_process(
+    store: Store, raw: psycopg.Connection[Any], pg_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The sum computed from the rows by this process and a helper (``streams.store.row_sums``,
+    every row worth one here) is the checksum of the rows, on PostgreSQL too."""
+    from streams.store import row_sums
+
+    rng = random.Random(3)
+    for i in range(300):
+        insert(raw, f"h{i}", rng.choice(STATUSES), contact=rng.randint(1, 5), day=f"2026-04-{rng.randint(1, 28):02d}")
+    monkeypatch.setattr(row_sums, "HELPER_FROM", 0)
+    answers: list[tuple[int, int] | None] = []
+    real = row_sums._Helper.result
+
+    def recorded(self: Any) -> tuple[int, int] | None:
+        answers.append(real(self))
+        return answers[-1]
+
+    monkeypatch.setattr(row_sums._Helper, "result", recorded)
+    with store.engine.begin() as conn:
+        value = kept_checksum(conn, 0, pg_url)  # no sum yet: read from the rows
+    assert value == full(store) != EMPTY_CHECKSUM
+    owned = one(raw, f"SELECT count(*) FROM email_schedules WHERE {OWNED_SQL}")
+    assert len(answers) == 1 and answers[0] is not None and 0 < answers[0][1] < owned
