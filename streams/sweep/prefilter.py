@@ -36,8 +36,9 @@ from rules.followup import INITIAL_LOOKBACK_DAYS
 from rules.prefilter import PrefilterPlan
 from rules.statuses import OWNED_STATUSES
 from rules.zip_state import USPS_CODES
+from streams.store.bulk import driver_pages
 from streams.store.dialects import POSTGRESQL, month_day_sql, trim_blanks_sql
-from streams.store.schedules import IN_LIST_SIZE, contact_id_of, unusable_id_reason
+from streams.store.schedules import IN_LIST_SIZE, contact_id_of, placeholder, unusable_id_reason
 
 _REGEX_SPECIAL = frozenset(".^$+(){}|\\")
 
@@ -222,24 +223,26 @@ def _post_window_candidates(conn: Connection, plan: PrefilterPlan) -> set[int]:
             lo = min(i[0] for i in cluster)
             hi = max(i[1] for i in cluster)
             md = month_day_sql(column, conn.dialect.name)
-            rows = conn.execute(
-                text(f"SELECT id, {md}, zip_code, state FROM contacts WHERE {md} BETWEEN :lo AND :hi"),
-                {"lo": lo, "hi": hi},
-            )
-            for cid, month_day, zip_code, state_column in rows:
-                state = _state_of(zip_code, state_column)
-                if state is None:
-                    continue
-                for a, b, states in cluster:
-                    if state in states and a <= month_day <= b:
-                        found.add(cid)
-                        break
+            ph = placeholder(conn)
+            sql = f"SELECT id, {md}, zip_code, state FROM contacts WHERE {md} BETWEEN {ph} AND {ph}"
+            # The driver's rows: at 3M contacts this reads about 1.5 million of them.
+            for rows in driver_pages(conn, sql, (lo, hi), _PAGE_ROWS):
+                for cid, month_day, zip_code, state_column in rows:
+                    state = _state_of(zip_code, state_column)
+                    if state is None:
+                        continue
+                    for a, b, states in cluster:
+                        if state in states and a <= month_day <= b:
+                            found.add(cid)
+                            break
     if every:
         wanted = frozenset().union(*(sf.states for sf in every))
-        for cid, zip_code, state_column in conn.execute(text("SELECT id, zip_code, state FROM contacts")):
-            if _state_of(zip_code, state_column) in wanted:
-                found.add(cid)
+        for rows in driver_pages(conn, "SELECT id, zip_code, state FROM contacts", (), _PAGE_ROWS):
+            found.update(cid for cid, zip_code, state_column in rows if _state_of(zip_code, state_column) in wanted)
     return _usable(found)
+
+
+_PAGE_ROWS = 20_000
 
 
 def followup_candidate_ids(conn: Connection, as_of: date) -> set[int]:
