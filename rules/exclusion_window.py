@@ -37,7 +37,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, timedelta
-from functools import lru_cache
+from functools import cached_property, lru_cache
 
 from rules.anniversary import age_on, anniversary, first_of_month
 from rules.config import BIRTHDAY, Config, WindowRule, YearRoundRule
@@ -58,10 +58,12 @@ class Window:
     source: str = ""  # the rule's citation; in the label only for a dated version
     version: str = ""  # the rule version's dates and age band ("" for an undated rule)
 
-    @property
+    @cached_property
     def label(self) -> str:
         """The skip reason, e.g. ``CA birthday window 2025-01-31..2025-06-30``, or for a dated
-        version ``VA birthday window 2025-07-05..2025-09-02 (rule from 2025-07-01; source: ...)``."""
+        version ``VA birthday window 2025-07-05..2025-09-02 (rule from 2025-07-01; source: ...)``.
+        Kept once made: windows are cached (``_cached_window``) and shared by the contacts
+        born on the same day, and every skip in one asks for it."""
         base = self.dates_label
         return f"{base} ({provenance(self.version, self.source)})" if self.version else base
 
