@@ -169,10 +169,12 @@ def apply_daily_cap(
             by_day[p.dates[i]].append(i)
     moved = 0
     for day in over_days:
+        # The later days with room; only a move into one of them changes that list (it
+        # empties no other), so it is made again only when a day fills up.
+        targets = [day + k for k in range(1, max_shift_days + 1) if volume.get(day + k, 0) < cap]
         for i in cap_order(p, by_day.pop(day)):
             if volume[day] <= cap:
                 break
-            targets = [day + k for k in range(1, max_shift_days + 1) if volume.get(day + k, 0) < cap]
             if not targets:
                 break  # every later day is full: nothing on this day can move
             for target in targets:
@@ -182,5 +184,7 @@ def apply_daily_cap(
                     volume[day] -= 1
                     volume[target] = volume.get(target, 0) + 1
                     moved += 1
+                    if volume[target] >= cap:
+                        targets = [t for t in targets if volume.get(t, 0) < cap]
                     break
     return moved
