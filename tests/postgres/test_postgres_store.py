@@ -128,6 +128,36 @@ def test_a_sweep_gives_the_same_schedule_as_on_sqlite(
     assert 0 < pg_second.valid_contacts == lite_second.valid_contacts < pg_second.contacts_scanned
 
 
+def test_a_first_sweep_with_its_indexes_built_after_and_its_sum_read_by_two_processes(
+    pg_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A first sweep that drops two indexes before its writes and builds them after
+    (``streams.sweep.deferred_indexes``), and whose checksum after is read by this process
+    and a helper (``streams.store.row_sums``), gives SQLite's rows, and the indexes are back."""
+    import streams.store.checksum as checksum_module
+    from streams.store import row_sums
+    from streams.sweep.deferred_indexes import DEFERRABLE
+
+    monkeypatch.setattr(row_sums, "HELPER_FROM", 0)
+    monkeypatch.setattr(checksum_module, "REBUILD_FROM", 0)
+    source = tmp_path / "agency.db"
+    generate_database(str(source), 2500, seed=5, as_of=AS_OF)
+    options = SweepOptions(as_of=AS_OF, workers=1, defer_indexes_from=1)
+    with open_store(pg_url) as pg, open_store(str(source)) as lite:
+        pg.migrate()
+        copy_agency_rows(source, pg)
+        lite.migrate()
+        before = schema(pg)["email_schedules"]
+        lite_first = run_sweep(lite, DEFAULT_CONFIG, SweepOptions(as_of=AS_OF, workers=1))
+        pg_first = run_sweep(pg, DEFAULT_CONFIG, options)
+        assert sorted(pg_first.indexes_built_after_writes) == sorted(DEFERRABLE)
+        assert summary_counts(pg_first) == summary_counts(lite_first) | {
+            "indexes_built_after_writes": pg_first.indexes_built_after_writes
+        }
+        assert pg_first.schedules_after_checksum == checksum(pg) == checksum(lite)
+        assert schema(pg)["email_schedules"] == before
+
+
 def schema(store: Store) -> dict[str, object]:
     inspector = sa.inspect(store.engine)
     return {
