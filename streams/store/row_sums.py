@@ -84,15 +84,15 @@ class _Helper:
             assert self.process.stdin is not None
             self.process.stdin.write(json.dumps({"target": target, "parts": list(parts)}).encode())
             self.process.stdin.close()
+            self.process.stdin = None  # sent: ``communicate`` reads the two outputs only
         except OSError:
             self.process = None
 
     def result(self) -> tuple[int, int] | None:
         if self.process is None:
             return None
-        assert self.process.stdout is not None and self.process.stderr is not None
-        out, err = self.process.stdout.read(), self.process.stderr.read()
-        if self.process.wait() == 0:
+        out, err = self.process.communicate()  # both at once: neither pipe can fill and stall it
+        if self.process.returncode == 0:
             try:
                 found = json.loads(out)
                 return int(found["sum"], 16), int(found["rows"])
