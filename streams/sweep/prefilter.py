@@ -36,7 +36,7 @@ from rules.followup import INITIAL_LOOKBACK_DAYS
 from rules.prefilter import PrefilterPlan
 from rules.statuses import OWNED_STATUSES
 from rules.zip_state import USPS_CODES
-from streams.store.bulk import driver_pages
+from streams.store.bulk import driver_pages, driver_rows
 from streams.store.dialects import POSTGRESQL, month_day_sql, trim_blanks_sql
 from streams.store.schedules import IN_LIST_SIZE, contact_id_of, placeholder, unusable_id_reason
 
@@ -328,14 +328,10 @@ def all_contact_ids(conn: Connection, page: int = 50000) -> Iterator[int]:
     after every number, so a page ending on ``'C105'`` goes on from there.
     """
     last: object = 0  # no usable id is below 1
+    ph = placeholder(conn)
+    sql = f"SELECT id FROM contacts WHERE id > {ph} ORDER BY id LIMIT {ph}"
     while True:
-        stored = [
-            r[0]
-            for r in conn.execute(
-                text("SELECT id FROM contacts WHERE id > :last ORDER BY id LIMIT :page"),
-                {"last": last, "page": page},
-            )
-        ]
+        stored = [r[0] for r in driver_rows(conn, sql, (last, page))]
         if not stored:
             return
         yield from (cid for value in stored if (cid := contact_id_of(value)) is not None)
