@@ -37,6 +37,22 @@ def sweep(db: Path, as_of: date, config: Config = DEFAULT_CONFIG, **kw: object) 
         store.close()
 
 
+def crash_rules_on(monkeypatch: Any, contact_id: int) -> Callable[[], None]:
+    """The sweep's rules raise on ``contact_id`` (set before a pool starts: forked workers run
+    it too); returns what puts the real rules back."""
+    from streams.sweep import chunks as sweep_chunks
+
+    real = sweep_chunks.schedule_contact
+
+    def failing(contact, *args, **kw):  # type: ignore[no-untyped-def]
+        if contact.id == contact_id:
+            raise RuntimeError(f"rules crashed on contact {contact_id}")
+        return real(contact, *args, **kw)
+
+    monkeypatch.setattr(sweep_chunks, "schedule_contact", failing)
+    return lambda: monkeypatch.setattr(sweep_chunks, "schedule_contact", real)
+
+
 def decisions(db: Path) -> list[tuple[object, ...]]:
     return dump(
         db,

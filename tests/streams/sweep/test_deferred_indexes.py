@@ -11,10 +11,9 @@ from typing import Any
 import pytest
 
 from streams.store.engine import open_store
-from streams.sweep import chunks as sweep_chunks
 from streams.sweep.deferred_indexes import DEFERRABLE
 from tests.legacy_db import dump
-from tests.sweeps import checksum, decisions, sweep
+from tests.sweeps import checksum, crash_rules_on, decisions, sweep
 
 AS_OF = date(2026, 3, 10)
 NEVER = 10**9  # a threshold no test agency reaches: the indexes stay
@@ -65,22 +64,14 @@ def test_a_failed_run_builds_them_again_and_the_rerun_completes(
     sweep(reference, AS_OF, workers=1)
     decided = [r[0] for r in dump(reference, "SELECT DISTINCT contact_id FROM email_schedules "
                                   "WHERE status = 'pre-scheduled' ORDER BY contact_id")]
-    bad = decided[len(decided) // 2]
-    real = sweep_chunks.schedule_contact
-
-    def failing(contact, *args, **kw):  # type: ignore[no-untyped-def]
-        if contact.id == bad:
-            raise RuntimeError(f"rules crashed on contact {bad}")
-        return real(contact, *args, **kw)
-
-    monkeypatch.setattr(sweep_chunks, "schedule_contact", failing)
+    restore = crash_rules_on(monkeypatch, decided[len(decided) // 2])
     with pytest.raises(RuntimeError, match="rules crashed"):
         sweep(db, AS_OF, workers=1, chunk_size=100, batch_rows=200, defer_indexes_from=1)
     # Rows of the chunks before the failure were written without them: they are back.
     assert dump(db, "SELECT count(*) FROM email_schedules WHERE status = 'skipped'")[0][0] > 0
     assert _index_sql(db) == _index_sql(reference)
 
-    monkeypatch.setattr(sweep_chunks, "schedule_contact", real)
+    restore()
     sweep(db, AS_OF, workers=1, defer_indexes_from=1)
     assert checksum(db) == checksum(reference)
 

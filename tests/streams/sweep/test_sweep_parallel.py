@@ -8,11 +8,10 @@ from typing import Any
 
 import pytest
 
-from streams.sweep import chunks as sweep_chunks
 from streams.sweep import pool as sweep_pool
 from streams.sweep.summary import SweepSummary
 from tests.legacy_db import dump
-from tests.sweeps import checksum, decisions, sweep
+from tests.sweeps import checksum, crash_rules_on, decisions, sweep
 
 # Figures of a run that depend on when and how it ran, not on what it decided.
 RUN_FIELDS = {"run_id", "elapsed_s", "phase_s"}
@@ -69,15 +68,7 @@ def test_a_failing_worker_stops_the_run_and_the_rerun_completes_it(
 
     ids = [r[0] for r in dump(db, "SELECT id FROM contacts ORDER BY id")]
     bad = ids[len(ids) // 2]
-    real = sweep_chunks.schedule_contact
-
-    def failing(contact, *args, **kw):  # type: ignore[no-untyped-def]
-        if contact.id == bad:
-            raise RuntimeError(f"rules crashed on contact {bad}")
-        return real(contact, *args, **kw)
-
-    # Set before the workers start: they are forked, so they run it too.
-    monkeypatch.setattr(sweep_chunks, "schedule_contact", failing)
+    restore = crash_rules_on(monkeypatch, bad)
     with pytest.raises(RuntimeError, match=f"rules crashed on contact {bad}"):
         sweep(db, as_of, workers=2, chunk_size=200, batch_rows=500)
     assert pools == [2]
@@ -92,6 +83,6 @@ def test_a_failing_worker_stops_the_run_and_the_rerun_completes_it(
     )[0]
     assert rows > 0 and last < bad
 
-    monkeypatch.setattr(sweep_chunks, "schedule_contact", real)
+    restore()
     sweep(db, as_of, workers=2, chunk_size=200)
     assert checksum(db) == checksum(reference)
