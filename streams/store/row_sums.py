@@ -48,8 +48,10 @@ def sum_in_two(
 ) -> tuple[int, int] | None:
     """The (sum, rows) of the owned rows, read here and by a helper; None when there are too
     few rows for a helper to pay (the caller then reads them alone)."""
+    if target is None:
+        return None
     lo, hi = conn.exec_driver_sql("SELECT min(id), max(id) FROM email_schedules").one()
-    if target is None or lo is None or hi - lo < HELPER_FROM:
+    if lo is None or hi - lo < HELPER_FROM:
         return None
     cut = ranges(int(lo), int(hi))
     mine, theirs = cut[0::2], cut[1::2]
