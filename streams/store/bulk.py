@@ -79,11 +79,7 @@ def driver_rows(conn: Connection, sql: str, params: Sequence[object]) -> list[An
     """Every row of a small read (a chunk's contacts, their rows) as the driver gives them,
     in ``conn``'s transaction: per row, SQLAlchemy's result objects cost about as much as
     the driver's read itself (a sweep reads a chunk of a thousand contacts in four of these)."""
-    if not conn.in_transaction():
-        conn.exec_driver_sql("SELECT 1")  # the transaction begun (SQLite's BEGIN is SQLAlchemy's)
-    raw = conn.connection.driver_connection
-    assert raw is not None
-    cursor = raw.cursor()
+    cursor = _in_transaction(conn).cursor()
     try:
         cursor.execute(sql, tuple(params))
         return cursor.fetchall()
@@ -96,9 +92,7 @@ def driver_pages(conn: Connection, sql: str, params: Sequence[object], page_rows
     transaction: SQLAlchemy's rows cost more than what the checksum and the copy do with
     them.  PostgreSQL's are read from a server-side cursor (named, so a transaction may
     hold several), so a table is never all in memory."""
-    conn.exec_driver_sql("SELECT 1")  # the transaction begun (SQLite's BEGIN is SQLAlchemy's)
-    raw = conn.connection.driver_connection
-    assert raw is not None
+    raw = _in_transaction(conn)
     if conn.dialect.name == "postgresql":
         cursor = raw.cursor(name=f"mw_pages_{next(_cursor_names)}")
     else:
@@ -109,3 +103,13 @@ def driver_pages(conn: Connection, sql: str, params: Sequence[object], page_rows
             yield rows
     finally:
         cursor.close()
+
+
+def _in_transaction(conn: Connection) -> Any:
+    """``conn``'s driver connection, its transaction begun (SQLite's BEGIN is SQLAlchemy's,
+    so the driver's reads share the snapshot of ``conn``'s other reads)."""
+    if not conn.in_transaction():
+        conn.exec_driver_sql("SELECT 1")
+    raw = conn.connection.driver_connection
+    assert raw is not None
+    return raw

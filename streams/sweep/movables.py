@@ -224,9 +224,11 @@ class Movables:
         p = self.p
         moved = p.moved[i]
         if moved == MOVED_SMOOTHING:
-            return f"moved by effective-date smoothing: ideal {self._iso(p.ideal[i])}, placed {self._iso(p.dates[i])}"
-        if moved == MOVED_DAILY_CAP:
-            return f"moved by daily cap: ideal {self._iso(p.ideal[i])}, placed {self._iso(p.dates[i])}"
-        if p.flags[i] & FLAG_CATCH_UP:
-            return f"catch-up: ideal {self._iso(p.ideal[i])}, placed {self._iso(p.dates[i])}"
-        return None
+            why = "moved by effective-date smoothing"
+        elif moved == MOVED_DAILY_CAP:
+            why = "moved by daily cap"
+        elif p.flags[i] & FLAG_CATCH_UP:
+            why = "catch-up"
+        else:
+            return None
+        return f"{why}: ideal {self._iso(p.ideal[i])}, placed {self._iso(p.dates[i])}"
