@@ -35,7 +35,7 @@ names the version and its source: a regulator asks which rule was in force.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, timedelta
 from functools import cached_property, lru_cache
 
@@ -123,14 +123,30 @@ def window_of_year(
     )
 
 
+# Answers one calendar keeps, at most: it serves many contacts for a run, and a stream worker
+# for days on end, so it forgets them all when full rather than grow.
+_KEPT_ANSWERS = 4096
+
+
 @dataclass(frozen=True)
 class ContactWindows:
-    """The exclusion calendar of one contact: its state's rules on its dates."""
+    """The exclusion calendar of one contact: its state's rules on its dates.
+
+    One calendar serves every contact of its state whose dates agree on what the rules
+    read (``contact_windows``): thousands of contacts at an agency's scale.  So it keeps
+    its windows and its answers once found.
+    """
 
     state: str
     year_round_rules: tuple[YearRoundRule, ...]  # the state's, dated or not
     rules: tuple[tuple[WindowRule, date], ...]  # each rule version with its base date
     birth_date: date | None = None  # for the age bands
+    _windows: dict[tuple[int, int], Window | None] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
+    _exclusions: dict[date, Exclusion | None] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
 
     @property
     def always_year_round(self) -> bool:
@@ -149,11 +165,19 @@ class ContactWindows:
         return rule.source or NO_YEAR_ROUND_SOURCE
 
     def window(self, rule_index: int, year: int) -> Window | None:
+        key = (rule_index, year)
+        try:
+            return self._windows[key]
+        except KeyError:
+            pass
         rule, base = self.rules[rule_index]
         birth = self.birth_date if rule.banded else None
         found = _cached_window(rule, rule.source, base.month, base.day, year, birth)
         if found is None and rule.dated and self._no_version_on_its_anchor(rule, year):
             found = _cached_window(rule, rule.source, base.month, base.day, year, birth, True)
+        if len(self._windows) >= _KEPT_ANSWERS:
+            self._windows.clear()
+        self._windows[key] = found
         return found
 
     def _no_version_on_its_anchor(self, rule: WindowRule, year: int) -> bool:
@@ -170,6 +194,17 @@ class ContactWindows:
         ]
 
     def exclusion_on(self, d: date) -> Exclusion | None:
+        try:
+            return self._exclusions[d]
+        except KeyError:
+            pass
+        found = self._exclusion_on(d)
+        if len(self._exclusions) >= _KEPT_ANSWERS:
+            self._exclusions.clear()
+        self._exclusions[d] = found
+        return found
+
+    def _exclusion_on(self, d: date) -> Exclusion | None:
         year_round = self.year_round_on(d)
         if year_round is not None:
             return Exclusion(year_round_reason(year_round), None)
@@ -215,18 +250,45 @@ def contact_windows(
 
     No birth date means no birthday window (likewise effective date); states
     without a rule have no windows.
+
+    The calendar depends only on what the state's rules read: the month and day of
+    the base dates their windows surround (``_cached_window``), and the exact birth
+    date only when a rule has an age band.  Contacts that agree on those share one
+    calendar: at most a few thousand of them for an agency of millions.
     """
-    return _contact_windows(state, birth_date, effective_date, config)
+    reads_birth, reads_effective, banded = _what_rules_read(state, config)
+    return _contact_windows(
+        state,
+        _of_any_year(birth_date) if reads_birth else None,
+        _of_any_year(effective_date) if reads_effective else None,
+        birth_date if banded else None,
+        config,
+    )
+
+
+def _of_any_year(d: date | None) -> date | None:
+    return None if d is None else date(_ANY_LEAP_YEAR, d.month, d.day)
+
+
+@lru_cache(maxsize=1024)
+def _what_rules_read(state: str, config: Config) -> tuple[bool, bool, bool]:
+    """Whether the state's rules read the birth date, the effective date, an age."""
+    rules = config.rules_for_state(state)
+    return (
+        any(r.kind == BIRTHDAY for r in rules),
+        any(r.kind != BIRTHDAY for r in rules),
+        any(r.banded for r in rules),
+    )
 
 
 @lru_cache(maxsize=65536)
 def _contact_windows(
-    state: str, birth_date: date | None, effective_date: date | None, config: Config
+    state: str, birth_base: date | None, effective_base: date | None, band_birth: date | None, config: Config
 ) -> ContactWindows:
-    bases = {BIRTHDAY: birth_date, "effective_date": effective_date}
+    bases = {BIRTHDAY: birth_base, "effective_date": effective_base}
     rules = tuple(
         (rule, base)
         for rule in config.rules_for_state(state)
         if (base := bases[rule.kind]) is not None
     )
-    return ContactWindows(state, config.year_round_for(state), rules, birth_date)
+    return ContactWindows(state, config.year_round_for(state), rules, band_birth)

@@ -629,9 +629,50 @@ def test_a_window_read_from_the_shared_cache_is_the_window_of_its_own_base_date(
         base = date(base_year, month_day.month, day)
         for kind_birth, kind_effective in ((base, None), (birth, base)):
             cw = contact_windows(state, kind_birth, kind_effective, config)
-            for i, (rule, rule_base) in enumerate(cw.rules):
-                birth_for_band = cw.birth_date if rule.banded else None
-                direct = window_of_year(rule, rule_base, year, birth_for_band)
+            for i, (rule, _) in enumerate(cw.rules):
+                own_base = kind_birth if rule.kind == BIRTHDAY else kind_effective
+                assert own_base is not None
+                birth_for_band = kind_birth if rule.banded else None
+                direct = window_of_year(rule, own_base, year, birth_for_band)
                 if direct is None and rule.dated and cw._no_version_on_its_anchor(rule, year):
-                    direct = window_of_year(rule, rule_base, year, birth_for_band, on_anniversary=True)
-                assert cw.window(i, year) == direct, (rule, rule_base, year)
+                    direct = window_of_year(rule, own_base, year, birth_for_band, on_anniversary=True)
+                assert cw.window(i, year) == direct, (rule, own_base, year)
+
+
+def own_calendar(state: str, birth: date | None, effective: date | None, config: Config) -> ContactWindows:
+    """A calendar built from the contact's own dates, exactly as stored, with nothing kept yet."""
+    bases = {BIRTHDAY: birth, "effective_date": effective}
+    rules = tuple((r, b) for r in config.rules_for_state(state) if (b := bases[r.kind]) is not None)
+    return ContactWindows(state, config.year_round_for(state), rules, birth)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    config_index=st.integers(0, len(_CACHE_CONFIGS) - 1),
+    state_index=st.integers(0, 60),
+    births=st.lists(st.one_of(st.none(), st.dates(date(1930, 1, 1), date(2027, 12, 31))), min_size=3, max_size=3),
+    effectives=st.lists(st.one_of(st.none(), st.dates(date(2000, 1, 1), date(2027, 12, 31))), min_size=3, max_size=3),
+    days=st.lists(st.dates(date(2023, 1, 1), date(2029, 12, 31)), min_size=1, max_size=40),
+)
+def test_contacts_sharing_a_calendar_get_the_answers_of_their_own_dates(
+    config_index: int,
+    state_index: int,
+    births: list[date | None],
+    effectives: list[date | None],
+    days: list[date],
+) -> None:
+    """Contacts whose dates agree on what their state's rules read (month and day, the birth
+    date for an age band) share one calendar, and it keeps its answers: each still gets,
+    on every day, the exclusion its own dates give (February 29 of leap and other years,
+    bands, dated versions, a state without rules)."""
+    config = _CACHE_CONFIGS[config_index]
+    states = sorted({r.state for r in config.window_rules} | {"TX", "NY"})
+    state = states[state_index % len(states)]
+    # The same month and day in other years, so that the calendars are shared.
+    pairs = [(b, e) for b in births for e in effectives]
+    pairs += [(b.replace(year=2004) if b and (b.month, b.day) != (2, 29) else b, e) for b, e in pairs]
+    for birth, effective in pairs:
+        shared = contact_windows(state, birth, effective, config)
+        own = own_calendar(state, birth, effective, config)
+        for d in days:
+            assert shared.exclusion_on(d) == own.exclusion_on(d), (state, birth, effective, d)
