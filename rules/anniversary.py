@@ -22,9 +22,9 @@ def parse_iso_date(raw: str | None) -> date | None:
     text = raw.strip(BLANKS)
     if len(text) == 10 and text[4] == "-" and text[7] == "-" and text.isascii():
         # The common case, read without the pattern (a contact has two of these).
-        parts = (text[:4], text[5:7], text[8:])
-        if all(p.isdigit() for p in parts):
-            return _date_of(*parts)
+        year, month, day = text[:4], text[5:7], text[8:]
+        if year.isdigit() and month.isdigit() and day.isdigit():
+            return _date_of(year, month, day)
     return by_the_pattern(text)
 
 

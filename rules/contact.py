@@ -19,9 +19,11 @@ from datetime import date
 
 from rules.anniversary import parse_iso_date
 from rules.bounds import excerpt
+from rules.records import quick_init
 from rules.zip_state import BLANKS, normalize_state_code, state_of_zip
 
 
+@quick_init
 @dataclass(frozen=True)
 class ContactRecord:
     """A contact's fields as stored (raw text), the input of validation."""
@@ -35,6 +37,7 @@ class ContactRecord:
     phone_number: str | None = None
 
 
+@quick_init
 @dataclass(frozen=True)
 class Contact:
     """A valid contact, ready for the rules."""
@@ -52,6 +55,7 @@ class Contact:
         return bool(self.phone_number and self.phone_number.strip(BLANKS))
 
 
+@quick_init
 @dataclass(frozen=True)
 class InvalidContact:
     id: int

@@ -94,6 +94,7 @@ from rules.occurrence import (
 )
 from rules.placement import Horizon, place, place_forced
 from rules.post_window import post_window_occurrence, post_windows_around
+from rules.records import quick_init
 from rules.statuses import (
     PRE_SCHEDULED,
     SKIPPED,
@@ -106,6 +107,7 @@ from rules.statuses import (
 LEGACY_MATCH_DAYS = 30
 
 
+@quick_init
 @dataclass(frozen=True)
 class ExistingRow:
     """A schedule row as stored, with what the rules need of it."""
@@ -152,6 +154,7 @@ class ExistingRow:
         )
 
 
+@quick_init
 @dataclass(frozen=True)
 class Decision:
     occurrence: Occurrence
@@ -177,6 +180,7 @@ class Decision:
         return self.newly_placed or self.frequency_recheck
 
 
+@quick_init
 @dataclass(frozen=True)
 class NotWritten:
     occurrence: Occurrence
@@ -185,6 +189,7 @@ class NotWritten:
     final: bool = False
 
 
+@quick_init
 @dataclass(frozen=True)
 class ContactSchedule:
     contact_id: int
@@ -243,7 +248,9 @@ def _occurrences_in_view(
             continue
         event = next_anniversary(base, t)
         ideal = event - timedelta(days=days_before)
-        if first <= ideal <= last or occurrence_key(contact.id, email_type, str(event.year)) in keys_with_rows:
+        if first <= ideal <= last or (
+            keys_with_rows and occurrence_key(contact.id, email_type, str(event.year)) in keys_with_rows
+        ):
             occ = yearly_occurrence(contact, email_type, event.year, config)
             if occ is not None:
                 occs.append(occ)
@@ -251,24 +258,25 @@ def _occurrences_in_view(
         event = date(t.year, month, day)
         if event < t:
             event = date(t.year + 1, month, day)
-        if event <= last or occurrence_key(contact.id, AEP, event.isoformat()) in keys_with_rows:
+        if event <= last or (keys_with_rows and occurrence_key(contact.id, AEP, event.isoformat()) in keys_with_rows):
             occs.append(aep_occurrence(contact, event, config))
     occs.extend(
         occ for occ in campaigns if first <= occ.ideal_send_date <= last or occ.key in keys_with_rows
     )
     occs.extend(post_windows_around(contact, windows, horizon, config, campaign_dates))
-    # Rows awaiting their date stay claimed by their occurrence, in play or not (decided_once rule 2).
-    occs.extend(
-        claimed_occurrences(
-            contact,
-            keys_with_rows.values(),
-            horizon,
-            config,
-            windows,
-            campaign_dates,
-            {o.key for o in occs},
+    if keys_with_rows:
+        # Rows awaiting their date stay claimed by their occurrence, in play or not (decided_once rule 2).
+        occs.extend(
+            claimed_occurrences(
+                contact,
+                keys_with_rows.values(),
+                horizon,
+                config,
+                windows,
+                campaign_dates,
+                {o.key for o in occs},
+            )
         )
-    )
     return occs
 
 
@@ -388,6 +396,8 @@ class _Planner:
 
     def decide_followups(self, book: CampaignBook, behaviour: Behaviour) -> None:
         """One follow-up per initial email among the contact's rows (SPEC section 8)."""
+        if not self.rows:
+            return
         t = self.horizon.as_of
         fresh_from = t - timedelta(days=INITIAL_LOOKBACK_DAYS)
         if not any(r.status.strip().lower() in INITIAL_STATUSES for r in self.rows):
@@ -433,6 +443,8 @@ class _Planner:
 
     def resolve_campaign_conflicts(self) -> None:
         """SPEC section 7: per day, one campaign email; the others are skipped."""
+        if len(self.decisions) < 2 and not self.rows:
+            return
         if sum(1 for k in self.decisions if ":campaign:" in k) < 2 and not any(
             campaign_type_name(r.email_type) is not None and is_sent_like(r.status) for r in self.rows
         ):
@@ -464,6 +476,8 @@ class _Planner:
             )
 
     def deletes(self) -> tuple[int, ...]:
+        if not self.rows:
+            return ()
         return tuple(
             r.id
             for r in self.rows
@@ -474,6 +488,8 @@ class _Planner:
         )
 
     def fixed_counted_dates(self, deleted: Iterable[int]) -> tuple[date, ...]:
+        if not self.rows:
+            return ()  # nothing sent, nothing kept: a kept placement is a row's
         gone = set(deleted) | self.claimed
         dates = [
             r.send_date

@@ -35,9 +35,11 @@ names the version and its source: a regulator asks which rule was in force.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from functools import cached_property, lru_cache
+from typing import Any, TypeVar, cast
 
 from rules.anniversary import age_on, anniversary, first_of_month
 from rules.config import BIRTHDAY, Config, WindowRule, YearRoundRule
@@ -45,6 +47,8 @@ from rules.config import BIRTHDAY, Config, WindowRule, YearRoundRule
 _KIND_LABEL = {BIRTHDAY: "birthday", "effective_date": "effective date"}
 NO_SOURCE = "none given by the config"
 NO_YEAR_ROUND_SOURCE = "none recorded: not a year-round state of the defaults"
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -147,11 +151,28 @@ class ContactWindows:
     _exclusions: dict[date, Exclusion | None] = field(
         default_factory=dict, init=False, repr=False, compare=False
     )
+    _kept: dict[Hashable, Any] = field(default_factory=dict, init=False, repr=False, compare=False)
 
-    @property
+    @cached_property
     def always_year_round(self) -> bool:
         """Every date of every year is excluded: no window matters, no post-window email."""
         return any(not r.dated for r in self.year_round_rules)
+
+    def remembered(self, key: Hashable, compute: Callable[[], T]) -> T:
+        """What ``compute`` gives, kept under ``key`` for the next contact of this calendar.
+
+        For other rules' answers that depend on the calendar alone (and on ``key``):
+        ``rules.post_window`` keeps each window's post-window date here.
+        """
+        try:
+            return cast(T, self._kept[key])
+        except KeyError:
+            pass
+        value = compute()
+        if len(self._kept) >= _KEPT_ANSWERS:
+            self._kept.clear()
+        self._kept[key] = value
+        return value
 
     def year_round_on(self, d: date) -> YearRoundRule | None:
         for rule in self.year_round_rules:

@@ -55,6 +55,7 @@ from rules.occurrence import (
     templates,
 )
 from rules.placement import Placement
+from rules.records import quick_init
 from rules.statuses import normalized_type
 
 FOLLOWUP_COLD = "followup_1_cold"
@@ -71,6 +72,7 @@ INITIAL_LOOKBACK_DAYS = 35
 LEGACY_FOLLOWUP_DAYS = 35  # a legacy follow-up this close after an initial is taken as its own
 
 
+@quick_init
 @dataclass(frozen=True)
 class EmailRow:
     """An ``email_schedules`` row as the follow-up rules need it."""

@@ -14,6 +14,7 @@ from rules.anniversary import anniversary, next_anniversary
 from rules.config import BIRTHDAY, EFFECTIVE_DATE, Config
 from rules.contact import Contact
 from rules.exclusion_window import Window
+from rules.records import quick_init
 
 AEP = "aep"
 POST_WINDOW = "post_window"
@@ -21,6 +22,7 @@ FOLLOWUP_PREFIX = "followup"
 YEARLY_TYPES = (BIRTHDAY, EFFECTIVE_DATE)
 
 
+@quick_init
 @dataclass(frozen=True)
 class Occurrence:
     key: str

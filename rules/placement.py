@@ -18,6 +18,7 @@ from datetime import date, timedelta
 
 from rules.catch_up import catch_up_date
 from rules.occurrence import POST_WINDOW, Occurrence
+from rules.records import quick_init
 
 
 @dataclass(frozen=True)
@@ -39,6 +40,7 @@ class Horizon:
         return self.as_of <= d <= self.range_end
 
 
+@quick_init
 @dataclass(frozen=True)
 class Placement:
     send_date: date

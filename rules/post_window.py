@@ -52,6 +52,12 @@ def blocked_by(
 
 
 def post_window_date(window: Window, windows: ContactWindows) -> PostWindowDate:
+    """The day after ``window``, hopping over the windows that exclude it; kept by the calendar,
+    which every contact sharing it asks again."""
+    return windows.remembered(("post_window_date", window), lambda: _post_window_date(window, windows))
+
+
+def _post_window_date(window: Window, windows: ContactWindows) -> PostWindowDate:
     candidate = window.end + timedelta(days=1)
     path: list[str] = [f"{window.label} ends {window.end}: day after is {candidate}"]
     for hop in range(MAX_WINDOW_HOPS + 1):
@@ -140,9 +146,23 @@ def post_windows_around(
     range count; otherwise up to five hops of the longest window reach back.
     """
     out: list[Occurrence] = []
-    if windows.always_year_round or not windows.rules:
-        return out
     first, last = horizon.lookback_start, horizon.range_end
+    for window in windows.remembered(
+        ("post_window_candidates", first, last), lambda: _candidate_windows(windows, first, last)
+    ):
+        if not blocks(window, contact, config, campaign_dates):
+            continue
+        occ = post_window_occurrence(window, contact, windows, config, campaign_dates)
+        if occ is not None and first <= occ.ideal_send_date <= last:
+            out.append(occ)
+    return out
+
+
+def _candidate_windows(windows: ContactWindows, first: date, last: date) -> tuple[Window, ...]:
+    """The calendar's windows whose post-window email may fall in ``[first, last]``, whatever
+    the contact's dates (``post_windows_around``'s docstring says which)."""
+    if windows.always_year_round or not windows.rules:
+        return ()
     spans = [r.days_before + r.pre_window_days + r.days_after + 31 for r, _ in windows.rules]
     longest_after = max(r.days_after for r, _ in windows.rules)
     if len(spans) == 1 and spans[0] < 365:
@@ -150,18 +170,15 @@ def post_windows_around(
     else:
         reach_back = longest_after + 1 + (MAX_WINDOW_HOPS + 1) * (max(spans) + 1)
     years = range((first - timedelta(days=reach_back)).year - 1, last.year + 2)
+    found = []
     for window in windows.windows_of_years(years):
         day_after = window.end + timedelta(days=1)
         if day_after > last:
             continue
         if day_after < first and windows.exclusion_on(day_after) is None:
             continue
-        if not blocks(window, contact, config, campaign_dates):
-            continue
-        occ = post_window_occurrence(window, contact, windows, config, campaign_dates)
-        if occ is not None and first <= occ.ideal_send_date <= last:
-            out.append(occ)
-    return out
+        found.append(window)
+    return tuple(found)
 
 
 def post_window_for_key(

@@ -68,6 +68,8 @@ def zip5(raw: str | None) -> str | None:
     """The 5-digit ZIP of a raw ZIP or ZIP+4 field, or None when it is not one."""
     if raw is None:
         return None
+    if len(raw) == 5 and raw.isdigit() and raw.isascii():
+        return raw  # the common case, without the pattern
     m = _ZIP_RE.fullmatch(raw.strip(BLANKS))
     return m.group(1) if m else None
 

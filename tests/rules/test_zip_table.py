@@ -2,10 +2,21 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 import rules.zip_state as zip_state
-from rules.zip_state import ZIP_TABLE, state_of_zip, zip_states, zip_table_text, zipcodes_dataset
+from rules.zip_state import (
+    ZIP_TABLE,
+    state_of_zip,
+    zip5,
+    zip_states,
+    zip_table_text,
+    zipcodes_dataset,
+)
 
 
 def test_the_shipped_table_is_the_zipcodes_dataset() -> None:
@@ -38,3 +49,17 @@ def test_reading_the_table_does_not_load_the_zipcodes_package() -> None:
     sys.modules.pop("zipcodes", None)
     assert len(zip_states()) > 40_000
     assert "zipcodes" not in sys.modules
+
+
+@settings(max_examples=500, deadline=None)
+@given(
+    st.one_of(
+        st.text(alphabet="0123456789", min_size=4, max_size=10),
+        st.text(alphabet="0123456789-٣ \t", min_size=0, max_size=12),
+    )
+)
+def test_a_zip_field_reads_as_its_pattern_says(raw: str) -> None:
+    """Five ASCII digits are read without the pattern; every field reads as the pattern says
+    (Arabic-Indic digits are digits to ``str.isdigit``, not to a ZIP)."""
+    m = re.fullmatch(r"([0-9]{5})(?:-?[0-9]{4})?", raw.strip(" \t\r\n"))
+    assert zip5(raw) == (m.group(1) if m else None)
