@@ -103,6 +103,7 @@ from rules.statuses import (
     is_sent_like,
     normalized_type,
 )
+from rules.why import Explanation
 
 LEGACY_MATCH_DAYS = 30
 
@@ -164,7 +165,7 @@ class Decision:
     kept: bool  # an earlier placement is kept: it does not move
     catch_up: bool
     existing_row_id: int | None
-    why: str
+    why: Explanation
     # A kept placement that the frequency limit skipped before: the limit is
     # applied to it again (it may have room now), but it does not move.
     frequency_recheck: bool = False
@@ -381,7 +382,7 @@ class _Planner:
             kept=kept,
             catch_up=placement.catch_up,
             existing_row_id=row.id if row is not None else None,
-            why=placement.why + (f"; excluded: {exclusion.reason}" if exclusion else ""),
+            why=placement.why + f"; excluded: {exclusion.reason}" if exclusion else placement.why,
             frequency_recheck=recheck,
         )
         if exclusion is not None and exclusion.window is not None and not occ.is_followup:

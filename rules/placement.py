@@ -19,6 +19,7 @@ from datetime import date, timedelta
 from rules.catch_up import catch_up_date
 from rules.occurrence import POST_WINDOW, Occurrence
 from rules.records import quick_init
+from rules.why import Explanation, Why
 
 
 @dataclass(frozen=True)
@@ -45,17 +46,17 @@ class Horizon:
 class Placement:
     send_date: date
     catch_up: bool
-    why: str
+    why: Explanation
 
 
 def place(occ: Occurrence, horizon: Horizon, catch_up_spread_days: int) -> Placement | None:
     """The placement of an occurrence in play, or None when it is not in play."""
     s, t = occ.ideal_send_date, horizon.as_of
     if horizon.in_range(s):
-        return Placement(s, False, f"ideal send date {s} is in the range {t}..{horizon.range_end}")
+        return Placement(s, False, Why("ideal send date {} is in the range {}..{}", s, t, horizon.range_end))
     if horizon.lookback_start <= s < t and (occ.event_date >= t or occ.email_type == POST_WINDOW):
         d = catch_up_date(occ.key, occ.event_date, t, catch_up_spread_days)
-        return Placement(d, True, f"ideal send date {s} passed within the lookback: caught up on {d}")
+        return Placement(d, True, Why("ideal send date {} passed within the lookback: caught up on {}", s, d))
     return None
 
 
