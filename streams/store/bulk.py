@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from itertools import chain, count
+from itertools import chain, count, repeat
 from typing import Any
 
 from sqlalchemy import Connection
@@ -22,25 +22,38 @@ ROWS_PER_STATEMENT = 50
 
 
 def insert_rows(
-    conn: Connection, head: str, rows: Sequence[Sequence[object]], ph: str, tail: str = ""
+    conn: Connection,
+    head: str,
+    rows: Sequence[Sequence[object]],
+    ph: str,
+    tail: str = "",
+    extra: Sequence[object] = (),
 ) -> None:
     """``{head} VALUES (...), (...) {tail}`` for every row, ``ROWS_PER_STATEMENT`` a statement.
 
-    ``ph`` is the driver's marker; every row has the same number of values.  The
-    rows of one call must not share a conflict key when ``tail`` is an upsert
-    (PostgreSQL refuses to update one row twice in a statement).
+    ``ph`` is the driver's marker; every row has the same number of values, and each is
+    followed by the values of ``extra`` (a run's id: one tuple fewer per row, which cost
+    2 s of the 3M AEP season's writes).  The rows of one call must not share a conflict
+    key when ``tail`` is an upsert (PostgreSQL refuses to update one row twice in a
+    statement).
     """
     if not rows:
         return
-    group = "(" + ", ".join([ph] * len(rows[0])) + ")"
+    group = "(" + ", ".join([ph] * (len(rows[0]) + len(extra))) + ")"
+
+    def values(part: Sequence[Sequence[object]]) -> tuple[object, ...]:
+        if extra:
+            return tuple(chain.from_iterable(chain.from_iterable(zip(part, repeat(extra)))))
+        return tuple(chain.from_iterable(part))
+
     per = ROWS_PER_STATEMENT
     whole = len(rows) - len(rows) % per
     if whole:
         sql = f"{head} VALUES {', '.join([group] * per)}{tail}"
-        conn.exec_driver_sql(sql, [tuple(chain.from_iterable(rows[i : i + per])) for i in range(0, whole, per)])
+        conn.exec_driver_sql(sql, [values(rows[i : i + per]) for i in range(0, whole, per)])
     if whole < len(rows):
         rest = rows[whole:]
-        conn.exec_driver_sql(f"{head} VALUES {', '.join([group] * len(rest))}{tail}", tuple(chain.from_iterable(rest)))
+        conn.exec_driver_sql(f"{head} VALUES {', '.join([group] * len(rest))}{tail}", values(rest))
 
 
 @contextmanager

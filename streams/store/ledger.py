@@ -68,7 +68,7 @@ def record_decisions(conn: Connection, entries: Sequence[LedgerEntry], decided_o
         day = decided_on.isoformat()
         head, tail = _record_sql()
         # A chunk decides each contact once: its entries may share a statement.
-        insert_rows(conn, head, [(c, due, digest, day, run_id) for c, due, digest in entries], placeholder(conn), tail)
+        insert_rows(conn, head, entries, placeholder(conn), tail, extra=(day, run_id))
 
 
 def decision_entry(conn: Connection, contact_id: int) -> dict[str, object] | None:

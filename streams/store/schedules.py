@@ -480,21 +480,22 @@ def write_batch(conn: Connection, batch: WriteBatch, run_id: str) -> None:
 def write_batches(conn: Connection, batches: Sequence[tuple[WriteBatch, str]]) -> None:
     """``write_batch`` for several batches, each with its writer's run id, in one pass."""
     ph = placeholder(conn)
-    inserts = [(*v, run_id) for batch, run_id in batches for v in batch.inserts]
     updates = [(*v, run_id, row_id) for batch, run_id in batches for row_id, v in batch.updates]
     deletes = [(i,) for batch, _ in batches for i in batch.deletes]
     with journals_in_memory(conn):
-        if inserts:
+        if any(batch.inserts for batch, _ in batches):
             try:
                 # Plain inserts cost half an upsert; the keys were free when read.
                 with conn.begin_nested():
-                    insert_rows(conn, _insert_head(upsert=False)[0], inserts, ph)
+                    for batch, run_id in batches:
+                        insert_rows(conn, _insert_head(upsert=False)[0], batch.inserts, ph, extra=(run_id,))
             except IntegrityError:
                 # Another writer (a stream agent) created some of these keys meanwhile,
                 # or batches of several writers hold one key: a statement per row, so
                 # the later row updates the earlier.
                 head, tail = _insert_head(upsert=True)
                 marks = ", ".join(ph for _ in range(len(DECISION_COLUMNS) + 1))
+                inserts = [(*v, run_id) for batch, run_id in batches for v in batch.inserts]
                 conn.exec_driver_sql(f"{head} VALUES ({marks}){tail}", inserts)
         if updates:
             conn.exec_driver_sql(_update_sql(ph), updates)

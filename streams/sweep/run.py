@@ -197,7 +197,9 @@ class _Sweep:
         balance(decided.movables, decided.volume, decided.ed_volume, config, self.options.as_of, s)
         skipped = frequency_skipped(decided.movables, decided.frequency_watch.values(), config, s)
         laps.lap("balance")
-        self.writes.movables(decided.movables, skipped, config.timing.send_time, s)
+        self.writes.movables(
+            decided.movables, skipped, config.timing.send_time, s, self.options.make_rows_apart_from
+        )
         s.campaign_targets_updated = self.writes.campaign_statuses(
             decided.campaign_targets, self.started_at, full=self.options.contact_ids is None
         )

@@ -84,6 +84,9 @@ class SweepOptions:
     # A run deciding at least this many contacts, most of them without an owned row yet,
     # builds two of the schedule's indexes after its writes (``streams.sweep.deferred_indexes``).
     defer_indexes_from: int = 50_000
+    # From this many newly placed emails on, a forked process makes their rows while the
+    # main process writes them (``streams.sweep.row_maker``).
+    make_rows_apart_from: int = 200_000
 
     @property
     def horizon(self) -> Horizon:

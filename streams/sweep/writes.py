@@ -19,17 +19,16 @@ from datetime import date
 
 from sqlalchemy import Connection, text
 
-from rules.frequency_limit import FREQUENCY_LIMIT_REASON
-from rules.statuses import PRE_SCHEDULED, SKIPPED
 from streams.store.campaigns import write_target_statuses
 from streams.store.dialects import flag_set_sql
 from streams.store.engine import Store
 from streams.store.epochs import fetch_full_rows
 from streams.store.ledger import LedgerEntry, forget_decisions, record_decisions
-from streams.store.schedules import WriteBatch, stage_values, write_batch
+from streams.store.schedules import WriteBatch, write_batch
 from streams.store.status_facts import apply_status_facts, status_facts_of
 from streams.sweep.checkpoint import RunCheckpoint
 from streams.sweep.movables import Movables
+from streams.sweep.row_maker import RowMaker
 from streams.sweep.summary import SweepSummary
 from streams.sweep.transactions import write_transaction
 
@@ -77,18 +76,19 @@ class RunWrites:
     def forget_ledger(self) -> None:
         write_transaction(self.store, forget_decisions)
 
-    def movables(self, movables: Movables, skipped: set[int], send_time: str, summary: SweepSummary) -> None:
-        """The balanced emails, in batches of ``batch_rows``; those in ``skipped`` as skipped."""
-        batch = WriteBatch.empty()
-        for i in range(len(movables)):
-            status, reason = (SKIPPED, FREQUENCY_LIMIT_REASON) if i in skipped else (PRE_SCHEDULED, None)
-            row = movables.row(i, send_time, self.run_id, status, reason)
-            summary.count_row(stage_values(batch, row, movables.existing[i], movables.stored.get(i)))
-            summary.count(movables.email_type(i), status)
-            if len(batch) >= self.batch_rows:
-                self.batch(batch)
-                batch = WriteBatch.empty()
-        self.batch(batch)
+    def movables(
+        self, movables: Movables, skipped: set[int], send_time: str, summary: SweepSummary, apart_from: int
+    ) -> None:
+        """The balanced emails, in batches of ``batch_rows``; those in ``skipped`` as skipped.
+        From ``apart_from`` emails on, a forked process makes the rows (``row_maker``)."""
+        maker = RowMaker(movables, skipped, send_time, self.run_id, self.batch_rows)
+        for made in maker.batches(self.store, apart_from):
+            summary.rows_inserted += made.outcomes.get("inserted", 0)
+            summary.rows_updated += made.outcomes.get("updated", 0)
+            summary.rows_unchanged += made.outcomes.get("unchanged", 0)
+            for (email_type, status), n in made.per_type.items():
+                summary.count(email_type, status, n)
+            self.batch(made.batch)
 
     def campaign_statuses(self, targets: Sequence[tuple[int, str]], applied_before: str, full: bool) -> int:
         """Targets follow what was written (SPEC section 8); a full run has done the logged

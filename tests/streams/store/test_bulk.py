@@ -20,6 +20,16 @@ def test_every_row_is_inserted_once_in_order(tmp_path: Path, count: int) -> None
         assert conn.exec_driver_sql("SELECT k, v FROM t ORDER BY seq").all() == rows
 
 
+@pytest.mark.parametrize("count", [1, bulk.ROWS_PER_STATEMENT, 2 * bulk.ROWS_PER_STATEMENT + 3])
+def test_extra_values_follow_every_row(tmp_path: Path, count: int) -> None:
+    with open_store(str(tmp_path / "t.db"), create=True) as store, store.engine.begin() as conn:
+        conn.exec_driver_sql("CREATE TABLE t (seq INTEGER PRIMARY KEY AUTOINCREMENT, k INTEGER, v TEXT, run TEXT, day TEXT)")
+        rows = [(i, f"v{i}") for i in range(count)]
+        bulk.insert_rows(conn, "INSERT INTO t (k, v, run, day)", rows, "?", extra=("run-1", "2026-09-01"))
+        got = conn.exec_driver_sql("SELECT k, v, run, day FROM t ORDER BY seq").all()
+        assert got == [(k, v, "run-1", "2026-09-01") for k, v in rows]
+
+
 def test_an_upsert_tail_updates_rows_already_there(tmp_path: Path) -> None:
     with open_store(str(tmp_path / "t.db"), create=True) as store, store.engine.begin() as conn:
         conn.exec_driver_sql("CREATE TABLE t (k INTEGER PRIMARY KEY, v TEXT)")
