@@ -382,7 +382,7 @@ class _Planner:
             kept=kept,
             catch_up=placement.catch_up,
             existing_row_id=row.id if row is not None else None,
-            why=placement.why + f"; excluded: {exclusion.reason}" if exclusion else placement.why,
+            why=(placement.why + f"; excluded: {exclusion.reason}") if exclusion else placement.why,
             frequency_recheck=recheck,
         )
         if exclusion is not None and exclusion.window is not None and not occ.is_followup:
