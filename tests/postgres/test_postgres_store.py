@@ -132,8 +132,9 @@ def test_a_first_sweep_with_its_indexes_built_after_and_its_sum_read_by_two_proc
     pg_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A first sweep that drops two indexes before its writes and builds them after
-    (``streams.sweep.deferred_indexes``), and whose checksum after is read by this process
-    and a helper (``streams.store.row_sums``), gives SQLite's rows, and the indexes are back."""
+    (``streams.sweep.deferred_indexes``), whose new rows a forked process makes
+    (``streams.sweep.row_maker``), and whose checksum after is read by this process and a
+    helper (``streams.store.row_sums``), gives SQLite's rows, and the indexes are back."""
     import streams.store.checksum as checksum_module
     from streams.store import row_sums
     from streams.sweep.deferred_indexes import DEFERRABLE
@@ -142,7 +143,7 @@ def test_a_first_sweep_with_its_indexes_built_after_and_its_sum_read_by_two_proc
     monkeypatch.setattr(checksum_module, "REBUILD_FROM", 0)
     source = tmp_path / "agency.db"
     generate_database(str(source), 2500, seed=5, as_of=AS_OF)
-    options = SweepOptions(as_of=AS_OF, workers=1, defer_indexes_from=1)
+    options = SweepOptions(as_of=AS_OF, workers=1, defer_indexes_from=1, make_rows_apart_from=1)
     with open_store(pg_url) as pg, open_store(str(source)) as lite:
         pg.migrate()
         copy_agency_rows(source, pg)
