@@ -49,6 +49,7 @@ NO_SOURCE = "none given by the config"
 NO_YEAR_ROUND_SOURCE = "none recorded: not a year-round state of the defaults"
 
 T = TypeVar("T")
+K = TypeVar("K", bound=Hashable)
 
 
 @dataclass(frozen=True)
@@ -168,11 +169,7 @@ class ContactWindows:
             return cast(T, self._kept[key])
         except KeyError:
             pass
-        value = compute()
-        if len(self._kept) >= _KEPT_ANSWERS:
-            self._kept.clear()
-        self._kept[key] = value
-        return value
+        return _keep(self._kept, key, compute())
 
     def year_round_on(self, d: date) -> YearRoundRule | None:
         for rule in self.year_round_rules:
@@ -196,10 +193,7 @@ class ContactWindows:
         found = _cached_window(rule, rule.source, base.month, base.day, year, birth)
         if found is None and rule.dated and self._no_version_on_its_anchor(rule, year):
             found = _cached_window(rule, rule.source, base.month, base.day, year, birth, True)
-        if len(self._windows) >= _KEPT_ANSWERS:
-            self._windows.clear()
-        self._windows[key] = found
-        return found
+        return _keep(self._windows, key, found)
 
     def _no_version_on_its_anchor(self, rule: WindowRule, year: int) -> bool:
         """Whether no version of ``rule``'s kind is in force on its own anchor in ``year`` while
@@ -219,11 +213,7 @@ class ContactWindows:
             return self._exclusions[d]
         except KeyError:
             pass
-        found = self._exclusion_on(d)
-        if len(self._exclusions) >= _KEPT_ANSWERS:
-            self._exclusions.clear()
-        self._exclusions[d] = found
-        return found
+        return _keep(self._exclusions, d, self._exclusion_on(d))
 
     def _exclusion_on(self, d: date) -> Exclusion | None:
         year_round = self.year_round_on(d)
@@ -235,6 +225,14 @@ class ContactWindows:
                 if w is not None and w.start <= d <= w.end:
                     return Exclusion(w.label, w)
         return None
+
+
+def _keep(answers: dict[K, T], key: K, value: T) -> T:
+    """``value`` kept in one of a calendar's dicts, which forgets all when full."""
+    if len(answers) >= _KEPT_ANSWERS:
+        answers.clear()
+    answers[key] = value
+    return value
 
 
 def year_round_reason(rule: YearRoundRule) -> str:
