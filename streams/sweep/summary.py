@@ -143,14 +143,14 @@ class SweepSummary:
         else:
             self.emails_skipped += n
 
-    def count_row(self, outcome: str) -> None:
-        """A row staged for writing: 'inserted', 'updated' or 'unchanged'."""
+    def count_row(self, outcome: str, n: int = 1) -> None:
+        """``n`` rows staged for writing: 'inserted', 'updated' or 'unchanged'."""
         if outcome == "inserted":
-            self.rows_inserted += 1
+            self.rows_inserted += n
         elif outcome == "updated":
-            self.rows_updated += 1
+            self.rows_updated += n
         else:
-            self.rows_unchanged += 1
+            self.rows_unchanged += n
 
     def add_invalid(self, n: int, examples: Sequence[tuple[object, Sequence[str]]]) -> None:
         """``n`` invalid contacts; the first of ``examples`` while there is room."""

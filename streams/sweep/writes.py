@@ -83,9 +83,8 @@ class RunWrites:
         From ``apart_from`` emails on, a forked process makes the rows (``row_maker``)."""
         maker = RowMaker(movables, skipped, send_time, self.run_id, self.batch_rows)
         for made in maker.batches(self.store, apart_from):
-            summary.rows_inserted += made.outcomes.get("inserted", 0)
-            summary.rows_updated += made.outcomes.get("updated", 0)
-            summary.rows_unchanged += made.outcomes.get("unchanged", 0)
+            for outcome, n in made.outcomes.items():
+                summary.count_row(outcome, n)
             for (email_type, status), n in made.per_type.items():
                 summary.count(email_type, status, n)
             self.batch(made.batch)
