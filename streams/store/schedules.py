@@ -38,7 +38,7 @@ Choices written down here (the SPEC is silent on them):
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, fields
 from datetime import UTC, date, datetime, time
 from functools import lru_cache
@@ -368,6 +368,11 @@ def _stored_row(r: Sequence[object], problems: list[str] | None = None) -> Store
 
 def _text(value: object) -> str | None:
     return None if value is None else str(value)
+
+
+def stored_row_of(row: Mapping[str, object]) -> StoredRow:
+    """A row held as a mapping of its columns (``streams.store.epochs``) as ``fetch_rows`` reads it."""
+    return _stored_row(tuple(row.get(c) for c in _ROW_COLUMNS))
 
 
 def fetch_rows(conn: Connection, contact_ids: Sequence[int]) -> dict[int, list[StoredRow]]:

@@ -39,8 +39,8 @@ about it are stored but give it no email, unless a newer upsert brings it back.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from datetime import date
 from typing import Any
 
@@ -52,7 +52,8 @@ from rules.config import Config
 from streams.events.codec import parse_event
 from streams.events.model import Event
 from streams.events.records import RowState, deadletter_record, schedule_change_record
-from streams.events.schema import EventError
+from streams.events.schema import EventError, decode_record
+from streams.store.behaviour import BehaviourRead
 from streams.store.campaigns import campaign_tables_digest, load_campaign_book
 from streams.store.engine import Store, run_with_retry
 from streams.store.epoch_lock import batch_turn
@@ -64,7 +65,7 @@ from streams.worker.handlers import ENGAGING, FACTS, Applying, Touched, apply
 from streams.worker.ingest import IngestError
 from streams.worker.redecide import ScheduleChange, sync_contacts
 
-__all__ = ["BatchProcessor", "BatchResult", "Guarded", "Message", "Unguarded"]
+__all__ = ["BatchProcessor", "BatchResult", "Guarded", "Message", "Unguarded", "checked_messages"]
 
 logger = logging.getLogger(__name__)
 
@@ -78,6 +79,9 @@ class Message:
     is recorded as applied with no position, so what a sweep "saw" of the topics
     (``applied_offsets``) is not changed by it.  Such a batch is refused whole by its
     caller, never dead-lettered (a dead letter names a position).
+
+    ``checked``: the value was found valid for its topic by the agent that read it
+    (``checked_messages``), so the database process reads it without checking again.
     """
 
     topic_kind: str
@@ -85,6 +89,28 @@ class Message:
     offset: int | None
     key: bytes | None
     value: bytes | None
+    checked: bool = False
+
+
+def checked_messages(messages: Sequence[Message]) -> list[Message]:
+    """``messages``, those whose values are valid for their topics marked ``checked``.
+
+    The agents call it in the worker's Faust process before handing a batch to the
+    database process: checking a value against its topic's schema is most of
+    what parsing costs (9 of 13 µs an event), and the database process, the one
+    writer, is what limits the worker's throughput while the Faust process has time
+    to spare.  A value found invalid is left unmarked: the database process checks
+    it again and dead-letters it with the problem worded as always.
+    """
+    out: list[Message] = []
+    for m in messages:
+        try:
+            decode_record(m.topic_kind, m.value)
+        except (EventError, ValueError):
+            out.append(m)
+        else:
+            out.append(replace(m, checked=True))
+    return out
 
 
 @dataclass
@@ -210,6 +236,9 @@ class BatchProcessor:
             if batch.campaigns_changed:
                 book = load_campaign_book(conn, self.config).book
                 digest = campaign_tables_digest(conn)
+            # Deciding reads the contacts' behaviour as of the decision day, the engagement
+            # table as of each contact's latest event: one read serves both.
+            read = BehaviourRead(conn, _earliest(batch.touched, epoch.as_of, batch.engaged_on))
             decided = sync_contacts(
                 conn,
                 self.config,
@@ -218,12 +247,13 @@ class BatchProcessor:
                 epoch,
                 self.lookahead_days,
                 self.lookback_days,
+                behaviour=read,
             )
             for cid in sorted(decided):
                 result.changes.extend(
                     (str(cid), self._announce(c, batch.touched[cid])) for c in decided[cid]
                 )
-            result.engagement = engagement_values(conn, batch.engaged_on)
+            result.engagement = engagement_values(conn, batch.engaged_on, read)
             if not keep:
                 transaction.rollback()
                 return result
@@ -236,7 +266,7 @@ class BatchProcessor:
         parsed: list[tuple[Message, Event]] = []
         for m in messages:
             try:
-                parsed.append((m, parse_event(m.topic_kind, m.value or b"")))
+                parsed.append((m, parse_event(m.topic_kind, m.value or b"", checked=m.checked)))
             except EventError as exc:
                 result.deadletters.append(self._dead(m, str(exc)))
         return parsed
@@ -292,3 +322,11 @@ class BatchProcessor:
             cause_event_id=t.cause_event_id,
             occurred_at=t.occurred_at,
         )
+
+
+def _earliest(touched: Iterable[int], decision_day: date, engaged_on: Mapping[int, date]) -> dict[int, date]:
+    """Each contact's earliest as-of date of the batch: the decision day, or its latest event's day."""
+    earliest = dict.fromkeys(touched, decision_day)
+    for cid, day in engaged_on.items():
+        earliest[cid] = min(day, earliest.get(cid, day))
+    return earliest

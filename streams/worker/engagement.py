@@ -29,11 +29,13 @@ from typing import Any
 from sqlalchemy import Connection
 
 from rules.followup import Behaviour
-from streams.store.behaviour import fetch_behaviour_as_of
+from streams.store.behaviour import BehaviourRead, fetch_behaviour_as_of
 from streams.store.contacts import present_contacts
 
 
 def _utc(moment: datetime) -> str:
+    if moment.tzinfo is None:  # as read back (streams.store.schedules.parse_stored_datetime): UTC
+        return moment.isoformat() + "Z"
     aware = moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)  # stored as UTC
     return aware.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
@@ -46,13 +48,17 @@ def engagement_value(behaviour: Behaviour, as_of: date) -> dict[str, Any]:
     }
 
 
-def engagement_values(conn: Connection, as_of: Mapping[int, date]) -> dict[int, dict[str, Any]]:
+def engagement_values(
+    conn: Connection, as_of: Mapping[int, date], read: BehaviourRead | None = None
+) -> dict[int, dict[str, Any]]:
     """The table values of these contacts (contact -> its latest event's Central date).
 
     Contacts not in the database (not arrived yet, or deleted) get none, nor do
     those with no click or answer in their window (a contact asked about only
     because its upsert was read again after a crash, and had nothing parked).
+    ``read``: their behaviour when the caller has read it already.
     """
     present = present_contacts(conn, sorted(as_of))
-    found = fetch_behaviour_as_of(conn, {cid: as_of[cid] for cid in present})
+    wanted = {cid: as_of[cid] for cid in present}
+    found = read.as_of(wanted) if read is not None else fetch_behaviour_as_of(conn, wanted)
     return {cid: engagement_value(found[cid], as_of[cid]) for cid in present if cid in found}

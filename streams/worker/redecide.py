@@ -29,6 +29,7 @@ its owned rows dated from the decision day on are cancelled; history stays.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
@@ -45,7 +46,7 @@ from rules.occurrence import POST_WINDOW
 from rules.placement import Horizon
 from rules.post_window import planned_post_window_holds
 from rules.statuses import OWNED_STATUSES, SKIPPED
-from streams.store.behaviour import fetch_behaviour_as_of
+from streams.store.behaviour import BehaviourRead, fetch_behaviour_as_of
 from streams.store.campaigns import fetch_targets, write_target_statuses
 from streams.store.epochs import Epoch, Row, fetch_full_rows, load_bases, put_back, save_bases
 from streams.store.schedules import (
@@ -58,6 +59,7 @@ from streams.store.schedules import (
     placed_values,
     rows_by_id,
     stage_write,
+    stored_row_of,
     write_batches,
 )
 from streams.store.status_facts import apply_status_facts, status_facts_of, with_status
@@ -114,8 +116,11 @@ def sync_contacts(
     lookahead_days: int = 30,
     lookback_days: int = 7,
     chunk: int = 500,
+    behaviour: BehaviourRead | None = None,
 ) -> dict[int, list[ScheduleChange]]:
     """Decide these contacts as of the epoch's day, write the difference, return it per contact.
+
+    ``behaviour``: the contacts' clicks and answers when the caller has read them already.
 
     A handful of statements per chunk, not per contact: what lets one agent
     keep up with thousands of events a second.  Call inside a transaction:
@@ -133,27 +138,29 @@ def sync_contacts(
         save_bases(conn, epoch.epoch_id, first_time)
         bases.update(first_time)
         facts = status_facts_of(conn, part)
+        targets: dict[int, list[Row]] = {}
         for cid in part:
             mine = facts.get(cid, {})
-            target = [
+            targets[cid] = [
                 with_status(r, mine[str(r["occurrence_key"])]) if str(r["occurrence_key"]) in mine else r
                 for r in bases[cid]
             ]
-            put_back(conn, before[cid], target)
+        settled = _first_round(conn, config, campaigns, part, before, targets, facts, horizon, run_id, behaviour)
         todo = part
         for _ in range(MAX_ROUNDS):
-            _decide_and_write(conn, config, campaigns, todo, horizon, run_id)
             # Only contacts with status facts can have a row turned over by one: most batches
             # have none, and reading every contact's rows again for nothing cost each batch a read.
             waiting = [cid for cid in todo if cid in facts]
             todo = sorted(apply_status_facts(conn, fetch_full_rows(conn, waiting), facts)) if waiting else []
             if not todo:
                 break
+            _decide_and_write(conn, config, campaigns, todo, horizon, run_id, behaviour)
         else:  # pragma: no cover - a bug: facts kept turning rows over
             raise RuntimeError(f"contacts {todo[:5]}: status facts still applying after {MAX_ROUNDS} rounds")
-        after = fetch_full_rows(conn, part)
+        written = [cid for cid in part if cid not in settled]
+        after = fetch_full_rows(conn, written) if written else {}
         for cid in part:
-            out[cid] = _changes(cid, before[cid], after[cid])
+            out[cid] = _changes(cid, before[cid], after[cid]) if cid in after else []
     return out
 
 
@@ -170,6 +177,90 @@ def sync_contact(
     return sync_contacts(conn, config, campaigns, [contact_id], epoch, lookahead_days, lookback_days)[contact_id]
 
 
+def _first_round(
+    conn: Connection,
+    config: Config,
+    campaigns: CampaignBook,
+    ids: Sequence[int],
+    before: Mapping[int, Sequence[Row]],
+    targets: Mapping[int, Sequence[Row]],
+    facts: Mapping[int, object],
+    horizon: Horizon,
+    run_id: str,
+    read: BehaviourRead | None,
+) -> set[int]:
+    """The first decision of these contacts, on the rows they are put back to (``targets``),
+    held in memory; the contacts whose rows it leaves as they are, returned untouched.
+
+    Putting a contact's rows back and writing its decision again is most of what a
+    batch writes, and for most contacts (a click that upgrades nothing, an answer
+    again) the decision reproduces the very rows the contact has: deleted and
+    written again, each write paying the schedule's indexes and checksum
+    triggers.  The rules read the rows as ``fetch_rows`` would after the put-back
+    (the same ids, values and order), so the decision is the one the database
+    would get; a contact whose rows after the put-back and these writes would
+    hold what they hold now, column for column (all but the row id and the two
+    timestamps), is left alone.  Contacts with status facts always go the long way.
+    """
+    decided = _decided(conn, config, campaigns, ids, {cid: [stored_row_of(r) for r in _by_id(targets[cid])] for cid in ids}, horizon, run_id, read)
+    batch = WriteBatch.empty()
+    written: list[tuple[int, str]] = []
+    settled: set[int] = set()
+    for cid in ids:
+        mine = decided[cid]
+        _never_before(mine.batch, horizon.as_of)
+        written.extend(mine.written_targets)
+        if cid not in facts and _same_rows(_written_over(targets[cid], mine.batch, run_id), before[cid]):
+            settled.add(cid)
+            continue
+        put_back(conn, before[cid], targets[cid])
+        batch.inserts.extend(mine.batch.inserts)
+        batch.updates.extend(mine.batch.updates)
+        batch.deletes.extend(mine.batch.deletes)
+    write_batches(conn, [(batch, run_id)])
+    write_target_statuses(conn, written)  # SPEC 8: the target's status follows what was written
+    return settled
+
+
+def _by_id(rows: Iterable[Row]) -> list[Row]:
+    return sorted(rows, key=lambda r: int(r["id"]))  # type: ignore[call-overload]
+
+
+def _written_over(rows: Sequence[Row], batch: WriteBatch, run_id: str) -> list[Row]:
+    """``rows`` as ``write_batches`` leaves them (inserted rows without their ids and stamps)."""
+    by_id = {int(r["id"]): dict(r) for r in rows}  # type: ignore[call-overload]
+    new: list[Row] = [{**v._asdict(), "scheduler_run_id": run_id} for v in batch.inserts]
+    for row_id, values in batch.updates:
+        row = by_id.get(row_id)
+        if row is not None and row["status"] in OWNED_STATUSES:
+            row.update(values._asdict())
+            row["scheduler_run_id"] = run_id
+    for row_id in batch.deletes:
+        row = by_id.get(row_id)
+        if row is not None and row["status"] in OWNED_STATUSES:
+            del by_id[row_id]
+    return [*by_id.values(), *new]
+
+
+# Columns a rewrite of the same row changes: its id (a row written again is a new row) and
+# the times the database stamps.
+_NOT_COMPARED = frozenset({"id", "created_at", "updated_at"})
+
+
+def _same_rows(these: Sequence[Row], those: Sequence[Row]) -> bool:
+    """The same rows, column for column and type for type (a stored 1.0 is not 1), in any order."""
+    if len(these) != len(those):
+        return False
+    if not these:
+        return True
+    columns = sorted({c for r in (*these, *those) for c in r} - _NOT_COMPARED)
+
+    def content(rows: Sequence[Row]) -> Counter[tuple[tuple[type, object], ...]]:
+        return Counter(tuple((type(r.get(c)), r.get(c)) for c in columns) for r in rows)
+
+    return content(these) == content(those)
+
+
 def _decide_and_write(
     conn: Connection,
     config: Config,
@@ -177,25 +268,50 @@ def _decide_and_write(
     ids: Sequence[int],
     horizon: Horizon,
     run_id: str,
+    read: BehaviourRead | None = None,
 ) -> None:
     """The rules as of ``horizon`` for these contacts, on their stored rows; the writes they need."""
-    active = [i.id for i in campaigns.active_instances]
-    fields = {f[0]: f for f in fetch_contact_fields(conn, ids)}
-    stored = fetch_rows(conn, ids)
-    targets, _ = fetch_targets(conn, ids, active)
-    behaviour = fetch_behaviour_as_of(conn, {cid: horizon.as_of for cid in ids})
+    decided = _decided(conn, config, campaigns, ids, fetch_rows(conn, ids), horizon, run_id, read)
     batch = WriteBatch.empty()
     written: list[tuple[int, str]] = []
     for cid in ids:
+        batch.inserts.extend(decided[cid].batch.inserts)
+        batch.updates.extend(decided[cid].batch.updates)
+        batch.deletes.extend(decided[cid].batch.deletes)
+        written.extend(decided[cid].written_targets)
+    _never_before(batch, horizon.as_of)
+    write_batches(conn, [(batch, run_id)])
+    write_target_statuses(conn, written)  # SPEC 8: the target's status follows what was written
+
+
+def _decided(
+    conn: Connection,
+    config: Config,
+    campaigns: CampaignBook,
+    ids: Sequence[int],
+    stored: Mapping[int, Sequence[StoredRow]],
+    horizon: Horizon,
+    run_id: str,
+    read: BehaviourRead | None,
+) -> dict[int, _Decided]:
+    """The rules as of ``horizon`` for these contacts, on the rows given: the writes each needs."""
+    active = [i.id for i in campaigns.active_instances]
+    fields = {f[0]: f for f in fetch_contact_fields(conn, ids)}
+    targets, _ = fetch_targets(conn, ids, active)
+    as_of = {cid: horizon.as_of for cid in ids}
+    behaviour = read.as_of(as_of) if read is not None else fetch_behaviour_as_of(conn, as_of)
+    out: dict[int, _Decided] = {}
+    for cid in ids:
         rows = stored.get(cid, [])
         if cid not in fields:  # deleted, or never known: no email from the decision day on
-            batch.deletes.extend(
+            gone = [
                 r.existing.id
                 for r in rows
                 if r.existing.owned and r.existing.send_date is not None and r.existing.send_date >= horizon.as_of
-            )
+            ]
+            out[cid] = _Decided(WriteBatch([], [], gone), [])
             continue
-        decided = _decide_contact(
+        out[cid] = _decide_contact(
             config,
             campaigns,
             fields[cid],
@@ -205,13 +321,7 @@ def _decide_and_write(
             horizon,
             run_id,
         )
-        batch.inserts.extend(decided.batch.inserts)
-        batch.updates.extend(decided.batch.updates)
-        batch.deletes.extend(decided.batch.deletes)
-        written.extend(decided.written_targets)
-    _never_before(batch, horizon.as_of)
-    write_batches(conn, [(batch, run_id)])
-    write_target_statuses(conn, written)  # SPEC 8: the target's status follows what was written
+    return out
 
 
 def _never_before(batch: WriteBatch, as_of: date) -> None:

@@ -19,6 +19,7 @@ from streams.worker import app as app_module
 from streams.worker.app import Worker, WorkerSettings
 from streams.worker.batch import BatchResult, Message
 from streams.worker.database_process import DatabaseUnavailable
+from streams.worker.fetch_delivery import FetchDeliveringConsumer
 from tests.legacy_db import make_legacy_db
 
 
@@ -202,3 +203,10 @@ def test_the_next_batch_is_applied_while_the_last_ones_announcements_are_acknowl
         "announced 2",
     ]
     assert stream.acked == [0, 1, 2, 3]
+
+
+def test_the_worker_hands_each_fetch_over_in_one_task(tmp_path: Path) -> None:
+    # Faust's own consumer spends four tasks on every record (streams.worker.fetch_delivery).
+    w = worker(tmp_path)
+    assert type(w.app.consumer) is FetchDeliveringConsumer
+    assert w.app.transport.Consumer is FetchDeliveringConsumer
