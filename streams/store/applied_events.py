@@ -19,6 +19,7 @@ from functools import cache
 import sqlalchemy as sa
 from sqlalchemy import Connection, TextClause
 
+from streams.store.bulk import driver_write_many
 from streams.store.dialects import as_text, upsert
 from streams.store.schedules import in_lists
 from streams.store.tables import mw_applied_counts, mw_applied_events
@@ -62,7 +63,7 @@ def record_applied(conn: Connection, event: Mapping[str, object]) -> bool:
 def record_all_applied(conn: Connection, events: Sequence[Mapping[str, object]]) -> None:
     """``record_applied`` for events known to be new, in one statement."""
     if events:
-        conn.execute(_RECORD_ALL, [dict(e) for e in events])
+        driver_write_many(conn, _RECORD_ALL, events)
         _add_to_counts(conn, Counter(str(e["topic"]) for e in events))
 
 

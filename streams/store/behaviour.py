@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from sqlalchemy import Connection
 
 from rules.followup import INITIAL_LOOKBACK_DAYS, Behaviour, Click, HealthAnswer
-from streams.store.bulk import driver_rows
+from streams.store.bulk import driver_rows, driver_write_many
 from streams.store.schedules import parse_stored_datetime, placeholder, select_list
 from streams.store.tables import contact_events, tracking_clicks
 
@@ -33,13 +33,13 @@ _STORE_ANSWER = sa.insert(contact_events).values(event_type=HEALTH_EVENT)
 def store_clicks(conn: Connection, clicks: Sequence[Mapping[str, object]]) -> None:
     """Store clicks (``tracking_id``, ``contact_id``, ``quote_id``, ``clicked_at``)."""
     if clicks:
-        conn.execute(_STORE_CLICK, [dict(c) for c in clicks])
+        driver_write_many(conn, _STORE_CLICK, clicks)
 
 
 def store_health_answers(conn: Connection, answers: Sequence[Mapping[str, object]]) -> None:
     """Store health answers (``contact_id``, ``metadata`` as JSON text, ``created_at``)."""
     if answers:
-        conn.execute(_STORE_ANSWER, [dict(a) for a in answers])
+        driver_write_many(conn, _STORE_ANSWER, answers)
 
 
 def behaviour_since(as_of: date) -> str:

@@ -14,6 +14,7 @@ from functools import cache
 import sqlalchemy as sa
 from sqlalchemy import Connection, TextClause
 
+from streams.store.bulk import driver_rows, driver_write_many
 from streams.store.dialects import as_text, defer_foreign_keys, upsert
 from streams.store.schedules import in_lists
 from streams.store.tables import contacts, deleted_contacts, mw_contact_versions
@@ -45,9 +46,7 @@ def present_contacts(conn: Connection, contact_ids: Sequence[int]) -> list[int]:
     found: list[int] = []
     for part, marks in in_lists(conn, contact_ids):
         # Bound at the DBAPI level: this read runs once per batch of the agents.
-        found.extend(
-            int(r[0]) for r in conn.exec_driver_sql(f"SELECT id FROM contacts WHERE id IN ({marks})", part)
-        )
+        found.extend(int(r[0]) for r in driver_rows(conn, f"SELECT id FROM contacts WHERE id IN ({marks})", part))
     return found
 
 
@@ -55,7 +54,8 @@ def versions_of(conn: Connection, contact_ids: Sequence[int]) -> dict[int, Versi
     """The stored versions of these contacts (those that have one)."""
     found: dict[int, Version] = {}
     for part, marks in in_lists(conn, contact_ids):
-        for cid, occurred_at, event_id, deleted in conn.exec_driver_sql(
+        for cid, occurred_at, event_id, deleted in driver_rows(
+            conn,
             "SELECT contact_id, occurred_at, event_id, deleted FROM mw_contact_versions "
             f"WHERE contact_id IN ({marks})",
             part,
@@ -91,14 +91,14 @@ def write_versions(conn: Connection, versions: Sequence[Mapping[str, object]]) -
     """Store contact versions (``contact_id``, ``occurred_at``, ``event_id``, ``deleted`` 0/1)."""
     if versions:
         statement = _upsert_by_key_sql(mw_contact_versions, conn.dialect.name, _VERSION_COLUMNS)
-        conn.execute(statement, [dict(v) for v in versions])
+        driver_write_many(conn, statement, versions)
 
 
 def write_contacts(conn: Connection, rows: Sequence[Mapping[str, object]]) -> None:
     """Insert or update contact rows by ``id``: the columns the rows give (the same in every row)."""
     if rows:
         statement = _upsert_by_key_sql(contacts, conn.dialect.name, tuple(rows[0]))
-        conn.execute(statement, [dict(r) for r in rows])
+        driver_write_many(conn, statement, rows)
 
 
 def email_owner(conn: Connection, email: object, other_than: int) -> int | None:

@@ -35,6 +35,7 @@ from datetime import UTC, date, datetime
 import orjson
 from sqlalchemy import Connection, text
 
+from streams.store.bulk import driver_read, driver_rows
 from streams.store.schedules import placeholder
 
 Row = dict[str, object]  # an email_schedules row, every column, by name
@@ -101,11 +102,8 @@ def fetch_full_rows(conn: Connection, contact_ids: Sequence[int]) -> dict[int, l
     for start in range(0, len(contact_ids), 500):
         part = tuple(contact_ids[start : start + 500])
         marks = ", ".join(placeholder(conn) for _ in part)
-        result = conn.exec_driver_sql(
-            f"SELECT * FROM email_schedules WHERE contact_id IN ({marks}) ORDER BY id", part
-        )
-        names = list(result.keys())
-        for values in result.fetchall():
+        names, found = driver_read(conn, f"SELECT * FROM email_schedules WHERE contact_id IN ({marks}) ORDER BY id", part)
+        for values in found:
             row = dict(zip(names, values, strict=True))
             out.setdefault(int(row["contact_id"]), []).append(row)  # type: ignore[call-overload]
     return out
@@ -116,7 +114,8 @@ def load_bases(conn: Connection, epoch_id: int, contact_ids: Sequence[int]) -> d
     for start in range(0, len(contact_ids), 500):
         part = tuple(contact_ids[start : start + 500])
         marks = ", ".join(placeholder(conn) for _ in part)
-        for cid, columns, values in conn.exec_driver_sql(
+        for cid, columns, values in driver_rows(
+            conn,
             "SELECT contact_id, row_columns, row_values FROM mw_epoch_base "
             f"WHERE epoch_id = {placeholder(conn)} AND contact_id IN ({marks})",
             (epoch_id, *part),

@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 
 from streams.store import bulk
 from streams.store.engine import open_store
@@ -48,3 +49,32 @@ def test_journals_in_memory_only_inside_the_block(tmp_path: Path) -> None:
         with bulk.journals_in_memory(conn):
             assert conn.exec_driver_sql("PRAGMA temp_store").scalar_one() == 2  # MEMORY
         assert conn.exec_driver_sql("PRAGMA temp_store").scalar_one() == default
+
+
+T = sa.Table("t", sa.MetaData(), sa.Column("k", sa.Integer, primary_key=True), sa.Column("v", sa.Text),
+             sa.Column("kind", sa.Text))
+
+
+def test_rows_written_at_the_driver_are_the_rows_sqlalchemy_writes(tmp_path: Path) -> None:
+    rows = [{"k": i, "v": None if i % 3 else f"v{i}"} for i in range(7)]
+    with open_store(str(tmp_path / "t.db"), create=True) as store, store.engine.begin() as conn:
+        T.create(conn)
+        fixed = sa.insert(T).values(kind="answer")  # a value the statement fixes itself
+        bulk.driver_write_many(conn, fixed, rows)
+        sa_way = [{"k": 100 + r["k"], "v": r["v"]} for r in rows]
+        conn.execute(fixed, sa_way)
+        got = conn.exec_driver_sql("SELECT k, v, kind FROM t ORDER BY k").all()
+    assert got == [(r["k"], r["v"], "answer") for r in rows] + [(r["k"], r["v"], "answer") for r in sa_way]
+
+
+def test_a_driver_error_is_raised_as_sqlalchemys(tmp_path: Path) -> None:
+    # The worker's batch step tells a refused event (IntegrityError: dead-lettered alone) and a
+    # locked database (OperationalError: the batch waits) by SQLAlchemy's classes.
+    with open_store(str(tmp_path / "t.db"), create=True) as store, store.engine.begin() as conn:
+        T.create(conn)
+        bulk.driver_write_many(conn, sa.insert(T), [{"k": 1, "v": "a", "kind": None}])
+        with pytest.raises(sa.exc.IntegrityError):
+            bulk.driver_write_many(conn, sa.insert(T), [{"k": 1, "v": "b", "kind": None}])
+        with pytest.raises(sa.exc.OperationalError):
+            bulk.driver_read(conn, "SELECT * FROM no_such_table", ())
+        assert bulk.driver_read(conn, "SELECT k, v FROM t", ()) == (["k", "v"], [(1, "a")])
