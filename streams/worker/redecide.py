@@ -189,8 +189,8 @@ def _first_round(
     run_id: str,
     read: BehaviourRead | None,
 ) -> set[int]:
-    """The first decision of these contacts, on the rows they are put back to (``targets``),
-    held in memory; the contacts whose rows it leaves as they are, returned untouched.
+    """The first decision of these contacts, made in memory on the rows they are put back
+    to (``targets``), and its writes; returns the contacts it left untouched.
 
     Putting a contact's rows back and writing its decision again is most of what a
     batch writes, and for most contacts (a click that upgrades nothing, an answer
@@ -202,7 +202,8 @@ def _first_round(
     hold what they hold now, column for column (all but the row id and the two
     timestamps), is left alone.  Contacts with status facts always go the long way.
     """
-    decided = _decided(conn, config, campaigns, ids, {cid: [stored_row_of(r) for r in _by_id(targets[cid])] for cid in ids}, horizon, run_id, read)
+    as_put_back = {cid: [stored_row_of(r) for r in _by_id(targets[cid])] for cid in ids}
+    decided = _decided(conn, config, campaigns, ids, as_put_back, horizon, run_id, read)
     batch = WriteBatch.empty()
     written: list[tuple[int, str]] = []
     settled: set[int] = set()
