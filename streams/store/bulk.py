@@ -140,16 +140,16 @@ def driver_write_many(conn: Connection, statement: ClauseElement, rows: Sequence
         cursor.close()
 
 
-_DRIVER_STATEMENTS: dict[tuple[int, str, tuple[str, ...]], tuple[str, tuple[str, ...] | None, dict[str, Any]]] = {}
+_DRIVER_STATEMENTS: dict[tuple[ClauseElement, str, tuple[str, ...]], tuple[str, tuple[str, ...] | None, dict[str, Any]]] = {}
 
 
 def _driver_statement(
     statement: ClauseElement, dialect: str, columns: tuple[str, ...], conn: Connection
 ) -> tuple[str, tuple[str, ...] | None, dict[str, Any]]:
     """The driver's SQL, its parameters' order (None: by name) and the values the statement
-    fixes itself (``.values(...)``).  Kept by the statement's identity: callers pass
-    module-level statements."""
-    key = (id(statement), dialect, columns)
+    fixes itself (``.values(...)``).  Kept per statement object (held here, so never
+    confused with a later one): callers pass statements made once, at module level or cached."""
+    key = (statement, dialect, columns)
     found = _DRIVER_STATEMENTS.get(key)
     if found is None:
         keys = list(columns) if isinstance(statement, Insert) else None
