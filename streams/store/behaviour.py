@@ -10,8 +10,9 @@ unmigrated database (read-only ``explain``): a missing table has no rows
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from datetime import date, timedelta
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from datetime import date, datetime, timedelta
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy import Connection
@@ -61,27 +62,41 @@ def _stored_behaviour(conn: Connection, contact_ids: Sequence[int], since: str) 
     ph = placeholder(conn)
     params = (*contact_ids, since)
     if select_list(conn, "tracking_clicks", _CLICK_COLUMNS, required=_CLICK_COLUMNS):
-        for cid, at in driver_rows(
-            conn,
-            f"SELECT contact_id, clicked_at FROM tracking_clicks "
-            f"WHERE contact_id IN ({marks}) AND clicked_at >= {ph}",
-            params,
-        ):
-            when = parse_stored_datetime(None if at is None else str(at))
-            if when is not None:
-                found.setdefault(int(cid), []).append((str(at), Click(when)))
+        _add_rows(
+            found,
+            driver_rows(
+                conn,
+                f"SELECT contact_id, clicked_at FROM tracking_clicks WHERE contact_id IN ({marks}) AND clicked_at >= {ph}",
+                params,
+            ),
+            lambda when, _row: Click(when),
+        )
     columns = select_list(conn, "contact_events", _EVENT_COLUMNS, required=_EVENT_COLUMNS[:3])
     if columns:
-        for cid, at, _, metadata in driver_rows(
-            conn,
-            f"SELECT {columns} FROM contact_events "
-            f"WHERE contact_id IN ({marks}) AND event_type = '{HEALTH_EVENT}' AND created_at >= {ph}",
-            params,
-        ):
-            when = parse_stored_datetime(None if at is None else str(at))
-            if when is not None:
-                found.setdefault(int(cid), []).append((str(at), HealthAnswer(when, metadata)))
+        _add_rows(
+            found,
+            driver_rows(
+                conn,
+                f"SELECT {columns} FROM contact_events "
+                f"WHERE contact_id IN ({marks}) AND event_type = '{HEALTH_EVENT}' AND created_at >= {ph}",
+                params,
+            ),
+            lambda when, row: HealthAnswer(when, row[3]),  # contact_id, created_at, event_type, metadata
+        )
     return found
+
+
+def _add_rows(
+    found: dict[int, list[_Stored]],
+    rows: Iterable[Sequence[Any]],
+    made: Callable[[datetime, Sequence[Any]], Click | HealthAnswer],
+) -> None:
+    """Rows of (contact id, stored time, ...) kept by contact; an unknown time counts for nothing."""
+    for row in rows:
+        at = row[1]
+        when = parse_stored_datetime(None if at is None else str(at))
+        if when is not None:
+            found.setdefault(int(row[0]), []).append((str(at), made(when, row)))
 
 
 def _behaviour(stored: Sequence[_Stored], since: str | None = None) -> Behaviour:
