@@ -103,16 +103,9 @@ def driver_read(conn: Connection, sql: str, params: Sequence[object]) -> tuple[l
     like any statement's, so callers see one kind: the worker's database process tells a
     locked database (try again later) from a failed one by it.
     """
-    cursor = _in_transaction(conn).cursor()
-    try:
-        try:
-            cursor.execute(sql, tuple(params))
-            names = [d[0] for d in cursor.description or ()]
-            return names, cursor.fetchall()
-        except conn.dialect.loaded_dbapi.Error as exc:
-            raise DBAPIError.instance(sql, params, exc, conn.dialect.loaded_dbapi.Error, dialect=conn.dialect) from exc
-    finally:
-        cursor.close()
+    with _driver_cursor(conn, sql, params) as cursor:
+        cursor.execute(sql, tuple(params))
+        return [d[0] for d in cursor.description or ()], cursor.fetchall()
 
 
 def driver_write_many(conn: Connection, statement: ClauseElement, rows: Sequence[Mapping[str, object]]) -> None:
@@ -130,12 +123,19 @@ def driver_write_many(conn: Connection, statement: ClauseElement, rows: Sequence
         params = [{**fixed, **r} for r in rows]
     else:
         params = [tuple(r[k] if k in r else fixed[k] for k in order) for r in rows]
+    with _driver_cursor(conn, sql, params) as cursor:
+        cursor.executemany(sql, params)
+
+
+@contextmanager
+def _driver_cursor(conn: Connection, sql: str, params: Sequence[Any]) -> Iterator[Any]:
+    """A driver cursor in ``conn``'s transaction, closed after; a driver error raised as
+    SQLAlchemy's, as ``conn.execute`` would raise it."""
     cursor = _in_transaction(conn).cursor()
     try:
-        try:
-            cursor.executemany(sql, params)
-        except conn.dialect.loaded_dbapi.Error as exc:
-            raise DBAPIError.instance(sql, params, exc, conn.dialect.loaded_dbapi.Error, dialect=conn.dialect) from exc
+        yield cursor
+    except conn.dialect.loaded_dbapi.Error as exc:
+        raise DBAPIError.instance(sql, params, exc, conn.dialect.loaded_dbapi.Error, dialect=conn.dialect) from exc
     finally:
         cursor.close()
 
