@@ -451,6 +451,12 @@ class WriteBatch:
     def __len__(self) -> int:
         return len(self.inserts) + len(self.updates) + len(self.deletes)
 
+    def extend(self, other: WriteBatch) -> None:
+        """``other``'s writes after these."""
+        self.inserts.extend(other.inserts)
+        self.updates.extend(other.updates)
+        self.deletes.extend(other.deletes)
+
 
 def _insert_head(upsert: bool) -> tuple[str, str]:
     """The insert's head and its upsert tail (``streams.store.bulk.insert_rows``)."""

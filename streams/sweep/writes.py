@@ -48,9 +48,7 @@ class RunWrites:
     def decided(self, batch: WriteBatch, ledger: Sequence[LedgerEntry], decided_on: date) -> None:
         """A chunk's writes and ledger entries, written with the next ones once there are
         ``batch_rows`` of them (``flush_decided`` writes the rest)."""
-        self._pending.inserts.extend(batch.inserts)
-        self._pending.updates.extend(batch.updates)
-        self._pending.deletes.extend(batch.deletes)
+        self._pending.extend(batch)
         self._pending_ledger.extend(ledger)
         self._decided_on = decided_on
         if len(self._pending) + len(self._pending_ledger) >= self.batch_rows:

@@ -215,9 +215,7 @@ def _first_round(
             settled.add(cid)
             continue
         put_back(conn, before[cid], targets[cid])
-        batch.inserts.extend(mine.batch.inserts)
-        batch.updates.extend(mine.batch.updates)
-        batch.deletes.extend(mine.batch.deletes)
+        batch.extend(mine.batch)
     write_batches(conn, [(batch, run_id)])
     write_target_statuses(conn, written)  # SPEC 8: the target's status follows what was written
     return settled
@@ -276,9 +274,7 @@ def _decide_and_write(
     batch = WriteBatch.empty()
     written: list[tuple[int, str]] = []
     for cid in ids:
-        batch.inserts.extend(decided[cid].batch.inserts)
-        batch.updates.extend(decided[cid].batch.updates)
-        batch.deletes.extend(decided[cid].batch.deletes)
+        batch.extend(decided[cid].batch)
         written.extend(decided[cid].written_targets)
     _never_before(batch, horizon.as_of)
     write_batches(conn, [(batch, run_id)])
