@@ -10,7 +10,7 @@ unmigrated database (read-only ``explain``): a missing table has no rows
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import date, datetime, timedelta
 from typing import Any
 
@@ -122,20 +122,23 @@ def fetch_behaviour(conn: Connection, contact_ids: Sequence[int], since: str) ->
     return {cid: _behaviour(stored) for cid, stored in _stored_behaviour(conn, contact_ids, since).items()}
 
 
-def _by_bound(as_of: Mapping[int, date]) -> dict[str, list[int]]:
+def _reads(as_of: Mapping[int, date]) -> Iterator[tuple[str, list[int]]]:
+    """(bound, contacts) of the reads these contacts' as-of dates need: one per distinct
+    bound, at most 500 contacts each."""
     by_bound: dict[str, list[int]] = {}
     for cid in sorted(as_of):
         by_bound.setdefault(behaviour_since(as_of[cid]), []).append(cid)
-    return by_bound
+    for bound, cids in by_bound.items():
+        for start in range(0, len(cids), 500):
+            yield bound, cids[start : start + 500]
 
 
 def fetch_behaviour_as_of(conn: Connection, as_of: Mapping[int, date]) -> dict[int, Behaviour]:
     """``fetch_behaviour`` with each contact's own bound, ``behaviour_since`` of its as-of
     date: what deciding the contacts one by one would read (one read per distinct bound)."""
     found: dict[int, Behaviour] = {}
-    for bound, cids in _by_bound(as_of).items():
-        for start in range(0, len(cids), 500):
-            found.update(fetch_behaviour(conn, cids[start : start + 500], bound))
+    for bound, cids in _reads(as_of):
+        found.update(fetch_behaviour(conn, cids, bound))
     return found
 
 
@@ -155,9 +158,8 @@ class BehaviourRead:
     def __init__(self, conn: Connection, earliest: Mapping[int, date]) -> None:
         self._earliest = dict(earliest)
         self._stored: dict[int, list[_Stored]] = {}
-        for bound, cids in _by_bound(earliest).items():
-            for start in range(0, len(cids), 500):
-                self._stored.update(_stored_behaviour(conn, cids[start : start + 500], bound))
+        for bound, cids in _reads(earliest):
+            self._stored.update(_stored_behaviour(conn, cids, bound))
 
     def as_of(self, as_of: Mapping[int, date]) -> dict[int, Behaviour]:
         """Each contact's behaviour as of its date; a contact or a date not covered by the read raises."""

@@ -36,8 +36,7 @@ from streams.store.contacts import present_contacts
 def _utc(moment: datetime) -> str:
     if moment.tzinfo is None:  # as read back (streams.store.schedules.parse_stored_datetime): UTC
         return moment.isoformat() + "Z"
-    aware = moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)  # stored as UTC
-    return aware.astimezone(UTC).isoformat().replace("+00:00", "Z")
+    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
 def engagement_value(behaviour: Behaviour, as_of: date) -> dict[str, Any]:
