@@ -60,11 +60,12 @@ def decisions(db: Path) -> list[tuple[object, ...]]:
     )
 
 
-def read(db: Path, what: Callable[[Connection], R]) -> R:
-    """``what`` of the database at ``db``, over a connection of its own."""
+def read(db: Path, what: Callable[[Connection], R], *, committed: bool = False) -> R:
+    """``what`` of the database at ``db``, over a connection of its own (``committed``: in a
+    transaction committed after it, for what also writes)."""
     store = open_store(str(db))
     try:
-        with store.engine.connect() as conn:
+        with store.engine.begin() if committed else store.engine.connect() as conn:
             return what(conn)
     finally:
         store.close()

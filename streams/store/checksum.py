@@ -17,7 +17,9 @@ computes the same digest from the rows themselves, read-only.
 
 A run about to write most of the schedule (a first sweep, an AEP season) drops the
 kept sum instead (``changes_coming``): the triggers append nothing while there is
-none, and the checksum after the run reads the rows once.
+none.  Before its phase 3 it keeps the sum again and sums the rows it inserts itself
+(``streams.store.own_inserts``), so the checksum after reads no row; where it cannot
+(PostgreSQL, few inserts), the checksum after the run reads the rows once.
 
 Two writes pass the triggers by: SQLite's REPLACE deletes the row it replaces
 without firing delete triggers (unless the writer turned recursive_triggers on), and
@@ -41,9 +43,9 @@ from sqlalchemy.engine import Connection
 
 from rules.statuses import OWNED_STATUSES
 from streams.store.bulk import driver_pages
-from streams.store.row_sums import sum_in_two
+from streams.store.row_sums import Meanwhile, sum_in_two
 from streams.store.schedules import CHECKSUM_COLUMNS, placeholder
-from streams.store.tables import KEY_INDEX, mw_schedule_deltas, mw_schedule_sum
+from streams.store.tables import KEY_INDEX, QUIET_PREFIX, mw_schedule_deltas, mw_schedule_sum
 
 _log = logging.getLogger(__name__)
 
@@ -82,7 +84,9 @@ def schedule_checksum(conn: Connection) -> str:
     return digest_of_sum(total)
 
 
-def kept_checksum(conn: Connection, changes_coming: int = 0, helper_target: str | None = None) -> str:
+def kept_checksum(
+    conn: Connection, changes_coming: int = 0, helper_target: str | None = None, meanwhile: Meanwhile | None = None
+) -> str:
     """The checksum of the owned rows, from the sum kept in mw_schedule_sum and the
     changes appended since: in ``conn``'s transaction, which it writes (the changes
     taken are deleted, the sum updated).  A database without a kept sum yet (just
@@ -97,7 +101,11 @@ def kept_checksum(conn: Connection, changes_coming: int = 0, helper_target: str 
 
     ``helper_target``: the database again (``Store.reopen_target``), for a helper process
     to read half of the rows when the sum is computed from many (``streams.store.row_sums``);
-    only for a transaction that has not written ``email_schedules``."""
+    only for a transaction that has not written ``email_schedules``.
+
+    ``meanwhile``: other work of the transaction that changes no row of ``email_schedules``
+    (a sweep's deferred indexes, its balancing), called once: while helpers read the rows
+    when the sum is computed from them (``row_sums.sum_in_two``), else first."""
     ph = placeholder(conn)
     postgres = conn.dialect.name == "postgresql"
     if postgres:
@@ -108,10 +116,17 @@ def kept_checksum(conn: Connection, changes_coming: int = 0, helper_target: str 
     found = conn.exec_driver_sql(f"SELECT total, rows FROM {mw_schedule_sum.name} WHERE name = {ph}", (_OWNED,)).first()
     first, last = conn.exec_driver_sql(f"SELECT min(seq), max(seq) FROM {mw_schedule_deltas.name}").one()
     pending = 0 if first is None else last - first + 1  # at most; read from the key alone
+    # A sweep that summed its own inserts and never added them (it failed or was killed)
+    # left its quiet row: which of its inserts committed, only the rows tell.
+    quiet = conn.exec_driver_sql(
+        f"SELECT count(*) FROM {mw_schedule_sum.name} WHERE name LIKE {ph}", (QUIET_PREFIX + "%",)
+    ).scalar_one()
     # A first sweep's changes are most of the schedule: the rows are read faster than
     # their changes (which also hold the moves of the same rows).
-    if found is None or pending > max(int(found[1]), REBUILD_FROM):
-        return _rebuilt(conn, changes_coming, helper_target)
+    if found is None or quiet or pending > max(int(found[1]), REBUILD_FROM):
+        return _rebuilt(conn, changes_coming, helper_target, meanwhile)
+    if meanwhile is not None:
+        meanwhile(conn)
     total, rows = _with_changes(conn, int(found[0], 16), int(found[1]))
     owned = owned_row_count(conn)
     if rows != owned:
@@ -127,10 +142,12 @@ def kept_checksum(conn: Connection, changes_coming: int = 0, helper_target: str 
     return digest_of_sum(total)
 
 
-def _rebuilt(conn: Connection, changes_coming: int, helper_target: str | None = None) -> str:
+def _rebuilt(
+    conn: Connection, changes_coming: int, helper_target: str | None = None, meanwhile: Meanwhile | None = None
+) -> str:
     """The kept sum computed again from the rows, the pending changes dropped."""
     conn.exec_driver_sql(f"DELETE FROM {mw_schedule_deltas.name}")
-    total, rows = _sum_of_rows(conn, helper_target)
+    total, rows = _sum_of_rows(conn, helper_target, meanwhile)
     _keep(conn, total, rows, changes_coming)
     return digest_of_sum(total)
 
@@ -138,13 +155,30 @@ def _rebuilt(conn: Connection, changes_coming: int, helper_target: str | None = 
 def _keep(conn: Connection, total: int, rows: int, changes_coming: int) -> None:
     """The sum kept; or none, when more changes are coming than it counts rows."""
     ph = placeholder(conn)
-    conn.exec_driver_sql(f"DELETE FROM {mw_schedule_sum.name}")
+    drop_kept_sum(conn)
     if changes_coming > max(rows, REBUILD_FROM):
         return  # the changes are all taken or dropped by now
     conn.exec_driver_sql(
         f"INSERT INTO {mw_schedule_sum.name} (name, total, rows) VALUES ({ph}, {ph}, {ph})",
         (_OWNED, format(total, "x"), rows),
     )
+
+
+def add_to_kept_sum(conn: Connection, total: int, rows: int) -> None:
+    """Rows a writer summed itself (``streams.store.own_inserts``) added to the kept sum,
+    when there is one."""
+    ph = placeholder(conn)
+    found = conn.exec_driver_sql(f"SELECT total, rows FROM {mw_schedule_sum.name} WHERE name = {ph}", (_OWNED,)).first()
+    if found is not None:
+        conn.exec_driver_sql(
+            f"UPDATE {mw_schedule_sum.name} SET total = {ph}, rows = {ph} WHERE name = {ph}",
+            (format((int(found[0], 16) + total) % _MODULUS, "x"), int(found[1]) + rows, _OWNED),
+        )
+
+
+def drop_kept_sum(conn: Connection) -> None:
+    """No kept sum: the next kept checksum reads the rows."""
+    conn.exec_driver_sql(f"DELETE FROM {mw_schedule_sum.name}")
 
 
 def _with_changes(conn: Connection, total: int, rows: int) -> tuple[int, int]:
@@ -168,11 +202,13 @@ def owned_row_count(conn: Connection) -> int:
     return int(conn.exec_driver_sql(sql, _OWNED_PARAMS).scalar_one())
 
 
-def _sum_of_rows(conn: Connection, helper_target: str | None = None) -> tuple[int, int]:
+def _sum_of_rows(
+    conn: Connection, helper_target: str | None = None, meanwhile: Meanwhile | None = None
+) -> tuple[int, int]:
     """The sum of the owned rows' hashes and their number, in the table's own order.
     ``helper_target``: the database again, for a helper process to read half the rows
     when there are many (``streams.store.row_sums``)."""
-    found = sum_in_two(conn, helper_target, sum_of_id_range, _MODULUS)
+    found = sum_in_two(conn, helper_target, sum_of_id_range, _MODULUS, meanwhile)
     if found is not None:
         return found
     return _sum_of_read(conn, "", ())

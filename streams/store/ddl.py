@@ -23,6 +23,7 @@ from streams.store.tables import (
     AGENCY_TABLES,
     LEGACY_INDEXES,
     LEGACY_TRIGGERS,
+    QUIET_PREFIX,
     ChangeMark,
     StampTrigger,
     email_schedules,
@@ -131,6 +132,13 @@ def schedule_delta_sql(name: str, event: str, dialect: str = SQLITE) -> list[str
     # sweep drops the sum while it writes most of the schedule, checksum.kept_checksum).
     kept = f"EXISTS (SELECT 1 FROM {mw_schedule_sum.name})"
     table = email_schedules.name
+    if event == "INSERT" and dialect != POSTGRESQL:
+        # Nor the rows a sweep inserts while its 'quiet:' row says it sums them itself
+        # (streams.store.own_inserts).
+        kept += (
+            f" AND NOT EXISTS (SELECT 1 FROM {mw_schedule_sum.name} "
+            f"WHERE name = '{QUIET_PREFIX}' || NEW.scheduler_run_id)"
+        )
     if dialect == POSTGRESQL:
         function = "mw_delta_email_schedules_fn"
         return [

@@ -155,6 +155,13 @@ class _SqliteMigration:
         )
         return {row[0] for row in rows}
 
+    def _trigger_sql(self, name: str) -> str | None:
+        """The statement that created trigger ``name``, as SQLite keeps it."""
+        found = self.conn.execute(
+            sa.text("SELECT sql FROM sqlite_master WHERE type = 'trigger' AND name = :name"), {"name": name}
+        ).first()
+        return None if found is None else str(found[0])
+
     def _columns(self, table: str) -> set[str]:
         # PRAGMA takes no parameters; table names come from tables.py.
         return {row[1] for row in self.conn.exec_driver_sql(f"PRAGMA table_info({table})")}
@@ -226,9 +233,15 @@ class _SqliteMigration:
                 self._exec(dry, *change_mark_sql(mark, self.dialect, present))
                 done.append(f"created trigger {mark.name} on {mark.table.name}")
         for name, event in SCHEDULE_DELTAS:
+            wanted = schedule_delta_sql(name, event, self.dialect)
             if name not in triggers:
-                self._exec(dry, *schedule_delta_sql(name, event, self.dialect))
+                self._exec(dry, *wanted)
                 done.append(f"created trigger {name} on email_schedules")
+            elif self._trigger_sql(name) not in (None, wanted[-1]):
+                # A definition of an earlier version (the insert trigger learned to leave
+                # a sweep's own inserts out): the same changes, appended anew from here on.
+                self._exec(dry, f"DROP TRIGGER {name}", *wanted)
+                done.append(f"replaced trigger {name} on email_schedules")
         if mw_applied_counts.name not in tables and mw_applied_events.name in tables:
             # A database from before the counts: they start from the events it applied.
             if not dry:
@@ -315,6 +328,10 @@ class _PostgresMigration(_SqliteMigration):
     def lock(self) -> None:
         # Held until commit: a second worker waits, then finds nothing to do.
         self.conn.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PG_MIGRATION_LOCK})
+
+    def _trigger_sql(self, name: str) -> str | None:
+        """Not compared on PostgreSQL: its trigger functions have not changed."""
+        return None
 
     def _names(self, kind: str) -> set[str]:
         sql = {

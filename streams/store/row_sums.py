@@ -35,6 +35,7 @@ PARTS = 16
 HELPER_FROM = 400_000
 
 RangeSum = Callable[[Connection, int, int], tuple[int, int]]
+Meanwhile = Callable[[Connection], None]
 
 
 def ranges(lo: int, hi: int, parts: int = PARTS) -> list[tuple[int, int]]:
@@ -44,19 +45,38 @@ def ranges(lo: int, hi: int, parts: int = PARTS) -> list[tuple[int, int]]:
 
 
 def sum_in_two(
-    conn: Connection, target: str | None, sum_of_range: RangeSum, modulus: int
+    conn: Connection,
+    target: str | None,
+    sum_of_range: RangeSum,
+    modulus: int,
+    meanwhile: Meanwhile | None = None,
 ) -> tuple[int, int] | None:
     """The (sum, rows) of the owned rows, read here and by a helper; None when there are too
-    few rows for a helper to pay (the caller then reads them alone)."""
-    if target is None:
+    few rows for a helper to pay (the caller then reads them alone).
+
+    ``meanwhile``: other work of the caller's transaction that leaves every row as it is
+    (a sweep's deferred indexes, its balancing); a second helper then reads the caller's
+    half while it runs.  It is called exactly once, also when the result is None (first)."""
+    span = None if target is None else conn.exec_driver_sql("SELECT min(id), max(id) FROM email_schedules").one()
+    if target is None or span is None or span[0] is None or span[1] - span[0] < HELPER_FROM:
+        if meanwhile is not None:
+            meanwhile(conn)
         return None
-    lo, hi = conn.exec_driver_sql("SELECT min(id), max(id) FROM email_schedules").one()
-    if lo is None or hi - lo < HELPER_FROM:
-        return None
-    cut = ranges(int(lo), int(hi))
+    cut = ranges(int(span[0]), int(span[1]))
     mine, theirs = cut[0::2], cut[1::2]
     helper = _Helper(target, theirs)
-    total, rows = _sum_ranges(conn, mine, sum_of_range)
+    if meanwhile is None:
+        total, rows = _sum_ranges(conn, mine, sum_of_range)
+    else:
+        second = _Helper(target, mine)
+        try:
+            meanwhile(conn)
+        except BaseException:
+            second.stop()
+            helper.stop()
+            raise
+        found_mine = second.result()
+        total, rows = found_mine if found_mine is not None else _sum_ranges(conn, mine, sum_of_range)
     found = helper.result()
     if found is None:
         found = _sum_ranges(conn, theirs, sum_of_range)
@@ -88,6 +108,13 @@ class _Helper:
             self.process.stdin.close()
             self.process.stdin = None  # sent: ``communicate`` reads the two outputs only
         except OSError:
+            self.process = None
+
+    def stop(self) -> None:
+        """The helper ended without its result (the caller's transaction failed)."""
+        if self.process is not None:
+            self.process.kill()
+            self.process.communicate()
             self.process = None
 
     def result(self) -> tuple[int, int] | None:

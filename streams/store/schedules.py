@@ -479,17 +479,20 @@ def _update_sql(ph: str) -> str:
     )
 
 
-def write_batch(conn: Connection, batch: WriteBatch, run_id: str) -> None:
+def write_batch(conn: Connection, batch: WriteBatch, run_id: str) -> bool:
     """Apply a batch; rows that meanwhile left the owned statuses are left alone.
 
     Upserts by occurrence key, so a row another writer (a stream agent) created
     meanwhile is updated rather than duplicated, and only while it is owned.
+    Returns whether every row of ``batch.inserts`` was inserted (False: some updated
+    another writer's row instead).
     """
-    write_batches(conn, [(batch, run_id)])
+    return write_batches(conn, [(batch, run_id)])
 
 
-def write_batches(conn: Connection, batches: Sequence[tuple[WriteBatch, str]]) -> None:
+def write_batches(conn: Connection, batches: Sequence[tuple[WriteBatch, str]]) -> bool:
     """``write_batch`` for several batches, each with its writer's run id, in one pass."""
+    inserted = True
     ph = placeholder(conn)
     updates = [(*v, run_id, row_id) for batch, run_id in batches for row_id, v in batch.updates]
     deletes = [(i,) for batch, _ in batches for i in batch.deletes]
@@ -508,12 +511,14 @@ def write_batches(conn: Connection, batches: Sequence[tuple[WriteBatch, str]]) -
                 marks = ", ".join(ph for _ in range(len(DECISION_COLUMNS) + 1))
                 inserts = [(*v, run_id) for batch, run_id in batches for v in batch.inserts]
                 conn.exec_driver_sql(f"{head} VALUES ({marks}){tail}", inserts)
+                inserted = False
         if updates:
             conn.exec_driver_sql(_update_sql(ph), updates)
         if deletes:
             conn.exec_driver_sql(
                 f"DELETE FROM email_schedules WHERE id = {ph} AND status IN {OWNED_SQL}", deletes
             )
+    return inserted
 
 
 def stage_write(batch: WriteBatch, values: ScheduleRow, existing: StoredRow | None) -> str:

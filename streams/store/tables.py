@@ -479,7 +479,9 @@ mw_schedule_deltas = Table(
     *(Column(c, as_stored(email_schedules.c[c].type)) for c in CHECKSUM_COLUMNS),
 )
 
-# One row: the sum of the owned rows' hashes up to the deltas it took (hex, 2048 bits).
+# One row: the sum of the owned rows' hashes up to the deltas it took (hex, 2048 bits);
+# and, while a sweep sums its own inserts, a row named QUIET_PREFIX and its run id
+# (streams.store.own_inserts).
 mw_schedule_sum = Table(
     "mw_schedule_sum",
     METADATA,
@@ -487,6 +489,8 @@ mw_schedule_sum = Table(
     Column("total", TEXT, nullable=False),
     Column("rows", WHOLE, nullable=False),  # owned rows counted in it
 )
+
+QUIET_PREFIX = "quiet:"
 
 # The triggers on email_schedules that append to mw_schedule_deltas (streams.store.ddl).
 SCHEDULE_DELTAS: tuple[tuple[str, str], ...] = (

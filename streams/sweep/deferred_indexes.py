@@ -72,25 +72,28 @@ class DeferredIndexes:
         return cls(store, write_transaction(store, work))
 
     def rebuild(self) -> None:
-        """Each dropped index built again (once: a second call does nothing)."""
-        if not self.dropped:
-            return
+        """Each dropped index built again in a transaction of its own (once: a second call
+        does nothing)."""
+        if self.dropped:
+            write_transaction(self.store, self.build)
+            self.built()
 
-        def work(conn: Connection) -> None:
-            present = _present(conn)
-            sqlite = conn.dialect.name == "sqlite"
+    def build(self, conn: Connection) -> None:
+        """The dropped indexes built in ``conn``'s transaction; ``built`` once it commits."""
+        present = _present(conn)
+        sqlite = conn.dialect.name == "sqlite"
+        if sqlite:
+            # Helper threads for CREATE INDEX's sort; a setting of this connection.
+            conn.exec_driver_sql(f"PRAGMA threads={min(os.cpu_count() or 1, 4):d}")
+        try:
+            for name in self.dropped:
+                if name not in present:
+                    _INDEXES[name].create(conn)
+        finally:
             if sqlite:
-                # Helper threads for CREATE INDEX's sort; a setting of this connection.
-                conn.exec_driver_sql(f"PRAGMA threads={min(os.cpu_count() or 1, 4):d}")
-            try:
-                for name in self.dropped:
-                    if name not in present:
-                        _INDEXES[name].create(conn)
-            finally:
-                if sqlite:
-                    conn.exec_driver_sql("PRAGMA threads=0")
+                conn.exec_driver_sql("PRAGMA threads=0")
 
-        write_transaction(self.store, work)
+    def built(self) -> None:
         self.dropped = ()
 
     def rebuild_after_failure(self) -> None:

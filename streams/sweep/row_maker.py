@@ -30,6 +30,7 @@ from typing import NamedTuple
 from rules.frequency_limit import FREQUENCY_LIMIT_REASON
 from rules.statuses import PRE_SCHEDULED, SKIPPED
 from streams.store.engine import Store
+from streams.store.own_inserts import Summed, inserts_sum
 from streams.store.schedules import WriteBatch, stage_values
 from streams.sweep.movables import Movables
 from streams.watchdog import end_with_parent
@@ -41,16 +42,25 @@ class MadeBatch(NamedTuple):
     batch: WriteBatch
     outcomes: dict[str, int]  # 'inserted', 'updated', 'unchanged' -> rows
     per_type: dict[tuple[str, str], int]  # (email type, status) -> emails, first seen first
+    # What its inserts add to the checksum's sum, when asked (streams.store.own_inserts)
+    inserted_sum: Summed | None = None
 
 
 class RowMaker:
     """The balanced emails as batches of ``batch_rows``; those in ``skipped`` as skipped."""
 
     def __init__(
-        self, movables: Movables, skipped: set[int], send_time: str, run_id: str, batch_rows: int
+        self,
+        movables: Movables,
+        skipped: set[int],
+        send_time: str,
+        run_id: str,
+        batch_rows: int,
+        sum_inserts: bool = False,
     ) -> None:
         self.movables, self.skipped = movables, skipped
         self.send_time, self.run_id, self.batch_rows = send_time, run_id, batch_rows
+        self.sum_inserts = sum_inserts  # each batch with its ``inserted_sum``
 
     def batches(self, store: Store, apart_from: int) -> Iterator[MadeBatch]:
         """Made here, or by a forked process when there are at least ``apart_from`` emails."""
@@ -94,9 +104,14 @@ class RowMaker:
             key = (m.email_type(i), status)
             made.per_type[key] = made.per_type.get(key, 0) + 1
             if len(made.batch) >= self.batch_rows:
-                yield made
+                yield self._summed(made)
                 made = MadeBatch(WriteBatch.empty(), {}, {})
-        yield made
+        yield self._summed(made)
+
+    def _summed(self, made: MadeBatch) -> MadeBatch:
+        if not self.sum_inserts:
+            return made
+        return made._replace(inserted_sum=inserts_sum(made.batch.inserts))
 
     def _make_apart(self, send: Pipe) -> None:
         """The forked process: every batch down the pipe, then None (or the error's text)."""

@@ -9,7 +9,11 @@ Phases, each bounded in memory:
    arrays (``movables``, gathered in ``decided``);
 2. balance the newly placed emails across contacts and apply the frequency
    limit to the few contacts where it can bind (``balance``);
-3. write the newly placed emails in batches (``writes``).
+3. write the newly placed emails in batches (``writes``).  A run with many of them
+   (a first sweep, an AEP season) sums its own inserts for the checksum after, instead
+   of having them appended as changes (``streams.store.own_inserts``); the rows for the
+   sum they add to are read by helpers while it balances, and the indexes it dropped
+   are built in the transaction of that checksum.
 
 Beside them, from a snapshot taken before the first write, a side process reads the
 schedule's checksum before the run and (unless the run builds on the last one) the
@@ -172,16 +176,27 @@ class _Sweep:
         s.indexes_built_after_writes = list(deferred.dropped)
         laps.lap("prepare")
         try:
-            self._decide_and_write_rows(prepared, side_reads, laps)
+            self._decide_and_write_rows(prepared, side_reads, laps, helper)
+            s.schedules_after_checksum = write_transaction(
+                self.store, lambda conn: self._checksum_after(conn, deferred, helper)
+            )
+            deferred.built()
         except BaseException:
+            self.writes.unhush_after_failure()
             deferred.rebuild_after_failure()
             raise
-        deferred.rebuild()
-        laps.lap("indexes")
-        s.schedules_after_checksum = write_transaction(self.store, lambda conn: kept_checksum(conn, 0, helper))
-        laps.lap("checksum")
+        laps.lap("indexes and checksum" if s.indexes_built_after_writes else "checksum")
 
-    def _decide_and_write_rows(self, prepared: Prepared, side_reads: SideReads, laps: _Laps) -> None:
+    def _checksum_after(self, conn: Connection, deferred: DeferredIndexes, helper: str | None) -> str:
+        """The run's own inserts added to the kept sum (``RunWrites.hush``), and the checksum
+        after; the dropped indexes are built while helper processes read the rows for it,
+        if it needs them.  One transaction, which holds the write lock."""
+        self.writes.unhush(conn)
+        return kept_checksum(conn, 0, helper, deferred.build if deferred.dropped else None)
+
+    def _decide_and_write_rows(
+        self, prepared: Prepared, side_reads: SideReads, laps: _Laps, helper: str | None
+    ) -> None:
         s, config = self.summary, self.config
         decided = self._decide(prepared)
         laps.lap("decide")
@@ -194,8 +209,16 @@ class _Sweep:
         s.valid_contacts = prepared.usable_contacts - invalid
         s.daily_cap = daily_cap(s.valid_contacts, config.load_balancing)
         laps.lap("side reads")  # the wait for them, when deciding took less time
-        balance(decided.movables, decided.volume, decided.ed_volume, config, self.options.as_of, s)
-        skipped = frequency_skipped(decided.movables, decided.frequency_watch.values(), config, s)
+        skipped: set[int] = set()
+
+        def balanced() -> None:
+            nonlocal skipped
+            balance(decided.movables, decided.volume, decided.ed_volume, config, self.options.as_of, s)
+            skipped = frequency_skipped(decided.movables, decided.frequency_watch.values(), config, s)
+
+        # Balancing reads nothing: helpers read the rows for the sum meanwhile, when the run
+        # sums its own inserts (RunWrites.hush).
+        self.writes.hush(len(decided.movables), helper, balanced)
         laps.lap("balance")
         self.writes.movables(
             decided.movables, skipped, config.timing.send_time, s, self.options.make_rows_apart_from

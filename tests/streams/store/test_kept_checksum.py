@@ -389,9 +389,9 @@ def test_many_pending_changes_are_summed_from_the_rows_instead(
     rebuilt: list[int] = []
     real = checksum_module._rebuilt
 
-    def spy(conn: Any, changes_coming: int, helper_target: str | None = None) -> str:
+    def spy(conn: Any, changes_coming: int, helper_target: str | None = None, meanwhile: Any = None) -> str:
         rebuilt.append(1)
-        return real(conn, changes_coming, helper_target)
+        return real(conn, changes_coming, helper_target, meanwhile)
 
     monkeypatch.setattr(checksum_module, "_rebuilt", spy)
     insert(agency, *SEED)
