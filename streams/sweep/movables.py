@@ -158,7 +158,13 @@ class Movables:
         return str(self.profiles.values[self.profile[i]][0])
 
     def excluded_fn(self, config: Config) -> Callable[[int, int], bool]:
+        # States without a window or year-round rule, dated or not, exclude no day: most of
+        # an AEP season's cap moves are theirs, and need no calendar.
+        free = [not config.rules_for_state(s) and not config.year_round_for(s) for s in _STATES]
+
         def excluded(i: int, day: int) -> bool:
+            if free[self.state[i]]:
+                return False
             b, e = self.birth[i], self.effective[i]
             windows = contact_windows(
                 _STATES[self.state[i]],
