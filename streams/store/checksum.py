@@ -113,7 +113,7 @@ def kept_checksum(
         # it anyway): the changes, the count and the rows it reads are of one moment.
         conn.exec_driver_sql(f"LOCK TABLE {mw_schedule_sum.name} IN SHARE ROW EXCLUSIVE MODE")
         conn.exec_driver_sql("LOCK TABLE email_schedules IN SHARE MODE")
-    found = conn.exec_driver_sql(f"SELECT total, rows FROM {mw_schedule_sum.name} WHERE name = {ph}", (_OWNED,)).first()
+    found = _kept_sum(conn)
     first, last = conn.exec_driver_sql(f"SELECT min(seq), max(seq) FROM {mw_schedule_deltas.name}").one()
     pending = 0 if first is None else last - first + 1  # at most; read from the key alone
     # A sweep that summed its own inserts and never added them (it failed or was killed)
@@ -123,11 +123,11 @@ def kept_checksum(
     ).scalar_one()
     # A first sweep's changes are most of the schedule: the rows are read faster than
     # their changes (which also hold the moves of the same rows).
-    if found is None or quiet or pending > max(int(found[1]), REBUILD_FROM):
+    if found is None or quiet or pending > max(found[1], REBUILD_FROM):
         return _rebuilt(conn, changes_coming, helper_target, meanwhile)
     if meanwhile is not None:
         meanwhile(conn)
-    total, rows = _with_changes(conn, int(found[0], 16), int(found[1]))
+    total, rows = _with_changes(conn, *found)
     owned = owned_row_count(conn)
     if rows != owned:
         # A write the triggers do not see: SQLite's REPLACE deletes the row it replaces
@@ -167,13 +167,20 @@ def _keep(conn: Connection, total: int, rows: int, changes_coming: int) -> None:
 def add_to_kept_sum(conn: Connection, total: int, rows: int) -> None:
     """Rows a writer summed itself (``streams.store.own_inserts``) added to the kept sum,
     when there is one."""
-    ph = placeholder(conn)
-    found = conn.exec_driver_sql(f"SELECT total, rows FROM {mw_schedule_sum.name} WHERE name = {ph}", (_OWNED,)).first()
+    found = _kept_sum(conn)
     if found is not None:
+        ph = placeholder(conn)
         conn.exec_driver_sql(
             f"UPDATE {mw_schedule_sum.name} SET total = {ph}, rows = {ph} WHERE name = {ph}",
-            (format((int(found[0], 16) + total) % _MODULUS, "x"), int(found[1]) + rows, _OWNED),
+            (format((found[0] + total) % _MODULUS, "x"), found[1] + rows, _OWNED),
         )
+
+
+def _kept_sum(conn: Connection) -> tuple[int, int] | None:
+    """The kept sum and the owned rows it counts, or None when there is none."""
+    ph = placeholder(conn)
+    found = conn.exec_driver_sql(f"SELECT total, rows FROM {mw_schedule_sum.name} WHERE name = {ph}", (_OWNED,)).first()
+    return None if found is None else (int(found[0], 16), int(found[1]))
 
 
 def drop_kept_sum(conn: Connection) -> None:
