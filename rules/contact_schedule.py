@@ -224,20 +224,11 @@ def _fresh_initial_status(row: ExistingRow, fresh_from: date) -> bool:
     return sent is not None and sent >= fresh_from
 
 
-def _occurrences_in_view(
-    contact: Contact,
-    windows: ContactWindows,
-    horizon: Horizon,
-    config: Config,
-    keys_with_rows: Mapping[str, ExistingRow],
-    campaigns: Sequence[Occurrence] = (),
-    campaign_dates: Sequence[date] = (),
+def yearly_in_view(
+    contact: Contact, horizon: Horizon, config: Config, keys_with_rows: Mapping[str, ExistingRow]
 ) -> list[Occurrence]:
-    """The occurrences that may be in play: ideal date in ``[T - L, T + H]``, or a stored row.
-
-    Only those are built: most of a contact's yearly emails are far from ``T``,
-    and the sweep asks this for hundreds of thousands of contacts.
-    """
+    """The birthday, effective-date and AEP occurrences that may be in play: the next event's
+    ideal date in ``[T - L, T + H]``, or a stored row of it."""
     t, first, last = horizon.as_of, horizon.lookback_start, horizon.range_end
     occs: list[Occurrence] = []
     timing = config.timing
@@ -261,6 +252,25 @@ def _occurrences_in_view(
             event = date(t.year + 1, month, day)
         if event <= last or (keys_with_rows and occurrence_key(contact.id, AEP, event.isoformat()) in keys_with_rows):
             occs.append(aep_occurrence(contact, event, config))
+    return occs
+
+
+def _occurrences_in_view(
+    contact: Contact,
+    windows: ContactWindows,
+    horizon: Horizon,
+    config: Config,
+    keys_with_rows: Mapping[str, ExistingRow],
+    campaigns: Sequence[Occurrence] = (),
+    campaign_dates: Sequence[date] = (),
+) -> list[Occurrence]:
+    """The occurrences that may be in play: ideal date in ``[T - L, T + H]``, or a stored row.
+
+    Only those are built: most of a contact's yearly emails are far from ``T``,
+    and the sweep asks this for hundreds of thousands of contacts.
+    """
+    first, last = horizon.lookback_start, horizon.range_end
+    occs = yearly_in_view(contact, horizon, config, keys_with_rows)
     occs.extend(
         occ for occ in campaigns if first <= occ.ideal_send_date <= last or occ.key in keys_with_rows
     )

@@ -42,15 +42,16 @@ def crash_rules_on(monkeypatch: Any, contact_id: int) -> Callable[[], None]:
     it too); returns what puts the real rules back."""
     from streams.sweep import chunks as sweep_chunks
 
-    real = sweep_chunks.schedule_contact
+    # Its validation raises: every contact is validated, whichever path then decides it.
+    real = sweep_chunks.validate_contact
 
-    def failing(contact, *args, **kw):  # type: ignore[no-untyped-def]
-        if contact.id == contact_id:
+    def failing(record, *args, **kw):  # type: ignore[no-untyped-def]
+        if record.id == contact_id:
             raise RuntimeError(f"rules crashed on contact {contact_id}")
-        return real(contact, *args, **kw)
+        return real(record, *args, **kw)
 
-    monkeypatch.setattr(sweep_chunks, "schedule_contact", failing)
-    return lambda: monkeypatch.setattr(sweep_chunks, "schedule_contact", real)
+    monkeypatch.setattr(sweep_chunks, "validate_contact", failing)
+    return lambda: monkeypatch.setattr(sweep_chunks, "validate_contact", real)
 
 
 def decisions(db: Path) -> list[tuple[object, ...]]:

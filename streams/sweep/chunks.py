@@ -10,7 +10,7 @@ back packed (``streams.sweep.movables``) for balancing.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import NamedTuple
@@ -19,14 +19,17 @@ import orjson
 
 from rules.campaign import EMPTY_BOOK, CampaignBook, CampaignTarget, written_targets
 from rules.config import EFFECTIVE_DATE, Config
-from rules.contact import Contact, ContactRecord, validate_contact
+from rules.contact import Contact, ContactRecord, InvalidContact, validate_contact
 from rules.contact_schedule import ContactSchedule, ExistingRow, schedule_contact
 from rules.decision_due import decision_due
+from rules.exclusion_window import contact_windows
 from rules.followup import NO_BEHAVIOUR, Behaviour
 from rules.frequency_limit import could_break
 from rules.load_balancing import FLAG_EFFECTIVE_DATE
 from rules.placement import Horizon
 from rules.statuses import PRE_SCHEDULED
+from rules.unexcluded import is_free_state, meet_no_window, placements_in_view
+from rules.zip_state import USPS_CODES
 from streams.store.behaviour import behaviour_since, fetch_behaviour
 from streams.store.campaigns import fetch_targets
 from streams.store.engine import Store
@@ -148,6 +151,10 @@ class ChunkDecider:
         self.limit, self.period = lb.max_emails_per_contact_per_period, lb.period_days
         self.campaigns = context.campaigns
         self.behaviour_since = behaviour_since(self.as_of)
+        # Without an all-contacts campaign, a contact with nothing stored whose emails meet
+        # no window is decided by ``rules.unexcluded``; in a free state none can.
+        self.free_of_campaigns = not context.campaigns.targets_all
+        self.free_states = {s: is_free_state(s, context.config) for s in USPS_CODES}
 
     def decide_chunk(self, store: Store, ids: Sequence[int]) -> ChunkResult:
         with store.engine.connect() as conn:
@@ -184,6 +191,55 @@ class ChunkDecider:
         behaviour: Behaviour = NO_BEHAVIOUR,
     ) -> None:
         contact = validate_contact(record)
+        watched = len(chunk.frequency_watch)
+        written: Iterable[str] = ()
+        if not (
+            not stored_rows
+            and not targets
+            and isinstance(contact, Contact)
+            and self.free_of_campaigns
+            and self._placed_unexcluded(chunk, contact)
+        ):
+            written = self._decide_planned(chunk, contact, stored_rows, targets, behaviour)
+        due = decision_due([r.existing for r in stored_rows], self.horizon, self.config, behaviour, written)
+        if len(chunk.frequency_watch) > watched:
+            # The frequency limit may skip some of its new emails after balancing; the rows
+            # it then writes are read the next day, which weighs them (their period) anew.
+            due = min(due, self.as_of + timedelta(days=1))
+        chunk.ledger.append((record.id, due.isoformat(), _inputs_digest(record, stored_rows, targets, behaviour)))
+
+    def _placed_unexcluded(self, chunk: _Chunk, contact: Contact) -> bool:
+        """A contact with nothing stored whose emails meet no window (``rules.unexcluded``):
+        they go to the movables as ``_stage`` would put them, without the planner.  False,
+        with nothing done, when the planner must decide."""
+        placed = placements_in_view(contact, self.config, self.horizon)
+        if not self.free_states.get(contact.state, False) and not meet_no_window(
+            placed,
+            contact,
+            contact_windows(contact.state, contact.birth_date, contact.effective_date, self.config),
+            self.config,
+            self.horizon,
+        ):
+            return False
+        if contact.warnings:
+            chunk.warn([f"contact {contact.id}: {w}" for w in dict.fromkeys(contact.warnings)])
+        if placed:
+            first_new = len(chunk.movables)
+            add = chunk.movables.add_placed
+            for occ, p in placed:
+                add(contact, occ, p.send_date, p.catch_up)
+            self._count_movables(chunk, contact.id, (), first_new)
+        return True
+
+    def _decide_planned(
+        self,
+        chunk: _Chunk,
+        contact: Contact | InvalidContact,
+        stored_rows: list[StoredRow],
+        targets: Sequence[CampaignTarget],
+        behaviour: Behaviour,
+    ) -> Iterator[str]:
+        """Any other contact: the planner's decisions staged; returns the keys they write."""
         plan = schedule_contact(
             contact,
             [r.existing for r in stored_rows],
@@ -208,21 +264,9 @@ class ChunkDecider:
             if len(chunk.invalid_examples) < EXAMPLES_KEPT:
                 chunk.invalid_examples.append((plan.contact_id, plan.invalid_reasons))
         chunk.batch.deletes.extend(plan.deletes)
-        watched = len(chunk.frequency_watch)
         if isinstance(contact, Contact):
             self._stage(chunk, contact, plan, by_id)
-        due = decision_due(
-            [r.existing for r in stored_rows],
-            self.horizon,
-            self.config,
-            behaviour,
-            (d.occurrence.key for d in plan.decisions),
-        )
-        if len(chunk.frequency_watch) > watched:
-            # The frequency limit may skip some of its new emails after balancing; the rows
-            # it then writes are read the next day, which weighs them (their period) anew.
-            due = min(due, self.as_of + timedelta(days=1))
-        chunk.ledger.append((plan.contact_id, due.isoformat(), _inputs_digest(record, stored_rows, targets, behaviour)))
+        return (d.occurrence.key for d in plan.decisions)
 
     def _replaced(
         self, chunk: _Chunk, plan: ContactSchedule, stored_rows: list[StoredRow]

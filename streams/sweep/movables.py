@@ -27,7 +27,8 @@ from rules.load_balancing import (
     MOVED_SMOOTHING,
     NewPlacements,
 )
-from rules.occurrence import AEP
+from rules.occurrence import AEP, Occurrence
+from rules.unexcluded import is_free_state
 from rules.zip_state import USPS_CODES
 from streams.store.schedules import ScheduleRow
 
@@ -90,19 +91,33 @@ class Movables:
         return len(self.p)
 
     def add(self, contact: Contact, d: Decision, stored: ScheduleRow | None) -> int:
-        occ = d.occurrence
+        i = self.add_placed(contact, d.occurrence, d.send_date, d.catch_up, d.kept, d.existing_row_id)
+        if stored is not None:
+            self.stored[i] = stored
+        return i
+
+    def add_placed(
+        self,
+        contact: Contact,
+        occ: Occurrence,
+        send_date: date,
+        catch_up: bool,
+        kept: bool = False,
+        existing_row_id: int | None = None,
+    ) -> int:
+        """An email placed on ``send_date`` (``add`` without a decision: ``rules.unexcluded``)."""
         pi = self.profiles.number(
             (occ.email_type, occ.priority, occ.email_template, occ.sms_template, occ.campaign_instance_id)
         )
         si = self.suffixes.number(occ.key[len(str(contact.id)) :])
         flags = (
-            (FLAG_CATCH_UP if d.catch_up else 0)
+            (FLAG_CATCH_UP if catch_up else 0)
             | (FLAG_EFFECTIVE_DATE if occ.email_type == EFFECTIVE_DATE else 0)
             | (FLAG_AEP if occ.email_type == AEP else 0)
-            | (FLAG_KEPT if d.kept else 0)
+            | (FLAG_KEPT if kept else 0)
         )
         i = self.p.add(
-            d.send_date.toordinal(),
+            send_date.toordinal(),
             occ.ideal_send_date.toordinal(),
             occ.event_date.toordinal(),
             occ.priority,
@@ -110,14 +125,12 @@ class Movables:
             flags,
         )
         self.contact.append(contact.id)
-        self.existing.append(d.existing_row_id or 0)
+        self.existing.append(existing_row_id or 0)
         self.profile.append(pi)
         self.suffix.append(si)
         self.state.append(_STATE_INDEX[contact.state])
         self.birth.append(contact.birth_date.toordinal() if contact.birth_date else 0)
         self.effective.append(contact.effective_date.toordinal() if contact.effective_date else 0)
-        if stored is not None:
-            self.stored[i] = stored
         return i
 
     _COLUMNS = ("contact", "existing", "state", "birth", "effective")
@@ -160,7 +173,7 @@ class Movables:
     def excluded_fn(self, config: Config) -> Callable[[int, int], bool]:
         # States without a window or year-round rule, dated or not, exclude no day: most of
         # an AEP season's cap moves are theirs, and need no calendar.
-        free = [not config.rules_for_state(s) and not config.year_round_for(s) for s in _STATES]
+        free = [is_free_state(s, config) for s in _STATES]
 
         def excluded(i: int, day: int) -> bool:
             if free[self.state[i]]:

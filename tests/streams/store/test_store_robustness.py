@@ -431,15 +431,15 @@ def test_a_killed_decide_worker_is_one_line_and_the_rerun_completes(
     sweep(reference, AEP_DAY, workers=1)
     ids = [r[0] for r in dump(db, "SELECT id FROM contacts ORDER BY id")]
     doomed, main = ids[len(ids) // 2], os.getpid()
-    real = sweep_chunks.schedule_contact
+    real = sweep_chunks.validate_contact  # every contact is validated, whichever path decides it
 
-    def killed_on_doomed(contact, *args, **kw):  # type: ignore[no-untyped-def]
-        if contact.id == doomed and os.getpid() != main:
+    def killed_on_doomed(record, *args, **kw):  # type: ignore[no-untyped-def]
+        if record.id == doomed and os.getpid() != main:
             os.kill(os.getpid(), signal.SIGKILL)  # as the OOM killer does
-        return real(contact, *args, **kw)
+        return real(record, *args, **kw)
 
     # Set before the workers start: they are forked, so they run it too.
-    monkeypatch.setattr(sweep_chunks, "schedule_contact", killed_on_doomed)
+    monkeypatch.setattr(sweep_chunks, "validate_contact", killed_on_doomed)
     with pytest.raises(SweepError) as err:
         sweep(db, AEP_DAY, workers=2, chunk_size=200)
     line = str(err.value)  # what `mailwindow sweep` prints after its name
@@ -451,6 +451,6 @@ def test_a_killed_decide_worker_is_one_line_and_the_rerun_completes(
         ("failed", "a decide worker process died (killed?)")
     ]
 
-    monkeypatch.setattr(sweep_chunks, "schedule_contact", real)
+    monkeypatch.setattr(sweep_chunks, "validate_contact", real)
     sweep(db, AEP_DAY, workers=2, chunk_size=200)
     assert checksum(db) == checksum(reference)
