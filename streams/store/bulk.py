@@ -10,9 +10,10 @@ row, the indexes' own cost.  PostgreSQL gains the round trips.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from itertools import chain, count, repeat
+from operator import itemgetter
 from typing import Any, cast
 
 from sqlalchemy import ClauseElement, Connection, Insert
@@ -37,24 +38,69 @@ def insert_rows(
     2 s of the 3M AEP season's writes).  The rows of one call must not share a conflict
     key when ``tail`` is an upsert (PostgreSQL refuses to update one row twice in a
     statement).
+
+    On SQLite, a text or NULL value that every row of a large call has (``extra``'s, the
+    send time, the placing run, the NULLs of a newly placed email) is written into the
+    statement instead of bound to each row: binding cost about a quarter of a microsecond a
+    value, a third of an ``email_schedules`` insert (``_shared_values``).
     """
     if not rows:
         return
-    group = "(" + ", ".join([ph] * (len(rows[0]) + len(extra))) + ")"
+    width = len(rows[0])
+    shared = _shared_values(rows, extra) if conn.dialect.name == "sqlite" and len(rows) >= ROWS_PER_STATEMENT else {}
+    group = "(" + ", ".join(shared.get(j, ph) for j in range(width + len(extra))) + ")"
+    bound_extra = tuple(v for j, v in enumerate(extra, width) if j not in shared)
+    bound = [j for j in range(width) if j not in shared]
+    pick = itemgetter(*bound) if len(bound) < width else None  # a row's bound values (two or more)
 
-    def values(part: Sequence[Sequence[object]]) -> tuple[object, ...]:
-        if extra:
-            return tuple(chain.from_iterable(chain.from_iterable(zip(part, repeat(extra)))))
+    def values(lo: int, n: int) -> tuple[object, ...]:
+        """The bound values of rows ``lo`` to ``lo + n``, in the statement's order."""
+        part: Iterable[Sequence[object]] = rows[lo : lo + n]
+        if pick is not None:
+            part = map(pick, part)
+        if bound_extra:
+            return tuple(chain.from_iterable(chain.from_iterable(zip(part, repeat(bound_extra)))))
         return tuple(chain.from_iterable(part))
 
     per = ROWS_PER_STATEMENT
     whole = len(rows) - len(rows) % per
     if whole:
         sql = f"{head} VALUES {', '.join([group] * per)}{tail}"
-        conn.exec_driver_sql(sql, [values(rows[i : i + per]) for i in range(0, whole, per)])
+        conn.exec_driver_sql(sql, [values(i, per) for i in range(0, whole, per)])
     if whole < len(rows):
-        rest = rows[whole:]
-        conn.exec_driver_sql(f"{head} VALUES {', '.join([group] * len(rest))}{tail}", values(rest))
+        n = len(rows) - whole
+        conn.exec_driver_sql(f"{head} VALUES {', '.join([group] * n)}{tail}", values(whole, n))
+
+
+def _shared_values(rows: Sequence[Sequence[object]], extra: Sequence[object]) -> dict[int, str]:
+    """Positions (the rows' columns, then ``extra``'s) whose value every row has, as SQL
+    literals: text and NULL only, whose literal stores exactly what binding stores.  Two
+    columns of the rows stay bound (the first two when need be): every statement has
+    parameters, and a row's bound values are a tuple."""
+    first, last = rows[0], rows[-1]
+    found: dict[int, str] = {}
+    for j, v in enumerate(first):
+        literal = _literal(v)
+        # ``count`` compares by ``==``: only text equals text, only None equals None.
+        if literal is not None and last[j] == v and list(map(itemgetter(j), rows)).count(v) == len(rows):
+            found[j] = literal
+    for j in range(min(2, len(first))):
+        if len(first) - len(found) >= 2:
+            break
+        found.pop(j, None)
+    for j, v in enumerate(extra, len(first)):
+        literal = _literal(v)
+        if literal is not None:
+            found[j] = literal
+    return found
+
+
+def _literal(value: object) -> str | None:
+    if value is None:
+        return "NULL"
+    if isinstance(value, str) and "\x00" not in value:
+        return "'" + value.replace("'", "''") + "'"
+    return None
 
 
 @contextmanager

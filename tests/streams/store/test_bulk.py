@@ -1,5 +1,6 @@
 """Many rows in few statements (``streams.store.bulk``): every row written once, in order,
-whatever the count against the rows per statement."""
+whatever the count against the rows per statement, and stored as binding each value stores it
+(values every row shares are written into the statement)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,8 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from streams.store import bulk
 from streams.store.engine import open_store
@@ -78,3 +81,36 @@ def test_a_driver_error_is_raised_as_sqlalchemys(tmp_path: Path) -> None:
         with pytest.raises(sa.exc.OperationalError):
             bulk.driver_read(conn, "SELECT * FROM no_such_table", ())
         assert bulk.driver_read(conn, "SELECT k, v FROM t", ()) == (["k", "v"], [(1, "a")])
+
+
+# Values a column may hold: text (quotes, a NUL), NULL, and what must stay bound (numbers,
+# bytes, text's look-alikes): a shared one is written into the statement.
+VALUES = st.sampled_from(["pre-scheduled", "it's", "", "a\x00b", None, 0, 1, 1.0, True, b"x", "1", "NULL"])
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    shape=st.lists(st.tuples(VALUES, st.booleans()), min_size=1, max_size=4),
+    extra=st.lists(VALUES, max_size=2),
+    count=st.sampled_from([1, bulk.ROWS_PER_STATEMENT - 1, bulk.ROWS_PER_STATEMENT, 2 * bulk.ROWS_PER_STATEMENT + 3]),
+    data=st.data(),
+)
+def test_rows_are_stored_as_binding_each_value_stores_them(
+    tmp_path: Path, shape: list[tuple[object, bool]], extra: list[object], count: int, data: st.DataObject
+) -> None:
+    # Each column either has one value in every row (shared) or values drawn per row.
+    rows = [
+        tuple(v if same else data.draw(VALUES) for v, same in shape) for _ in range(count)
+    ]
+    names = [f"c{j}" for j in range(len(shape) + len(extra))]
+    head = f"INSERT INTO t ({', '.join(names)})"
+    db = tmp_path / f"t{len(list(tmp_path.iterdir()))}.db"
+    with open_store(str(db), create=True) as store, store.engine.begin() as conn:
+        for table in ("t", "plain"):
+            conn.exec_driver_sql(f"CREATE TABLE {table} (seq INTEGER PRIMARY KEY AUTOINCREMENT, {', '.join(names)})")
+        bulk.insert_rows(conn, head, rows, "?", extra=tuple(extra))
+        marks = ", ".join("?" for _ in names)
+        conn.exec_driver_sql(f"INSERT INTO plain ({', '.join(names)}) VALUES ({marks})", [(*r, *extra) for r in rows])
+        read = ", ".join(f"{c}, typeof({c})" for c in names)
+        got = conn.exec_driver_sql(f"SELECT {read} FROM t ORDER BY seq").all()
+        assert got == conn.exec_driver_sql(f"SELECT {read} FROM plain ORDER BY seq").all()
