@@ -49,12 +49,30 @@ def anniversary(d: date, year: int) -> date:
     return d.replace(year=year)
 
 
+# Next anniversaries of dates of earlier years, by (as-of date, month, day): they depend on
+# nothing else, and a sweep asks for two per contact (0.8 µs each, 0.2 µs kept).
+_NEXT: dict[tuple[date, int, int], date] = {}
+_NEXT_KEPT = 50_000
+
+
 def next_anniversary(d: date, as_of: date) -> date:
     """The earliest ``anniversary(d, Y) >= as_of`` with ``Y > year(d)``.
 
     A date in the future (a policy that has not started) has no anniversary
     before its first full year: the first one is ``anniversary(d, year(d) + 1)``.
     """
+    if d.year < as_of.year:
+        key = (as_of, d.month, d.day)
+        found = _NEXT.get(key)
+        if found is None:
+            if len(_NEXT) >= _NEXT_KEPT:
+                _NEXT.clear()
+            found = _NEXT[key] = _next_anniversary(d, as_of)
+        return found
+    return _next_anniversary(d, as_of)
+
+
+def _next_anniversary(d: date, as_of: date) -> date:
     year = max(as_of.year, d.year + 1)
     candidate = anniversary(d, year)
     if candidate < as_of:

@@ -52,6 +52,28 @@ def test_next_anniversary(d: date, as_of: date, expected: date) -> None:
     assert next_anniversary(d, as_of) == expected
 
 
+def _by_definition(d: date, as_of: date) -> date:
+    return min(a for y in range(d.year + 1, max(d.year, as_of.year) + 3) if (a := anniversary(d, y)) >= as_of)
+
+
+@settings(max_examples=400)
+@given(
+    st.dates(date(1900, 1, 1), date(2100, 12, 31)),
+    st.lists(st.integers(1900, 2099), min_size=1, max_size=4),
+    st.dates(date(1990, 1, 1), date(2099, 12, 31)),
+)
+def test_next_anniversary_by_its_definition_for_dates_sharing_a_month_and_day(
+    d: date, years: list[int], as_of: date
+) -> None:
+    # Kept answers are shared by dates of the same month and day: any year, leap or not.
+    for year in years:
+        other = anniversary(d, year)
+        if (other.month, other.day) != (d.month, d.day):
+            continue  # no Feb 29 that year: another month-day
+        for _ in range(2):  # asked again: the kept answer
+            assert next_anniversary(other, as_of) == _by_definition(other, as_of)
+
+
 @pytest.mark.parametrize(
     ("raw", "expected"),
     [
