@@ -192,15 +192,16 @@ class ChunkDecider:
     ) -> None:
         contact = validate_contact(record)
         watched = len(chunk.frequency_watch)
-        written: Iterable[str] = ()
-        if not (
+        placed_directly = (
             not stored_rows
             and not targets
             and isinstance(contact, Contact)
             and self.free_of_campaigns
             and self._placed_unexcluded(chunk, contact)
-        ):
-            written = self._decide_planned(chunk, contact, stored_rows, targets, behaviour)
+        )
+        written: Iterable[str] = (
+            () if placed_directly else self._decide_planned(chunk, contact, stored_rows, targets, behaviour)
+        )
         due = decision_due([r.existing for r in stored_rows], self.horizon, self.config, behaviour, written)
         if len(chunk.frequency_watch) > watched:
             # The frequency limit may skip some of its new emails after balancing; the rows
