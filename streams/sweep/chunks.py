@@ -109,6 +109,10 @@ class _Chunk:
         self.warnings += len(warnings)
         self.warning_examples.extend(warnings[: max(0, EXAMPLES_KEPT - len(self.warning_examples))])
 
+    def warn_contact(self, contact_id: int, warnings: Sequence[str]) -> None:
+        """A contact's warnings, each under its id."""
+        self.warn([f"contact {contact_id}: {w}" for w in warnings])
+
     def count_day(self, day: date, email_type: str, change: int) -> None:
         d = day.toordinal()
         self.volume[d] = self.volume.get(d, 0) + change
@@ -223,7 +227,7 @@ class ChunkDecider:
         ):
             return False
         if contact.warnings:
-            chunk.warn([f"contact {contact.id}: {w}" for w in dict.fromkeys(contact.warnings)])
+            chunk.warn_contact(contact.id, tuple(dict.fromkeys(contact.warnings)))
         if placed:
             first_new = len(chunk.movables)
             add = chunk.movables.add_placed
@@ -258,7 +262,7 @@ class ChunkDecider:
                 )
             )
         if plan.warnings:
-            chunk.warn([f"contact {plan.contact_id}: {w}" for w in plan.warnings])
+            chunk.warn_contact(plan.contact_id, plan.warnings)
         by_id = self._replaced(chunk, plan, stored_rows)
         if plan.invalid_reasons:
             chunk.invalid += 1
