@@ -68,7 +68,7 @@ from rules.decided_once import (
     final_decision,
     kept_placement,
 )
-from rules.exclusion_window import ContactWindows, contact_windows
+from rules.exclusion_window import ContactWindows, Exclusion, contact_windows
 from rules.followup import (
     INITIAL_LOOKBACK_DAYS,
     INITIAL_STATUSES,
@@ -92,7 +92,7 @@ from rules.occurrence import (
     occurrence_key,
     yearly_occurrence,
 )
-from rules.placement import Horizon, place, place_forced
+from rules.placement import Horizon, Placement, place, place_forced
 from rules.post_window import post_window_occurrence, post_windows_around
 from rules.records import quick_init
 from rules.statuses import (
@@ -205,6 +205,30 @@ class ContactSchedule:
     windows: ContactWindows | None = field(default=None, compare=False)
     # Ideal dates of the contact's window-respecting campaign emails (they make windows block).
     campaign_dates: tuple[date, ...] = ()
+
+
+def placed_decision(
+    occ: Occurrence,
+    placement: Placement,
+    exclusion: Exclusion | None,
+    *,
+    kept: bool = False,
+    existing_row_id: int | None = None,
+    frequency_recheck: bool = False,
+) -> Decision:
+    """An occurrence's decision where it is placed: pre-scheduled, or skipped for the
+    exclusion on that day."""
+    return Decision(
+        occurrence=occ,
+        send_date=placement.send_date,
+        status=SKIPPED if exclusion else PRE_SCHEDULED,
+        skip_reason=exclusion.reason if exclusion else None,
+        kept=kept,
+        catch_up=placement.catch_up,
+        existing_row_id=existing_row_id,
+        why=(placement.why + f"; excluded: {exclusion.reason}") if exclusion else placement.why,
+        frequency_recheck=frequency_recheck,
+    )
 
 
 def _legacy_handles(occ: Occurrence, row: ExistingRow) -> bool:
@@ -384,15 +408,12 @@ class _Planner:
             and row.skip_reason == FREQUENCY_LIMIT_REASON
             and not occ.is_followup
         )
-        self.decisions[occ.key] = Decision(
-            occurrence=occ,
-            send_date=placement.send_date,
-            status=SKIPPED if exclusion else PRE_SCHEDULED,
-            skip_reason=exclusion.reason if exclusion else None,
+        self.decisions[occ.key] = placed_decision(
+            occ,
+            placement,
+            exclusion,
             kept=kept,
-            catch_up=placement.catch_up,
             existing_row_id=row.id if row is not None else None,
-            why=(placement.why + f"; excluded: {exclusion.reason}") if exclusion else placement.why,
             frequency_recheck=recheck,
         )
         if exclusion is not None and exclusion.window is not None and not occ.is_followup:

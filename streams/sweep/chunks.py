@@ -20,15 +20,21 @@ import orjson
 from rules.campaign import EMPTY_BOOK, CampaignBook, CampaignTarget, written_targets
 from rules.config import EFFECTIVE_DATE, Config
 from rules.contact import Contact, ContactRecord, InvalidContact, validate_contact
-from rules.contact_schedule import ContactSchedule, ExistingRow, schedule_contact
+from rules.contact_schedule import (
+    ContactSchedule,
+    Decision,
+    ExistingRow,
+    placed_decision,
+    schedule_contact,
+)
 from rules.decision_due import decision_due
-from rules.exclusion_window import contact_windows
+from rules.exclusion_window import Exclusion, contact_windows
 from rules.followup import NO_BEHAVIOUR, Behaviour
 from rules.frequency_limit import could_break
 from rules.load_balancing import FLAG_EFFECTIVE_DATE
 from rules.placement import Horizon
 from rules.statuses import PRE_SCHEDULED
-from rules.unexcluded import is_free_state, meet_no_window, placements_in_view
+from rules.unexcluded import exclusions_without_window, is_free_state, placements_in_view
 from rules.zip_state import USPS_CODES
 from streams.store.behaviour import behaviour_since, fetch_behaviour
 from streams.store.campaigns import fetch_targets
@@ -196,15 +202,15 @@ class ChunkDecider:
     ) -> None:
         contact = validate_contact(record)
         watched = len(chunk.frequency_watch)
-        placed_directly = (
+        decided_directly = (
             not stored_rows
             and not targets
             and isinstance(contact, Contact)
             and self.free_of_campaigns
-            and self._placed_unexcluded(chunk, contact)
+            and self._decided_directly(chunk, contact)
         )
         written: Iterable[str] = (
-            () if placed_directly else self._decide_planned(chunk, contact, stored_rows, targets, behaviour)
+            () if decided_directly else self._decide_planned(chunk, contact, stored_rows, targets, behaviour)
         )
         due = decision_due([r.existing for r in stored_rows], self.horizon, self.config, behaviour, written)
         if len(chunk.frequency_watch) > watched:
@@ -213,27 +219,36 @@ class ChunkDecider:
             due = min(due, self.as_of + timedelta(days=1))
         chunk.ledger.append((record.id, due.isoformat(), _inputs_digest(record, stored_rows, targets, behaviour)))
 
-    def _placed_unexcluded(self, chunk: _Chunk, contact: Contact) -> bool:
+    def _decided_directly(self, chunk: _Chunk, contact: Contact) -> bool:
         """A contact with nothing stored whose emails meet no window (``rules.unexcluded``):
-        they go to the movables as ``_stage`` would put them, without the planner.  False,
-        with nothing done, when the planner must decide."""
+        they go where ``_stage`` would put them (the movables; a year-round skip, a row),
+        without the planner.  False, with nothing done, when the planner must decide."""
         placed = placements_in_view(contact, self.config, self.horizon)
-        if not self.free_states.get(contact.state, False) and not meet_no_window(
-            placed,
-            contact,
-            contact_windows(contact.state, contact.birth_date, contact.effective_date, self.config),
-            self.config,
-            self.horizon,
-        ):
-            return False
+        exclusions: Sequence[Exclusion | None] = ()
+        if not self.free_states.get(contact.state, False):
+            found = exclusions_without_window(
+                placed,
+                contact,
+                contact_windows(contact.state, contact.birth_date, contact.effective_date, self.config),
+                self.config,
+                self.horizon,
+            )
+            if found is None:
+                return False
+            exclusions = found
         if contact.warnings:
             chunk.warn_contact(contact.id, tuple(dict.fromkeys(contact.warnings)))
         if placed:
             first_new = len(chunk.movables)
             add = chunk.movables.add_placed
-            for occ, p in placed:
-                add(contact, occ, p.send_date, p.catch_up)
-            self._count_movables(chunk, contact.id, (), first_new)
+            for n, (occ, p) in enumerate(placed):
+                exclusion = exclusions[n] if exclusions else None
+                if exclusion is None:
+                    add(contact, occ, p.send_date, p.catch_up)
+                else:
+                    self._stage_fixed(chunk, placed_decision(occ, p, exclusion), None)
+            if len(chunk.movables) > first_new:
+                self._count_movables(chunk, contact.id, (), first_new)
         return True
 
     def _decide_planned(
@@ -305,16 +320,21 @@ class ChunkDecider:
             if d.frequency_candidate:
                 chunk.movables.add(contact, d, stored.values if stored is not None else None)
                 continue
-            values = placed_values(d, stored, self.send_time, self.run_id)
-            if stage_write(chunk.batch, values, stored) == "unchanged":
-                chunk.unchanged += 1
-            email_type = d.occurrence.email_type
-            key = (email_type, d.status)
-            chunk.counts[key] = chunk.counts.get(key, 0) + 1
-            if d.status == PRE_SCHEDULED and not d.occurrence.is_followup:
-                chunk.count_day(d.send_date, email_type, +1)
+            self._stage_fixed(chunk, d, stored)
         if len(chunk.movables) > first_new:
             self._count_movables(chunk, contact.id, plan.fixed_counted_dates, first_new)
+
+    def _stage_fixed(self, chunk: _Chunk, d: Decision, stored: StoredRow | None) -> None:
+        """The write of a decision that cannot move (a kept placement, a skip, a follow-up),
+        counted; a pre-scheduled one counts toward its day."""
+        values = placed_values(d, stored, self.send_time, self.run_id)
+        if stage_write(chunk.batch, values, stored) == "unchanged":
+            chunk.unchanged += 1
+        email_type = d.occurrence.email_type
+        key = (email_type, d.status)
+        chunk.counts[key] = chunk.counts.get(key, 0) + 1
+        if d.status == PRE_SCHEDULED and not d.occurrence.is_followup:
+            chunk.count_day(d.send_date, email_type, +1)
 
     def _count_movables(
         self, chunk: _Chunk, contact_id: int, fixed: tuple[date, ...], first_new: int
