@@ -13,6 +13,7 @@ import hashlib
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
+from itertools import repeat
 from typing import NamedTuple
 
 import orjson
@@ -224,7 +225,7 @@ class ChunkDecider:
         they go where ``_stage`` would put them (the movables; a year-round skip, a row),
         without the planner.  False, with nothing done, when the planner must decide."""
         placed = placements_in_view(contact, self.config, self.horizon)
-        exclusions: Sequence[Exclusion | None] = ()
+        exclusions: Iterable[Exclusion | None] = repeat(None)  # a free state excludes no day
         if not self.free_states.get(contact.state, False):
             found = exclusions_without_window(
                 placed,
@@ -241,8 +242,7 @@ class ChunkDecider:
         if placed:
             first_new = len(chunk.movables)
             add = chunk.movables.add_placed
-            for n, (occ, p) in enumerate(placed):
-                exclusion = exclusions[n] if exclusions else None
+            for (occ, p), exclusion in zip(placed, exclusions, strict=False):
                 if exclusion is None:
                     add(contact, occ, p.send_date, p.catch_up)
                 else:
