@@ -65,6 +65,7 @@ def _one(db: str, as_of: str, full_scan: bool, code: str | None = None) -> None:
     """Child mode: run one sweep, print its figures as JSON.  ``code``: the checkout whose
     packages run it (``--compare``), this one by default."""
     sys.path.insert(0, code or str(ROOT))
+    import rules
     from rules.config import DEFAULT_CONFIG
     from streams.store.engine import open_store
     from streams.sweep.run import run_sweep
@@ -106,6 +107,8 @@ def _one(db: str, as_of: str, full_scan: bool, code: str | None = None) -> None:
                 "prefilter": s.prefilter,
                 "children_cpu_s": round(_children_cpu_s(), 1),
                 "checksum": s.schedules_after_checksum,
+                # which copy of the rules decided (rules/__init__.py): compiled or source
+                "rules": "compiled" if getattr(rules, "compiled_from", None) else "source",
             }
         )
     )
@@ -123,9 +126,12 @@ def _compare(rev: str, source: Path, as_of: str, runs: int, workdir: Path) -> No
     subprocess.run(["git", "-C", str(ROOT), "worktree", "add", "--detach", "--force", str(old_tree), rev],
                    check=True, capture_output=True)
     try:
+        if (old_tree / "scripts" / "compile_rules.py").exists():  # its rules compiled too
+            subprocess.run([sys.executable, str(old_tree / "scripts" / "compile_rules.py")], check=True,
+                           capture_output=True)
         print(f"machine: {platform.machine()}, {os.cpu_count()} cores; {source} on {as_of}")
-        print("| run | code | sweep s | decide | write | CPU s of its children (decide workers, side reads) | checksum |")
-        print("|---|---|---|---|---|---|---|")
+        print("| run | code | rules | sweep s | decide | write | CPU s of its children (decide workers, side reads) | checksum |")
+        print("|---|---|---|---|---|---|---|---|")
         for run in range(1, runs + 1):
             for label, code in ((rev, old_tree), ("this tree", ROOT)):
                 db = _copy(source, trees / "run.db")
@@ -136,7 +142,7 @@ def _compare(rev: str, source: Path, as_of: str, runs: int, workdir: Path) -> No
                 r = json.loads(out.strip().splitlines()[-1])
                 phases = dict(r["phase_s"])
                 print(
-                    f"| {run} | {label} | {r['wall_s']} | {phases.get('decide')} | {phases.get('write')} | "
+                    f"| {run} | {label} | {r.get('rules', 'source')} | {r['wall_s']} | {phases.get('decide')} | {phases.get('write')} | "
                     f"{r['children_cpu_s']} | {str(r['checksum'])[:24]} |",
                     flush=True,
                 )
@@ -323,6 +329,7 @@ def main() -> None:
         for name, r in rows:
             phases = ", ".join(f"{k} {v}" for k, v in dict(r.get("phase_s", {})).items())  # type: ignore[call-overload]
             print(f"    ({n:,}, {name}: {phases}; {r.get('prefilter', '')})", file=sys.stderr)
+    print(f"rules: {', '.join(sorted({str(r.get('rules', 'source')) for _, r in rows}))}")
     if per_type:
         print()
         print("| contacts | scenario | email type | pre-scheduled | skipped |")

@@ -127,6 +127,8 @@ def cap_order(p: NewPlacements, candidates: array[int]) -> Iterator[int]:
     peaked at 648 MB, 330 MB since.  Buckets by priority and the hash's top byte are each a
     small sort, taken in the same order.
     """
+    # Not a generator itself: ``candidates`` is let go once bucketed, not held until the
+    # last candidate is taken.
     buckets: dict[int, array[int]] = {}
     for i in candidates:
         bucket = p.priority[i] << 8 | p.hashes[i] >> 24
@@ -134,7 +136,10 @@ def cap_order(p: NewPlacements, candidates: array[int]) -> Iterator[int]:
         if found is None:
             found = buckets[bucket] = array("I")
         found.append(i)
-    del candidates
+    return _by_bucket(p, buckets)
+
+
+def _by_bucket(p: NewPlacements, buckets: dict[int, array[int]]) -> Iterator[int]:
     for bucket in sorted(buckets, reverse=True):
         # Stable: equal hashes keep their ascending indices, as one sort of them all did.
         yield from sorted(buckets.pop(bucket), key=p.hashes.__getitem__, reverse=True)

@@ -22,11 +22,9 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-# Not compiled: this package's __init__ (it chooses between source and build), the two
-# modules that read files beside their source (zip_state's table, golden's snapshots),
-# and load_balancing (mypyc cannot delete a generator's local, which cap_order does to
-# free a large array; it runs once per sweep, not per contact).
-NOT_COMPILED = {"__init__.py", "zip_state.py", "golden.py", "load_balancing.py"}
+# Not compiled: this package's __init__ (it chooses between source and build) and the two
+# modules that read files beside their source (zip_state's table, golden's snapshots).
+NOT_COMPILED = {"__init__.py", "zip_state.py", "golden.py"}
 
 
 def main() -> int:

@@ -8,6 +8,7 @@ from datetime import date
 from hypothesis import given
 from hypothesis import strategies as st
 
+from rules.occurrence import Occurrence
 from rules.placement import Horizon, place
 from rules.why import Why
 
@@ -33,12 +34,16 @@ def test_it_differs_from_another_text() -> None:
 def test_a_placement_explains_itself_when_read() -> None:
     horizon = Horizon(date(2026, 3, 10))
 
-    class Occ:
-        ideal_send_date = date(2026, 3, 20)
-        event_date = date(2026, 3, 21)
-        email_type = "birthday"
-        key = "1:birthday:2026"
-
-    placed = place(Occ(), horizon, 7)  # type: ignore[arg-type]
+    occ = Occurrence(
+        key="1:birthday:2026",
+        contact_id=1,
+        email_type="birthday",
+        event_date=date(2026, 3, 21),
+        ideal_send_date=date(2026, 3, 20),
+        priority=10,
+        email_template=None,
+        sms_template=None,
+    )
+    placed = place(occ, horizon, 7)
     assert placed is not None
     assert f"{placed.why}" == "ideal send date 2026-03-20 is in the range 2026-03-10..2026-04-09"
