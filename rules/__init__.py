@@ -49,7 +49,7 @@ def source_digest(folder: Path = SOURCE_DIR) -> str:
 
 def build_identity() -> dict[str, str]:
     """What a build must match besides the sources: this interpreter, exactly."""
-    return {"python": sys.version, "cache_tag": str(sys.implementation.cache_tag), "executable_abi": sys.abiflags}
+    return {"python": sys.version, "cache_tag": str(sys.implementation.cache_tag), "abiflags": sys.abiflags}
 
 
 def current_build(build_dir: Path = BUILD_DIR, source_dir: Path = SOURCE_DIR) -> dict[str, object] | None:
