@@ -47,6 +47,7 @@ import time
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
@@ -105,6 +106,25 @@ def peak_mb(pid: int) -> float:
     return total
 
 
+def run_delay(pids: dict[str, list[int]]) -> dict[str, float]:
+    """Seconds each group's threads have waited for a core while ready to run (schedstat)."""
+    waited: dict[str, float] = {}
+    for label, group in pids.items():
+        total = 0
+        for pid in group:
+            try:
+                tasks = list(Path(f"/proc/{pid}/task").iterdir())
+            except OSError:
+                continue
+            for task in tasks:
+                try:
+                    total += int((task / "schedstat").read_text().split()[1])
+                except (OSError, IndexError):
+                    continue
+        waited[label] = total / 1e9
+    return waited
+
+
 def cpu_seconds(pids: dict[str, list[int]]) -> dict[str, float]:
     """CPU time (user + system) each group of processes has used so far."""
     tick = os.sysconf("SC_CLK_TCK")
@@ -144,7 +164,7 @@ def applied(db: Path | str) -> int:
         con.close()
 
 
-_engines: dict[str, object] = {}
+_engines: dict[str, Any] = {}  # a SQLAlchemy engine per PostgreSQL URL
 
 
 def start_postgres(state: Path) -> tuple[str, dict[str, str]]:
@@ -245,7 +265,9 @@ def baseline_throughput(broker: str, count: int) -> float:
     return rate
 
 
-def throughput(broker: str, tmp: Path, count: int, workers: int = 1, pg: str | None = None) -> None:
+def throughput(
+    broker: str, tmp: Path, count: int, workers: int = 1, pg: str | None = None, broker_pid: int | None = None
+) -> None:
     prefix = f"bt{int(time.time())}."
     asyncio.run(ensure_topics(broker, prefix, PARTITIONS))
     db: Path | str
@@ -264,17 +286,27 @@ def throughput(broker: str, tmp: Path, count: int, workers: int = 1, pg: str | N
         time.sleep(10)
         asyncio.run(produce_all(broker, prefix, count))
     try:
+        # Each process's CPU over the measured interval: which one sets the rate (on two
+        # cores, the worker's two processes and the broker share them).
+        pids = {**({"the broker": [broker_pid]} if broker_pid else {}),
+                **{label: [p for proc in procs for p in worker_pids(proc.pid)[label]]
+                   for label in worker_pids(procs[0].pid)}}
         while applied(db) == 0:
             time.sleep(0.01)
-        started = time.perf_counter()
+        started, cpu_before, delay_before = time.perf_counter(), cpu_seconds(pids), run_delay(pids)
         while applied(db) < count:
             time.sleep(0.05)
-        elapsed = time.perf_counter() - started
+        elapsed, cpu_after, delay_after = time.perf_counter() - started, cpu_seconds(pids), run_delay(pids)
         where = "PostgreSQL" if pg else "SQLite"
         rss = sum(peak_mb(p.pid) for p in procs)
         print(f"throughput, {workers} worker(s) on {where}, {PARTITIONS} partitions: {count:,} events in "
               f"{elapsed:.1f} s = {count / elapsed:,.0f} events/s (workers + database processes peak RSS "
               f"{rss:.0f} MB)")
+        print("CPU during the throughput run, µs an event (share of one core): " + ", ".join(
+            f"{label} {(cpu_after[label] - cpu_before[label]) / count * 1e6:.0f} "
+            f"({(cpu_after[label] - cpu_before[label]) / elapsed:.0%})" for label in pids))
+        print("waiting for a core while ready to run, share of the run: " + ", ".join(
+            f"{label} {(delay_after[label] - delay_before[label]) / elapsed:.0%}" for label in pids))
     finally:
         for p in procs:
             p.terminate()
@@ -450,10 +482,10 @@ def main() -> None:
             if use_pg:
                 pg_state = Path(tempfile.mkdtemp(prefix="mailwindow-bench-pg-"))  # reachable by postgres
                 pg, pg_env = start_postgres(pg_state)
+            broker_pid = int((tmp / "kafka" / "kafka.pid").read_text()) if env is not None else None
             if not args.latency_only:
-                throughput(broker, tmp, args.events, args.workers, pg)
+                throughput(broker, tmp, args.events, args.workers, pg, broker_pid)
             if not use_pg:
-                broker_pid = int((tmp / "kafka" / "kafka.pid").read_text()) if env is not None else None
                 latency(broker, tmp, args.rate, args.seconds, args.warmup_seconds, args.producer_linger_ms, broker_pid)
         finally:
             if pg_env is not None:

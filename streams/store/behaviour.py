@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import date, datetime, timedelta
+from functools import lru_cache
 from typing import Any
 
 import sqlalchemy as sa
@@ -43,6 +44,7 @@ def store_health_answers(conn: Connection, answers: Sequence[Mapping[str, object
         driver_write_many(conn, _STORE_ANSWER, answers)
 
 
+@lru_cache(maxsize=64)  # asked once per contact of a batch, for a handful of days
 def behaviour_since(as_of: date) -> str:
     """The earliest behaviour that can count as of ``T``: an initial is sent at or after ``T - 35``."""
     return (as_of - timedelta(days=INITIAL_LOOKBACK_DAYS + 1)).isoformat()

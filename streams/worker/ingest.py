@@ -65,8 +65,10 @@ class IngestError(ValueError):
 
 def stored_time(moment: datetime) -> str:
     """An aware event time as stored: UTC, no offset."""
-    # isoformat, not strftime: the same text (years 1000-9999) at a third of the cost
-    return moment.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "seconds")
+    # isoformat, not strftime: the same text (years 1000-9999) at a third of the cost; most
+    # event times arrive in UTC already, and converting them again was 3% of a batch
+    utc = moment if moment.tzinfo is UTC else moment.astimezone(UTC)
+    return utc.replace(tzinfo=None).isoformat(" ", "seconds")
 
 
 def _json_text(value: object) -> str:
