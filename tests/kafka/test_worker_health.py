@@ -250,8 +250,10 @@ def test_ready_once_in_the_group_and_a_sigterm_mid_stream_commits_what_it_announ
     live = worker.live()
     assert live is not None and live[0] == 200 and live[1]["database"]["alive"]
 
-    # A stream in flight: SIGTERM once part of it is applied.
-    events = messages(6000, seed=8)
+    # A stream in flight: SIGTERM once part of it is applied.  Far more events than the
+    # worker holds at once (an agent a topic, batches of up to 2,000 each, one being applied
+    # and the next one buffered), so that some are still to be read when it stops.
+    events = messages(20_000, seed=8)
     produce(kafka_broker, topic_prefix, events)
     deadline = time.monotonic() + WAIT
     while count(db, "SELECT count(*) FROM mw_applied_events") < 1500:
