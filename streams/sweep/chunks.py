@@ -351,10 +351,26 @@ class ChunkDecider:
             chunk.frequency_watch.append((contact_id, fixed, list(new)))
 
 
+# The JSON of what most contacts read besides themselves: no rows, no targets, no behaviour.
+_NONE_JSON = b"[]"
+_NO_BEHAVIOUR_JSON = orjson.dumps(NO_BEHAVIOUR)
+
+
 def _inputs_digest(
     record: ContactRecord, rows: Sequence[StoredRow], targets: Sequence[CampaignTarget], behaviour: Behaviour
 ) -> str:
-    """A digest of what a decision read: the contact, its rows as stored, its targets, its
-    behaviour (orjson writes the dataclasses and dates itself: a few microseconds)."""
-    read = [record, [tuple(r.values) for r in rows], list(targets), behaviour]
-    return hashlib.blake2b(orjson.dumps(read, default=str), digest_size=12).hexdigest()
+    """A digest of what a decision read: the JSON list of the contact, its rows as stored,
+    its targets and its behaviour (orjson writes the dataclasses and dates itself).
+
+    Joined part by part, the same bytes as one ``orjson.dumps`` of the list (so the same
+    digest as the ledger's entries written before), without writing the empty parts and
+    the usual no-behaviour each time: the one-shot form was a tenth of a contact's
+    decision in the AEP season (3.5 of 33 µs in the chunk bench).
+    """
+    parts = (
+        orjson.dumps(record, default=str),
+        orjson.dumps([tuple(r.values) for r in rows], default=str) if rows else _NONE_JSON,
+        orjson.dumps(list(targets), default=str) if targets else _NONE_JSON,
+        _NO_BEHAVIOUR_JSON if behaviour is NO_BEHAVIOUR else orjson.dumps(behaviour, default=str),
+    )
+    return hashlib.blake2b(b"[" + b",".join(parts) + b"]", digest_size=12).hexdigest()
