@@ -44,6 +44,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -106,39 +107,43 @@ def peak_mb(pid: int) -> float:
     return total
 
 
-def run_delay(pids: dict[str, list[int]]) -> dict[str, float]:
-    """Seconds each group's threads have waited for a core while ready to run (schedstat)."""
-    waited: dict[str, float] = {}
+def _per_group(pids: dict[str, list[int]], of_process: Callable[[int], float]) -> dict[str, float]:
+    """``of_process`` summed over each group's processes; one that has ended counts nothing."""
+    summed: dict[str, float] = {}
     for label, group in pids.items():
-        total = 0
+        total = 0.0
         for pid in group:
             try:
-                tasks = list(Path(f"/proc/{pid}/task").iterdir())
+                total += of_process(pid)
             except OSError:
-                continue
-            for task in tasks:
-                try:
-                    total += int((task / "schedstat").read_text().split()[1])
-                except (OSError, IndexError):
-                    continue
-        waited[label] = total / 1e9
-    return waited
+                continue  # ended
+        summed[label] = total
+    return summed
+
+
+def _run_delay_s(pid: int) -> float:
+    """Seconds the process's threads have waited for a core while ready to run (schedstat)."""
+    waited = 0
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            waited += int((task / "schedstat").read_text().split()[1])
+        except (OSError, IndexError):
+            continue  # a thread that ended meanwhile
+    return waited / 1e9
+
+
+def _cpu_s(pid: int) -> float:
+    """CPU time (user + system) the process has used so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def run_delay(pids: dict[str, list[int]]) -> dict[str, float]:
+    return _per_group(pids, _run_delay_s)
 
 
 def cpu_seconds(pids: dict[str, list[int]]) -> dict[str, float]:
-    """CPU time (user + system) each group of processes has used so far."""
-    tick = os.sysconf("SC_CLK_TCK")
-    used: dict[str, float] = {}
-    for label, group in pids.items():
-        total = 0
-        for pid in group:
-            try:
-                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-            except OSError:
-                continue  # ended
-            total += int(fields[11]) + int(fields[12])
-        used[label] = total / tick
-    return used
+    return _per_group(pids, _cpu_s)
 
 
 def worker_pids(pid: int) -> dict[str, list[int]]:
