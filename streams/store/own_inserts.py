@@ -28,13 +28,22 @@ When the run cannot tell what it inserted, the rows decide:
   mw_schedule_sum, the quiet one too): the inserts before are in it, those after were
   appended; ``unhush`` finds its row gone and adds nothing.
 
+While its row is there, the two insert triggers of email_schedules do nothing for the
+run's phase 3 rows (all owned, none sent): the delta trigger is quiet for them, and the
+change mark fires only for the sending side's rows.  Yet SQLite runs both for every row,
+a seventh of an insert.  So each of phase 3's transactions sets them aside
+(``insert_triggers_set_aside``): dropped at its start, created again as they were at its
+end, in the transaction, so no other writer ever finds them missing and a transaction
+that fails takes its drop back with it.
+
 PostgreSQL keeps the first way (its trigger function is unchanged): no run there has
 been measured to need this.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from typing import get_type_hints
 
 from sqlalchemy import Connection
@@ -131,6 +140,40 @@ def unhush(conn: Connection, run_id: str, inserted: Summed | None) -> None:
         drop_kept_sum(conn)
     else:
         add_to_kept_sum(conn, *inserted)
+
+
+# The insert triggers that do nothing for a hushed run's own rows (module docstring).
+QUIET_INSERT_TRIGGERS = ("mw_mark_email_schedules_insert", "mw_delta_email_schedules_insert")
+
+
+@contextmanager
+def insert_triggers_set_aside(conn: Connection, run_id: str) -> Iterator[None]:
+    """In ``conn``'s write transaction, for a block whose inserts are only the run's own rows
+    (owned statuses, not sent, ``scheduler_run_id`` the run's): ``QUIET_INSERT_TRIGGERS``
+    dropped, and created again as they were (their stored SQL) when it ends.  Nothing is set
+    aside unless the run's quiet row is still there: once someone computed the sum from the
+    rows meanwhile, the delta trigger must append the run's inserts again.
+
+    When the block raises, they are not created again: the transaction is rolled back,
+    which takes the drop back with it."""
+    ph = placeholder(conn)
+    quiet = conn.exec_driver_sql(
+        f"SELECT 1 FROM {mw_schedule_sum.name} WHERE name = {ph}", (_quiet(run_id),)
+    ).first()
+    kept: list[str] = []
+    if quiet is not None:
+        marks = ", ".join(ph for _ in QUIET_INSERT_TRIGGERS)
+        found = conn.exec_driver_sql(
+            f"SELECT name, sql FROM sqlite_master WHERE type = 'trigger' AND tbl_name = 'email_schedules' "
+            f"AND name IN ({marks})",
+            QUIET_INSERT_TRIGGERS,
+        ).all()
+        for name, sql in found:
+            conn.exec_driver_sql(f"DROP TRIGGER {name}")
+            kept.append(str(sql))
+    yield
+    for sql in kept:
+        conn.exec_driver_sql(sql)
 
 
 def _quiet(run_id: str) -> str:

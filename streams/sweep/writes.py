@@ -78,12 +78,24 @@ class RunWrites:
         self._pending, self._pending_ledger = WriteBatch.empty(), []
         self.batch(pending, ledger, self._decided_on)
 
-    def batch(self, batch: WriteBatch, ledger: Sequence[LedgerEntry] = (), decided_on: date | None = None) -> bool:
+    def batch(
+        self,
+        batch: WriteBatch,
+        ledger: Sequence[LedgerEntry] = (),
+        decided_on: date | None = None,
+        own_rows_only: bool = False,
+    ) -> bool:
         """A batch of rows and (phase 1) the ledger entries of the contacts it decided.
-        Returns whether every row of ``batch.inserts`` was inserted (``write_batch``)."""
+        Returns whether every row of ``batch.inserts`` was inserted (``write_batch``).
+        ``own_rows_only``: the batch writes only the run's own rows while it sums its
+        inserts (phase 3 of a hushed run): the insert triggers are set aside meanwhile."""
 
         def work(conn: Connection) -> bool:
-            inserted = write_batch(conn, batch, self.run_id)
+            if own_rows_only:
+                with own_inserts.insert_triggers_set_aside(conn, self.run_id):
+                    inserted = write_batch(conn, batch, self.run_id)
+            else:
+                inserted = write_batch(conn, batch, self.run_id)
             if ledger and decided_on is not None:
                 record_decisions(conn, ledger, decided_on, self.run_id)
             self.checkpoint.heartbeat(conn)
@@ -109,7 +121,7 @@ class RunWrites:
                 summary.count_row(outcome, n)
             for (email_type, status), n in made.per_type.items():
                 summary.count(email_type, status, n)
-            inserted = self.batch(made.batch)
+            inserted = self.batch(made.batch, own_rows_only=own is not None)
             if own is not None:
                 own.add(made.inserted_sum if inserted else None)
 

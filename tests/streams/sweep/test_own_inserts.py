@@ -10,6 +10,7 @@ import logging
 import shutil
 import sqlite3
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import date, timedelta
 from importlib import resources
 from pathlib import Path
@@ -233,6 +234,68 @@ def test_an_agency_whose_columns_would_store_other_values_is_read_from_its_rows(
     assert hushing == []  # never hushed
     assert s.schedules_after_checksum == checksum(db) == _kept_now(db)
     assert s.emails_scheduled > 0
+
+
+def _insert_triggers(db: Path) -> list[tuple[object, ...]]:
+    return dump(
+        db,
+        "SELECT name, sql FROM sqlite_master WHERE type = 'trigger' AND tbl_name = 'email_schedules' ORDER BY name",
+    )
+
+
+def test_phase_3_sets_the_insert_triggers_aside_only_within_its_transactions(
+    generated_copy, hushing: list[Any], monkeypatch: pytest.MonkeyPatch  # type: ignore[no-untyped-def]
+) -> None:
+    """Another connection never finds them missing, the run leaves them as they were, and
+    while they are set aside its own inserts are the only ones."""
+    db, plain = generated_copy(), generated_copy()
+    seen: list[list[tuple[object, ...]]] = []
+    dropped: list[set[str]] = []
+    real = own_inserts.insert_triggers_set_aside
+
+    @contextmanager
+    def watched(conn: Any, run_id: str) -> Iterator[None]:
+        with real(conn, run_id):
+            dropped.append(
+                set(own_inserts.QUIET_INSERT_TRIGGERS)
+                - {str(r[0]) for r in conn.exec_driver_sql("SELECT name FROM sqlite_master WHERE type = 'trigger'")}
+            )
+            yield
+
+    monkeypatch.setattr(own_inserts, "insert_triggers_set_aside", watched)
+    _during_phase_3(monkeypatch, lambda made, n: seen.append(_insert_triggers(db)))
+    s = sweep(db, AS_OF, batch_rows=100)
+    monkeypatch.setattr(own_inserts, "HUSH_FROM", NEVER)
+    sweep(plain, AS_OF, batch_rows=100)
+    assert len(dropped) > 2 and all(d == set(own_inserts.QUIET_INSERT_TRIGGERS) for d in dropped)
+    names = {str(r[0]) for r in _insert_triggers(plain)}
+    assert set(own_inserts.QUIET_INSERT_TRIGGERS) <= names
+    assert seen and all(found == _insert_triggers(plain) for found in seen)
+    assert _insert_triggers(db) == _insert_triggers(plain)
+    assert s.schedules_after_checksum == checksum(db) == _kept_now(db)
+    assert decisions(db) == decisions(plain)
+
+
+def test_a_sum_taken_from_the_rows_during_phase_3_keeps_the_insert_triggers(
+    generated_copy, hushing: list[Any], monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture  # type: ignore[no-untyped-def]
+) -> None:
+    """Once someone computed the sum from the rows (which takes the quiet row away), the
+    run's later inserts must be appended by the trigger: it is no longer set aside.  (Were
+    they left out, the kept sum would miss them; the count of owned rows would catch that,
+    with a warning, and read the rows.)"""
+    db = generated_copy()
+
+    def act(made: Any, n: int) -> None:
+        if n == 2:
+            _kept_now(db)
+            assert _quiet_rows(db) == []
+
+    sizes = _during_phase_3(monkeypatch, act)
+    with caplog.at_level(logging.WARNING, logger=checksum_module.__name__):
+        s = sweep(db, AS_OF, batch_rows=100)
+        assert s.schedules_after_checksum == checksum(db) == _kept_now(db)
+    assert len(sizes) > 3
+    assert not [r for r in caplog.records if r.name == checksum_module.__name__]
 
 
 def test_the_migration_replaces_an_insert_trigger_of_an_earlier_version(generated_copy) -> None:  # type: ignore[no-untyped-def]
