@@ -12,7 +12,7 @@ import re
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import Column, Index, Table
+from sqlalchemy import Column, Connection, Index, Table
 from sqlalchemy.dialects import sqlite
 from sqlalchemy.engine import Dialect
 from sqlalchemy.schema import CreateColumn, CreateIndex, CreateTable
@@ -156,6 +156,14 @@ def schedule_delta_sql(name: str, event: str, dialect: str = SQLITE) -> list[str
         f"    {insert} SELECT 1, {row('NEW')} WHERE NEW.status IN {OWNED_SQL};",
     }[event]
     return [f"CREATE TRIGGER {name} AFTER {event} ON {table} FOR EACH ROW WHEN ({when}) AND {kept}\nBEGIN\n{body}\nEND"]
+
+
+def stored_trigger_sql(conn: Connection, name: str) -> str | None:
+    """The statement that created trigger ``name``, as SQLite keeps it (None: no such trigger)."""
+    found = conn.exec_driver_sql(
+        "SELECT sql FROM sqlite_master WHERE type = 'trigger' AND name = ?", (name,)
+    ).first()
+    return None if found is None else str(found[0])
 
 
 def drop_mark_sql(name: str, table: str, dialect: str = SQLITE) -> list[str]:

@@ -33,6 +33,7 @@ from streams.store.ddl import (
     drop_mark_sql,
     legacy_indexes_of,
     schedule_delta_sql,
+    stored_trigger_sql,
     trigger_sql,
     triggers_of,
 )
@@ -156,11 +157,7 @@ class _SqliteMigration:
         return {row[0] for row in rows}
 
     def _trigger_sql(self, name: str) -> str | None:
-        """The statement that created trigger ``name``, as SQLite keeps it."""
-        found = self.conn.execute(
-            sa.text("SELECT sql FROM sqlite_master WHERE type = 'trigger' AND name = :name"), {"name": name}
-        ).first()
-        return None if found is None else str(found[0])
+        return stored_trigger_sql(self.conn, name)
 
     def _columns(self, table: str) -> set[str]:
         # PRAGMA takes no parameters; table names come from tables.py.

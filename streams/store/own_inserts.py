@@ -50,9 +50,16 @@ from sqlalchemy import Connection
 
 from rules.statuses import OWNED_STATUSES
 from streams.store.checksum import add_to_kept_sum, drop_kept_sum, kept_checksum, row_hash
+from streams.store.ddl import stored_trigger_sql
 from streams.store.row_sums import Meanwhile
 from streams.store.schedules import CHECKSUM_COLUMNS, DECISION_COLUMNS, ScheduleRow, placeholder
-from streams.store.tables import QUIET_PREFIX, mw_schedule_sum
+from streams.store.tables import (
+    CHANGE_MARKS,
+    QUIET_PREFIX,
+    SCHEDULE_DELTAS,
+    email_schedules,
+    mw_schedule_sum,
+)
 
 # Below this many phase 3 emails a run lets the trigger append its inserts: fewer changes
 # than the kept checksum reads the rows for (``checksum.REBUILD_FROM``).
@@ -143,7 +150,10 @@ def unhush(conn: Connection, run_id: str, inserted: Summed | None) -> None:
 
 
 # The insert triggers that do nothing for a hushed run's own rows (module docstring).
-QUIET_INSERT_TRIGGERS = ("mw_mark_email_schedules_insert", "mw_delta_email_schedules_insert")
+QUIET_INSERT_TRIGGERS = (
+    *(m.name for m in CHANGE_MARKS if m.table is email_schedules and m.event == "INSERT"),
+    *(name for name, event in SCHEDULE_DELTAS if event == "INSERT"),
+)
 
 
 @contextmanager
@@ -162,15 +172,11 @@ def insert_triggers_set_aside(conn: Connection, run_id: str) -> Iterator[None]:
     ).first()
     kept: list[str] = []
     if quiet is not None:
-        marks = ", ".join(ph for _ in QUIET_INSERT_TRIGGERS)
-        found = conn.exec_driver_sql(
-            f"SELECT name, sql FROM sqlite_master WHERE type = 'trigger' AND tbl_name = 'email_schedules' "
-            f"AND name IN ({marks})",
-            QUIET_INSERT_TRIGGERS,
-        ).all()
-        for name, sql in found:
-            conn.exec_driver_sql(f"DROP TRIGGER {name}")
-            kept.append(str(sql))
+        for name in QUIET_INSERT_TRIGGERS:
+            sql = stored_trigger_sql(conn, name)
+            if sql is not None:
+                conn.exec_driver_sql(f"DROP TRIGGER {name}")
+                kept.append(sql)
     yield
     for sql in kept:
         conn.exec_driver_sql(sql)

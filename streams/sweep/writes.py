@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
+from contextlib import nullcontext
 from datetime import date
 
 from sqlalchemy import Connection, text
@@ -91,10 +92,8 @@ class RunWrites:
         inserts (phase 3 of a hushed run): the insert triggers are set aside meanwhile."""
 
         def work(conn: Connection) -> bool:
-            if own_rows_only:
-                with own_inserts.insert_triggers_set_aside(conn, self.run_id):
-                    inserted = write_batch(conn, batch, self.run_id)
-            else:
+            aside = own_inserts.insert_triggers_set_aside(conn, self.run_id) if own_rows_only else nullcontext()
+            with aside:
                 inserted = write_batch(conn, batch, self.run_id)
             if ledger and decided_on is not None:
                 record_decisions(conn, ledger, decided_on, self.run_id)

@@ -246,8 +246,8 @@ def _insert_triggers(db: Path) -> list[tuple[object, ...]]:
 def test_phase_3_sets_the_insert_triggers_aside_only_within_its_transactions(
     generated_copy, hushing: list[Any], monkeypatch: pytest.MonkeyPatch  # type: ignore[no-untyped-def]
 ) -> None:
-    """Another connection never finds them missing, the run leaves them as they were, and
-    while they are set aside its own inserts are the only ones."""
+    """Every phase 3 transaction sets both aside, another connection never finds them
+    missing, and the run leaves them as they were."""
     db, plain = generated_copy(), generated_copy()
     seen: list[list[tuple[object, ...]]] = []
     dropped: list[set[str]] = []
