@@ -11,7 +11,10 @@ differ from its rows only if:
   ``(T0 + H, T + H]``, which is the pre-filter run over those days only (the
   "slice": the same indexed month-day SQL, a day's worth of it), campaign targets
   included; or the slice holds an AEP date or a campaign for all contacts, and then
-  everyone is decided, as the pre-filter would.
+  everyone is decided, as the pre-filter would;
+- one of its sent emails entered the follow-ups' 35 days: sent in ``(T0, T]``.  Such a
+  row is usually marked when the sending side writes it, but not one stored as sent
+  with a time still to come at ``T0`` (an import, a clock ahead).
 
 Anything else (no previous sweep, another basis, a run that failed since, a day
 before ``T0``) decides as before: the whole pre-filter, with the ledger cleared and
@@ -38,7 +41,7 @@ from rules.prefilter import PrefilterPlan, prefilter_plan
 from streams.store.campaigns import campaign_candidate_ids, campaign_tables_digest
 from streams.store.ledger import due_contacts, marked_contacts
 from streams.store.tables import scheduler_checkpoints
-from streams.sweep.prefilter import all_contact_ids, candidate_contact_ids
+from streams.sweep.prefilter import all_contact_ids, candidate_contact_ids, followup_candidate_ids
 from streams.sweep.summary import SweepOptions
 
 # What a completed run keeps for the next beside the ledger; bumped when that changes, so
@@ -124,6 +127,8 @@ def incremental_selection(
             return Selection(set(all_contact_ids(conn)), f"incremental, but {everyone}", marked, everyone=True)
         entered = set(candidate_contact_ids(conn, plan, first.isoformat(), last.isoformat()))
         entered |= campaign_candidate_ids(conn, campaigns, first, last)
+        # Initial emails enter the follow-ups' 35 days at T: those sent since T0.
+        entered |= followup_candidate_ids(conn, t, since=previous.as_of + timedelta(days=1))
     why = (
         f"incremental since {previous.as_of}: {len(due)} due, {len(marked)} changed, "
         f"{len(entered)} entering the range"
