@@ -247,15 +247,16 @@ _PAGE_ROWS = 20_000
 
 def followup_candidate_ids(conn: Connection, as_of: date, since: date | None = None) -> set[int]:
     """Contacts with a sent or delivered email in ``[T - 35, T]``: candidate initial emails.
-    ``since``: only those sent in ``[since, T]`` (an incremental sweep's slice: the emails
-    that entered the 35 days since its last run, such as one stored as sent with a time
-    still to come then).
+    ``since``: only those sent in ``[since, T]`` as well (an incremental sweep's slice: the
+    emails that entered the 35 days since its last run, such as one stored as sent with a
+    time still to come then).
 
     By scheduled date or by actual send time (both indexed); an email sent
     days after its scheduled date is found by the second.
     """
-    first = (since or as_of - timedelta(days=INITIAL_LOOKBACK_DAYS)).isoformat()
-    params = {"first": first, "t": as_of.isoformat(), "after": (as_of + timedelta(days=1)).isoformat()}
+    earliest = as_of - timedelta(days=INITIAL_LOOKBACK_DAYS)
+    first = max(since, earliest) if since is not None else earliest
+    params = {"first": first.isoformat(), "t": as_of.isoformat(), "after": (as_of + timedelta(days=1)).isoformat()}
     sql = (
         "SELECT contact_id FROM email_schedules WHERE scheduled_send_date BETWEEN :first AND :t "
         "AND lower(status) IN ('sent', 'delivered') "

@@ -210,3 +210,32 @@ def test_a_database_migrated_before_gets_the_new_target_trigger(tmp_path: Path) 
     clear(db)
     run_sql(db, "UPDATE contact_campaigns SET status = 'scheduled'")
     assert marked(db) == []
+
+
+def test_an_email_stored_as_sent_at_a_time_still_to_come_gets_its_follow_up_the_next_days(
+    agency: Path, tmp_path: Path
+) -> None:
+    # Contact 9 has nothing in view at T; the sending side has already stored a birthday email
+    # as sent two days ahead. The first sweep leaves the contact alone (not an initial email
+    # yet, so no ledger entry); once that day has come, its follow-up must be placed without a
+    # change mark, as a full scan places it.
+    add_contacts(agency, [{"id": 9, "zip_code": "75201", "state": "TX", "birth_date": "1950-10-20"}])
+    sweep(agency, T)
+    assert dump(agency, "SELECT count(*) FROM mw_decided WHERE contact_id = 9")[0][0] == 0
+    run_sql(
+        agency,
+        "INSERT INTO email_schedules (contact_id, email_type, scheduled_send_date, status, actual_send_datetime) "
+        "VALUES (9, 'BIRTHDAY', ?, 'sent', ?)",
+        ((T + timedelta(days=2)).isoformat(), f"{T + timedelta(days=2)} 08:30:00"),
+    )
+    clear(agency)  # as if the row had been there before the sweep: no mark to find it by
+    copy = tmp_path / "copy.db"
+    copy_database(agency, copy)
+    day = T + timedelta(days=3)
+    nxt = sweep(agency, day)
+    sweep(copy, day, full_scan=True)
+    assert nxt.incremental
+    followups = "SELECT count(*) FROM email_schedules WHERE contact_id = 9 AND occurrence_key LIKE '9:followup:%'"
+    assert dump(copy, followups)[0][0] == 1
+    assert dump(agency, followups)[0][0] == 1
+    assert checksum(agency) == checksum(copy)
