@@ -247,9 +247,9 @@ _PAGE_ROWS = 20_000
 
 def followup_candidate_ids(conn: Connection, as_of: date, since: date | None = None) -> set[int]:
     """Contacts with a sent or delivered email in ``[T - 35, T]``: candidate initial emails.
-    ``since``: only those sent in ``[since, T]`` as well (an incremental sweep's slice: the
-    emails that entered the 35 days since its last run, such as one stored as sent with a
-    time still to come then).
+    With ``since``, only those sent in ``[max(since, T - 35), T]``: an incremental sweep's
+    slice, the emails that entered the 35 days since its last run (such as one stored as
+    sent with a time still to come then).
 
     By scheduled date or by actual send time (both indexed); an email sent
     days after its scheduled date is found by the second.
